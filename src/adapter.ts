@@ -1,0 +1,99 @@
+/**
+ * The adapter contract: everything one messenger needs lives in `adapters/<type>/` and reaches
+ * the core only through these types. Adding a messenger = a folder + one line in src/adapters.ts.
+ */
+import type { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import type { Redis } from 'ioredis';
+import type { InboundMessage, OutboundMessage } from './message.js';
+
+/** Where an adapter puts normalized messages. Resolves only once they are durable in Redis. */
+export interface InboundSink {
+  /**
+   * Queues the messages of one source event (e.g. a Telegram update: media + caption) atomically.
+   * `dedupeId` (e.g. the update_id) makes a redelivered event a no-op: it resolves 'duplicate'.
+   * `correlationId` links the source event to its deliveries in logs.
+   */
+  enqueue(messages: InboundMessage[], opts?: { dedupeId?: string; correlationId?: string }): Promise<'queued' | 'duplicate'>;
+}
+
+/** A file the messenger holds, described enough to serve it later through GET /media/:signed. */
+export interface MediaRef {
+  /** Adapter-specific handle, e.g. a Telegram file_id. */
+  id: string;
+  name?: string;
+  mime?: string;
+  size?: number;
+}
+
+export interface MediaLinks {
+  /** An absolute, signed, expiring URL under PUBLIC_URL/media/ for this channel's file. */
+  link(ref: MediaRef): string;
+}
+
+export interface MediaStream {
+  stream: Readable;
+  contentType?: string;
+  fileName?: string;
+  size?: number;
+}
+
+/** A webhook request as the core hands it to an adapter (fastify-free, so adapters stay small). */
+export interface WebhookRequest {
+  headers: Record<string, string | string[] | undefined>;
+  body: unknown;
+}
+
+export interface WebhookReply {
+  status: number;
+  body?: unknown;
+}
+
+export interface CheckResult {
+  ok: boolean;
+  name: string;
+  detail: string;
+  /** What to do about it, for a failed check. */
+  fix?: string;
+}
+
+export interface AdapterContext {
+  channelId: string;
+  /** The adapter's own section of the channel config (validated by the adapter). */
+  settings: Record<string, unknown>;
+  publicUrl: string;
+  log: Logger;
+  redis: Redis;
+  /** Key prefix for any Redis keys the adapter keeps (leader locks, rate limits). */
+  redisPrefix: string;
+  inbound: InboundSink;
+  media: MediaLinks;
+  /** Whether outbound file downloads may reach loopback/private addresses (sandbox, tests). */
+  allowPrivateUrls: boolean;
+}
+
+export interface Adapter {
+  readonly type: string;
+  /** Begin receiving (polling loop, setWebhook). */
+  start(): Promise<void>;
+  /** Stop receiving; in-flight work is the queue's business. */
+  stop(): Promise<void>;
+  /** Handles POST /<type>/:channelId. Must answer 2xx only after `inbound.enqueue` resolved. */
+  handleWebhook?(req: WebhookRequest): Promise<WebhookReply>;
+  /** Delivers one agent message to the end-user. Throws DeliveryError to say how it failed. */
+  send(message: OutboundMessage): Promise<void>;
+  /**
+   * Pacing, asked before each send: 0 means go (and a slot was taken), otherwise the ms to wait.
+   * Shared through Redis, so several worker processes stay within the messenger's limits together.
+   */
+  reserve?(message: OutboundMessage): Promise<number>;
+  /** Opens a file named by a MediaRef this adapter created, for GET /media/:signed. */
+  openMedia?(ref: MediaRef): Promise<MediaStream>;
+  /** For `blinger-bridge check`. */
+  check?(): Promise<CheckResult[]>;
+}
+
+export interface AdapterDefinition {
+  type: string;
+  create(ctx: AdapterContext): Adapter;
+}

@@ -1,0 +1,26 @@
+/**
+ * Secrets must never reach logs, errors, metrics or Blinger. Every secret the process knows is
+ * registered here once (config loading does it), and text that may carry one — error messages,
+ * upstream answers, URLs — is passed through `redact` before it leaves.
+ */
+const secrets = new Set<string>();
+
+/** Telegram bot tokens have a recognisable shape; catch them even when not registered. */
+const BOT_TOKEN_RE = /\b\d{5,}:[A-Za-z0-9_-]{30,}\b/g;
+
+export function registerSecret(value: string | undefined): void {
+  if (value && value.length >= 6) secrets.add(value);
+}
+
+export function redact(text: string): string {
+  let out = text;
+  for (const s of secrets) {
+    if (out.includes(s)) out = out.split(s).join('[REDACTED]');
+  }
+  return out.replace(BOT_TOKEN_RE, '[REDACTED]');
+}
+
+/** For tests. */
+export function knownSecretCount(): number {
+  return secrets.size;
+}
