@@ -1,0 +1,259 @@
+/**
+ * Per-conversation ordered delivery on top of BullMQ.
+ *
+ * Messages live in lanes (see lane-store.ts). BullMQ carries one job per non-empty lane, whose id
+ * is the lane itself, so at most one worker — in any process — holds a conversation at a time,
+ * while different conversations are separate jobs that run in parallel. The worker delivers the
+ * lane's head, pops it only after success, and goes on until the lane is empty. A failed head is
+ * retried by delaying the lane's job (BullMQ's delayed set), so later messages of that
+ * conversation wait behind it and the others keep flowing. BullMQ's locks and stalled-job checks
+ * hand the lane of a dead worker to another one; nothing is popped before it was delivered.
+ */
+import { EventEmitter } from 'node:events';
+import { DelayedError, Queue, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { DeliveryError } from './errors.js';
+import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
+import { LaneStore, laneMember, type DeadLetter, type Direction, type LaneItem, type LaneRef } from './lane-store.js';
+import { redact } from '../redact.js';
+
+interface LaneJobData extends LaneRef {
+  /** Retry state of the current head, reset when the head changes. */
+  retry?: { itemId: string; attempts: number };
+}
+
+export interface DeliverContext<T> {
+  lane: LaneRef;
+  item: LaneItem<T>;
+  attempt: number;
+  /** Persists progress of a multi-part send (e.g. split text) so a retry resumes after it. */
+  markPartsSent(n: number): Promise<void>;
+}
+
+export interface LaneQueueEvents<T> {
+  delivered: [ctx: { lane: LaneRef; item: LaneItem<T>; attempts: number }];
+  retrying: [ctx: { lane: LaneRef; item: LaneItem<T>; error: DeliveryError; delayMs: number; attempts: number }];
+  deadLettered: [letter: DeadLetter<T>, error: DeliveryError];
+}
+
+export interface LaneQueueOptions {
+  direction: Direction;
+  prefix: string;
+  /** Fail-fast connection for producers (HTTP routes answer 503 instead of hanging). */
+  producer: Redis;
+  log: Logger;
+  /** How long a message is retried (measured from when it was received). */
+  retryMaxAgeMs: number;
+  backoff?: BackoffPolicy;
+  /** Dedupe window for source event ids (Telegram keeps updates for 24 h). */
+  dedupeTtlS?: number;
+}
+
+export interface LaneWorkerOptions<T> {
+  /** A connection with maxRetriesPerRequest: null, as BullMQ workers need. */
+  connection: Redis;
+  concurrency: number;
+  deliver(ctx: DeliverContext<T>): Promise<void>;
+  /** Asked before each attempt; > 0 = wait that long first (pacing). */
+  reserve?(lane: LaneRef, item: LaneItem<T>): Promise<number>;
+  /** Messages delivered per turn before the lane yields to other conversations. */
+  batch?: number;
+  lockDurationMs?: number;
+  stalledIntervalMs?: number;
+  /** How often the keeper re-creates missing lane jobs (after crashes between two writes). */
+  keeperIntervalMs?: number;
+}
+
+const JOB_NAME = 'lane';
+
+export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
+  readonly store: LaneStore;
+  readonly queue: Queue<LaneJobData>;
+  private readonly workerStores: LaneStore[] = [];
+  private worker: Worker<LaneJobData> | undefined;
+  private keeperTimer: NodeJS.Timeout | undefined;
+  private readonly log: Logger;
+
+  constructor(private readonly opts: LaneQueueOptions) {
+    super();
+    this.store = new LaneStore(opts.producer, opts.prefix, opts.direction);
+    this.queue = new Queue<LaneJobData>(opts.direction, { connection: opts.producer, prefix: opts.prefix });
+    // Queue errors (Redis down) surface through the calls that fail; log them once here too.
+    this.queue.on('error', (err) => this.log.debug({ err: redact(String(err)) }, 'queue connection error'));
+    this.log = opts.log.child({ direction: opts.direction });
+  }
+
+  /** Durably appends one source event's messages to their lane. Throws when Redis is unreachable. */
+  async enqueue(lane: LaneRef, payloads: T[], opts: { dedupeId?: string; correlationId?: string } = {}): Promise<'queued' | 'duplicate'> {
+    const now = Date.now();
+    const items = payloads.map((p) => LaneStore.newItem(p, opts.correlationId, now));
+    const dedupe = opts.dedupeId ? { id: opts.dedupeId, ttlS: this.opts.dedupeTtlS ?? 86_400 } : undefined;
+    const res = await this.store.enqueue(lane, items, dedupe);
+    if (res === 'duplicate') {
+      this.log.debug({ channel: lane.channelId, dedupeId: opts.dedupeId, cid: opts.correlationId }, 'duplicate source event ignored');
+      return 'duplicate';
+    }
+    // Only a lane that just became non-empty needs a job: otherwise one exists or is being made.
+    if (res === 'new-lane') await this.ensureJob(lane);
+    for (const item of items) {
+      this.log.info({ channel: lane.channelId, cid: item.cid, msg: item.id, event: 'queued' }, 'message queued');
+    }
+    return 'queued';
+  }
+
+  /** Adds the lane's job unless it exists (BullMQ ignores an add with an existing job id). */
+  async ensureJob(lane: LaneRef): Promise<void> {
+    await this.queue.add(JOB_NAME, { channelId: lane.channelId, clientId: lane.clientId }, {
+      jobId: laneMember(lane),
+      removeOnComplete: true,
+      removeOnFail: true,
+      // Only unexpected errors (a Redis blip mid-turn) fail a lane job; retry those steadily.
+      attempts: 1_000_000,
+      backoff: { type: 'fixed', delay: 2000 },
+    });
+  }
+
+  startWorker(w: LaneWorkerOptions<T>): Worker<LaneJobData> {
+    if (this.worker) throw new Error(`${this.opts.direction} worker already started`);
+    const store = new LaneStore(w.connection, this.opts.prefix, this.opts.direction);
+    this.workerStores.push(store);
+    this.worker = new Worker<LaneJobData>(this.opts.direction, (job, token) => this.processLane(store, w, job, token), {
+      connection: w.connection,
+      prefix: this.opts.prefix,
+      concurrency: w.concurrency,
+      lockDuration: w.lockDurationMs ?? 30_000,
+      stalledInterval: w.stalledIntervalMs ?? 30_000,
+      // A lane must never be failed for stalling: its messages are still in Redis, retry it.
+      maxStalledCount: 1_000_000,
+      autorun: true,
+    });
+    this.worker.on('error', (err) => this.log.warn({ err: redact(String(err)) }, 'worker error (will reconnect)'));
+    this.worker.on('failed', (job, err) => {
+      if (job) this.log.warn({ lane: job.id, err: redact(String(err)) }, 'lane turn failed unexpectedly; it will be retried');
+    });
+    // Closes the race where a message arrived while the turn was ending (see processLane).
+    this.worker.on('completed', (job) => {
+      store
+        .length(job.data)
+        .then((n) => (n > 0 ? this.ensureJob(job.data) : undefined))
+        .catch(() => undefined /* the keeper will catch it */);
+    });
+    const every = w.keeperIntervalMs ?? 10_000;
+    this.keeperTimer = setInterval(() => void this.keepLanes(store, every), every);
+    this.keeperTimer.unref();
+    return this.worker;
+  }
+
+  /** Makes sure every non-empty lane has a job — repairs a crash between enqueue and add. */
+  async keepLanes(store: LaneStore = this.store, everyMs = 10_000): Promise<number> {
+    // One keeper per interval across all processes is enough.
+    const lock = await store.redis.set(`${this.opts.prefix}:keeper:${this.opts.direction}`, '1', 'PX', Math.max(everyMs - 100, 100), 'NX').catch(() => null);
+    if (!lock) return 0;
+    let n = 0;
+    try {
+      for await (const lanes of store.activeLanes()) {
+        for (const lane of lanes) {
+          await this.ensureJob(lane);
+          n++;
+        }
+      }
+    } catch (err) {
+      this.log.debug({ err: redact(String(err)) }, 'lane keeper pass interrupted');
+    }
+    return n;
+  }
+
+  private async processLane(store: LaneStore, w: LaneWorkerOptions<T>, job: Job<LaneJobData>, token: string | undefined): Promise<void> {
+    const lane: LaneRef = { channelId: job.data.channelId, clientId: job.data.clientId };
+    const batch = w.batch ?? 100;
+    let delivered = 0;
+    const delay = async (ms: number, data?: LaneJobData): Promise<never> => {
+      if (data) await job.updateData(data);
+      await job.moveToDelayed(Date.now() + Math.max(0, Math.round(ms)), token);
+      throw new DelayedError();
+    };
+
+    for (;;) {
+      const item = await store.head<T>(lane);
+      if (!item) {
+        // Leaves the job only when the lane is really empty; a message that lands after this
+        // is picked up by the 'completed' handler or the keeper.
+        if (await store.markDrained(lane)) return;
+        continue;
+      }
+      // Let other conversations have a turn; the lane goes to the back of the queue.
+      if (delivered >= batch) await delay(0);
+
+      if (w.reserve) {
+        const wait = await w.reserve(lane, item);
+        if (wait > 0) await delay(wait);
+      }
+
+      const retry = job.data.retry?.itemId === item.id ? job.data.retry : { itemId: item.id, attempts: 0 };
+      const attempt = retry.attempts + 1;
+      try {
+        await w.deliver({
+          lane,
+          item,
+          attempt,
+          markPartsSent: async (n) => {
+            item.sent = n;
+            await store.updateHead(lane, item);
+          },
+        });
+      } catch (thrown) {
+        const error = toDeliveryError(thrown);
+        if (error.kind === 'rate_limited') {
+          // Waiting out a rate limit does not spend an attempt.
+          this.emit('retrying', { lane, item, error, delayMs: error.retryAfterMs ?? 1000, attempts: retry.attempts });
+          await delay(error.retryAfterMs ?? 1000, { ...lane, retry });
+        }
+        const age = Date.now() - item.at;
+        if (error.kind === 'transient' && age < this.opts.retryMaxAgeMs) {
+          const delayMs = Math.min(backoffDelay(attempt, this.opts.backoff ?? DEFAULT_BACKOFF), Math.max(this.opts.retryMaxAgeMs - age, 0) + 1);
+          this.emit('retrying', { lane, item, error, delayMs, attempts: attempt });
+          this.log.info({ channel: lane.channelId, cid: item.cid, msg: item.id, event: 'retrying', attempt, delayMs, reason: error.message }, 'delivery failed, retrying');
+          await delay(delayMs, { ...lane, retry: { itemId: item.id, attempts: attempt } });
+        }
+        const reason = error.kind === 'transient' ? `gave up after ${attempt} attempts over ${formatAge(age)}: ${error.message}` : error.message;
+        const letter: DeadLetter<T> = { id: item.id, direction: this.opts.direction, lane, item, reason, code: error.code, failedAt: Date.now(), attempts: attempt };
+        if (await store.deadLetter(letter)) {
+          this.log.warn({ channel: lane.channelId, cid: item.cid, msg: item.id, event: 'dead-lettered', code: error.code, reason }, 'message dead-lettered');
+          this.emit('deadLettered', letter, error);
+        }
+        await job.updateData({ ...lane });
+        job.data.retry = undefined;
+        continue;
+      }
+      if (await store.popHead(lane, item.id)) {
+        delivered++;
+        this.log.info({ channel: lane.channelId, cid: item.cid, msg: item.id, event: 'delivered', attempt, latencyMs: Date.now() - item.at }, 'message delivered');
+        this.emit('delivered', { lane, item, attempts: attempt });
+      }
+      if (job.data.retry) {
+        job.data.retry = undefined;
+        await job.updateData({ ...lane });
+      }
+    }
+  }
+
+  /** Stops taking new lanes and lets running turns finish (up to BullMQ's close semantics). */
+  async close(): Promise<void> {
+    if (this.keeperTimer) clearInterval(this.keeperTimer);
+    await this.worker?.close();
+    await this.queue.close();
+  }
+}
+
+function toDeliveryError(thrown: unknown): DeliveryError {
+  if (thrown instanceof DeliveryError) return thrown;
+  const message = thrown instanceof Error ? thrown.message : String(thrown);
+  return DeliveryError.transient(redact(`unexpected error: ${message}`), 'unexpected');
+}
+
+function formatAge(ms: number): string {
+  if (ms < 120_000) return `${Math.round(ms / 1000)} s`;
+  if (ms < 7_200_000) return `${Math.round(ms / 60_000)} min`;
+  return `${(ms / 3_600_000).toFixed(1)} h`;
+}

@@ -1,0 +1,176 @@
+/**
+ * A lane is the ordered list of one conversation's messages in one direction, kept in Redis.
+ * Messages wait in the lane until delivered; only the head is ever worked on, which is what
+ * keeps a conversation in order through retries (DESIGN.md §4.3).
+ *
+ * Keys (prefix p, direction d):
+ *   p:lane:d:<channel>:<client>   list of LaneItem JSON, head = next to deliver
+ *   p:lanes:d                     set of non-empty lanes ("<channel>|<client>") — the recovery index
+ *   p:seen:<channel>:<dedupeId>   marks a source event already queued (e.g. a Telegram update_id)
+ *   p:dlq:d                       hash id → DeadLetter JSON;  p:dlq:d:index  zset id by time
+ * Every multi-key change is one Lua script, so a crash never leaves half of one.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+
+export type Direction = 'inbound' | 'outbound';
+
+export interface LaneRef {
+  channelId: string;
+  clientId: string;
+}
+
+export interface LaneItem<T> {
+  id: string;
+  /** When the bridge received it (ms); retries stop once it is older than the retry age. */
+  at: number;
+  /** Correlation id linking the source event, the job and the delivery in logs. */
+  cid: string;
+  payload: T;
+  /** How many parts of a split message already went out, so a retry resumes after them. */
+  sent?: number;
+}
+
+export interface DeadLetter<T> {
+  id: string;
+  direction: Direction;
+  lane: LaneRef;
+  item: LaneItem<T>;
+  reason: string;
+  code: string;
+  failedAt: number;
+  attempts: number;
+}
+
+const ENQUEUE = `
+-- KEYS: lane list, lanes set, [seen key]; ARGV: lane member, seen ttl s, items...
+if #KEYS == 3 then
+  if not redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[2]) then return -1 end
+end
+for i = 3, #ARGV do redis.call('RPUSH', KEYS[1], ARGV[i]) end
+return redis.call('SADD', KEYS[2], ARGV[1])
+`;
+
+const POP_HEAD = `
+-- KEYS: lane list; ARGV: expected head id. Pops only that item: a late worker can't pop a newer one.
+local head = redis.call('LINDEX', KEYS[1], 0)
+if not head then return 0 end
+if cjson.decode(head).id ~= ARGV[1] then return 0 end
+redis.call('LPOP', KEYS[1])
+return 1
+`;
+
+const UPDATE_HEAD = `
+-- KEYS: lane list; ARGV: head id, new JSON
+local head = redis.call('LINDEX', KEYS[1], 0)
+if not head or cjson.decode(head).id ~= ARGV[1] then return 0 end
+redis.call('LSET', KEYS[1], 0, ARGV[2])
+return 1
+`;
+
+const DEAD_LETTER = `
+-- KEYS: lane list, dlq hash, dlq index; ARGV: head id, dead letter JSON, failedAt
+local head = redis.call('LINDEX', KEYS[1], 0)
+if not head or cjson.decode(head).id ~= ARGV[1] then return 0 end
+redis.call('LPOP', KEYS[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+return 1
+`;
+
+const MARK_DRAINED = `
+-- KEYS: lane list, lanes set; ARGV: lane member. Leaves the recovery index only when truly empty.
+if redis.call('LLEN', KEYS[1]) > 0 then return 0 end
+redis.call('SREM', KEYS[2], ARGV[1])
+return 1
+`;
+
+/** Lane members and job ids join channel and client with "|"; the client id is URI-encoded. */
+export function laneMember(lane: LaneRef): string {
+  return `${lane.channelId}|${encodeURIComponent(lane.clientId)}`;
+}
+
+export function parseLaneMember(member: string): LaneRef {
+  const i = member.indexOf('|');
+  return { channelId: member.slice(0, i), clientId: decodeURIComponent(member.slice(i + 1)) };
+}
+
+export class LaneStore {
+  constructor(
+    readonly redis: Redis,
+    readonly prefix: string,
+    readonly direction: Direction,
+  ) {}
+
+  laneKey(lane: LaneRef): string {
+    return `${this.prefix}:lane:${this.direction}:${lane.channelId}:${encodeURIComponent(lane.clientId)}`;
+  }
+
+  get lanesKey(): string {
+    return `${this.prefix}:lanes:${this.direction}`;
+  }
+
+  get dlqKey(): string {
+    return `${this.prefix}:dlq:${this.direction}`;
+  }
+
+  get dlqIndexKey(): string {
+    return `${this.prefix}:dlq:${this.direction}:index`;
+  }
+
+  seenKey(channelId: string, dedupeId: string): string {
+    return `${this.prefix}:seen:${channelId}:${dedupeId}`;
+  }
+
+  static newItem<T>(payload: T, cid?: string, at = Date.now()): LaneItem<T> {
+    return { id: randomUUID(), at, cid: cid ?? randomUUID(), payload };
+  }
+
+  /**
+   * Appends items atomically. Returns 'duplicate' when the dedupe id was seen within `seenTtlS`,
+   * else whether the lane just became non-empty (then the caller must make sure a job exists).
+   */
+  async enqueue<T>(lane: LaneRef, items: LaneItem<T>[], dedupe?: { id: string; ttlS: number }): Promise<'duplicate' | 'new-lane' | 'queued'> {
+    const keys = [this.laneKey(lane), this.lanesKey];
+    if (dedupe) keys.push(this.seenKey(lane.channelId, dedupe.id));
+    const res = (await this.redis.eval(ENQUEUE, keys.length, ...keys, laneMember(lane), String(dedupe?.ttlS ?? 0), ...items.map((i) => JSON.stringify(i)))) as number;
+    return res === -1 ? 'duplicate' : res === 1 ? 'new-lane' : 'queued';
+  }
+
+  async head<T>(lane: LaneRef): Promise<LaneItem<T> | undefined> {
+    const raw = await this.redis.lindex(this.laneKey(lane), 0);
+    return raw ? (JSON.parse(raw) as LaneItem<T>) : undefined;
+  }
+
+  async length(lane: LaneRef): Promise<number> {
+    return this.redis.llen(this.laneKey(lane));
+  }
+
+  async popHead(lane: LaneRef, id: string): Promise<boolean> {
+    return (await this.redis.eval(POP_HEAD, 1, this.laneKey(lane), id)) === 1;
+  }
+
+  async updateHead<T>(lane: LaneRef, item: LaneItem<T>): Promise<boolean> {
+    return (await this.redis.eval(UPDATE_HEAD, 1, this.laneKey(lane), item.id, JSON.stringify(item))) === 1;
+  }
+
+  async deadLetter<T>(letter: DeadLetter<T>): Promise<boolean> {
+    const res = await this.redis.eval(DEAD_LETTER, 3, this.laneKey(letter.lane), this.dlqKey, this.dlqIndexKey, letter.item.id, JSON.stringify(letter), String(letter.failedAt));
+    return res === 1;
+  }
+
+  /** True when the lane is empty and left the recovery index. */
+  async markDrained(lane: LaneRef): Promise<boolean> {
+    return (await this.redis.eval(MARK_DRAINED, 2, this.laneKey(lane), this.lanesKey, laneMember(lane))) === 1;
+  }
+
+  /** Non-empty lanes, for the keeper that makes sure each has a job. */
+  async *activeLanes(batch = 500): AsyncGenerator<LaneRef[]> {
+    let cursor = '0';
+    do {
+      const [next, members] = await this.redis.sscan(this.lanesKey, cursor, 'COUNT', batch);
+      cursor = next;
+      if (members.length) yield members.map(parseLaneMember);
+    } while (cursor !== '0');
+  }
+}

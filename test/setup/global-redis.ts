@@ -1,0 +1,64 @@
+/**
+ * Vitest global setup: every test talks to a real Redis. REDIS_URL wins; else 127.0.0.1:6379 if
+ * it answers; else a throwaway redis-server on a free port, stopped after the run.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, connect } from 'node:net';
+import type { TestProject } from 'vitest/node';
+
+function ping(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ port, host });
+    const done = (ok: boolean) => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.setTimeout(500, () => done(false));
+    s.on('error', () => done(false));
+    s.on('connect', () => s.write('PING\r\n'));
+    s.on('data', (d) => done(d.toString().startsWith('+PONG')));
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+let child: ChildProcess | undefined;
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  let url = process.env.REDIS_URL;
+  if (!url && (await ping(6379))) url = 'redis://127.0.0.1:6379';
+  if (!url) {
+    const port = await freePort();
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    await new Promise<void>((resolve, reject) => {
+      child!.once('error', (e) => reject(new Error(`cannot start redis-server (is it installed?): ${e.message}`)));
+      const deadline = Date.now() + 10_000;
+      const tryPing = async () => {
+        if (await ping(port)) return resolve();
+        if (Date.now() > deadline) return reject(new Error('redis-server did not answer within 10 s'));
+        setTimeout(tryPing, 50);
+      };
+      void tryPing();
+    });
+    url = `redis://127.0.0.1:${port}`;
+  }
+  project.provide('redisUrl', url);
+  return async () => {
+    child?.kill('SIGTERM');
+  };
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    redisUrl: string;
+  }
+}
