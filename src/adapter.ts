@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Redis } from 'ioredis';
 import type { InboundMessage, OutboundMessage } from './message.js';
+import type { DeliveryError } from './delivery/errors.js';
 
 /** Where an adapter puts normalized messages. Resolves only once they are durable in Redis. */
 export interface InboundSink {
@@ -15,6 +16,11 @@ export interface InboundSink {
    * `correlationId` links the source event to its deliveries in logs.
    */
   enqueue(messages: InboundMessage[], opts?: { dedupeId?: string; correlationId?: string }): Promise<'queued' | 'duplicate'>;
+}
+
+export interface SendProgress {
+  partsSent: number;
+  onPartSent(partsSentSoFar: number): Promise<void>;
 }
 
 /** A file the messenger holds, described enough to serve it later through GET /media/:signed. */
@@ -80,8 +86,12 @@ export interface Adapter {
   stop(): Promise<void>;
   /** Handles POST /<type>/:channelId. Must answer 2xx only after `inbound.enqueue` resolved. */
   handleWebhook?(req: WebhookRequest): Promise<WebhookReply>;
-  /** Delivers one agent message to the end-user. Throws DeliveryError to say how it failed. */
-  send(message: OutboundMessage): Promise<void>;
+  /**
+   * Delivers one agent message to the end-user. Throws DeliveryError to say how it failed.
+   * A message sent in several parts (long text) reports each part through `progress`, and a retry
+   * starts after `progress.partsSent`, so no part reaches the user twice.
+   */
+  send(message: OutboundMessage, progress?: SendProgress): Promise<void>;
   /**
    * Pacing, asked before each send: 0 means go (and a slot was taken), otherwise the ms to wait.
    * Shared through Redis, so several worker processes stay within the messenger's limits together.
@@ -89,6 +99,11 @@ export interface Adapter {
   reserve?(message: OutboundMessage): Promise<number>;
   /** Opens a file named by a MediaRef this adapter created, for GET /media/:signed. */
   openMedia?(ref: MediaRef): Promise<MediaStream>;
+  /**
+   * The sentence an agent should read in Blinger when a reply was dead-lettered because of the
+   * end-user's side (blocked the bot, account deleted); undefined when the agent needn't know.
+   */
+  explainFailure?(error: DeliveryError): string | undefined;
   /** For `blinger-bridge check`. */
   check?(): Promise<CheckResult[]>;
 }

@@ -1,0 +1,28 @@
+/**
+ * Telegram's published send limits, as sliding windows for src/delivery/pacing.ts:
+ * 30 messages/s per bot; about 1/s per private chat with short bursts; 20/min per group.
+ * The windows are a little longer than the limits so that network jitter between the slot and
+ * Telegram's clock does not turn a paced send into a 429.
+ */
+import type { Window } from '../../src/delivery/pacing.js';
+
+const JITTER_MS = 25;
+
+export const TELEGRAM_LIMITS = {
+  perBot: { max: 30, windowMs: 1000 },
+  perPrivateChat: { max: 3, windowMs: 3000 },
+  perGroup: { max: 20, windowMs: 60_000 },
+} as const;
+
+/** Group and channel chat ids are negative in the Bot API. */
+export function isGroupChat(chatId: string): boolean {
+  return chatId.startsWith('-');
+}
+
+export function pacingWindows(keyPrefix: string, chatId: string): Window[] {
+  const chat = isGroupChat(chatId) ? TELEGRAM_LIMITS.perGroup : TELEGRAM_LIMITS.perPrivateChat;
+  return [
+    { key: `${keyPrefix}:bot`, max: TELEGRAM_LIMITS.perBot.max, windowMs: TELEGRAM_LIMITS.perBot.windowMs + JITTER_MS },
+    { key: `${keyPrefix}:chat:${chatId}`, max: chat.max, windowMs: chat.windowMs + JITTER_MS },
+  ];
+}

@@ -1,0 +1,33 @@
+/** The Telegram adapter's part of a channel's config (env vars or BRIDGE_CONFIG `adapter`). */
+import { createHmac } from 'node:crypto';
+import { z } from 'zod';
+
+export const telegramSettingsSchema = z.object({
+  type: z.literal('telegram'),
+  token: z.string().regex(/^\d+:[A-Za-z0-9_-]{20,}$/, 'expected a bot token like 123456:ABC-DEF… from @BotFather'),
+  mode: z.enum(['polling', 'webhook']).default('polling'),
+  webhookSecret: z.string().regex(/^[A-Za-z0-9_-]{1,256}$/, 'expected 1-256 characters of A-Z, a-z, 0-9, _ and -').optional(),
+  apiRoot: z.string().url().default('https://api.telegram.org'),
+  /** Long-polling timeout in seconds (Telegram allows up to 50). */
+  pollTimeout: z.number().int().min(0).max(50).default(30),
+  /** Per-request timeout for Bot API calls other than long polling, in ms. */
+  requestTimeout: z.number().int().min(1000).max(120_000).default(15_000),
+});
+
+export type TelegramSettings = z.infer<typeof telegramSettingsSchema> & { webhookSecret: string };
+
+/**
+ * Default webhook secret: an HMAC of the bot token, so every process of a deployment derives the
+ * same value without one more variable to share, and the token itself is never sent back.
+ */
+export function deriveWebhookSecret(botToken: string): string {
+  return createHmac('sha256', 'blinger-bridge/telegram-webhook-secret').update(botToken).digest('hex');
+}
+
+export function parseTelegramSettings(raw: Record<string, unknown>): TelegramSettings {
+  const s = telegramSettingsSchema.parse(raw);
+  return { ...s, apiRoot: s.apiRoot.replace(/\/+$/, ''), webhookSecret: s.webhookSecret ?? deriveWebhookSecret(s.token) };
+}
+
+/** The update kinds the bridge asks for: the ones that can carry something for an agent. */
+export const ALLOWED_UPDATES = ['message', 'edited_message', 'channel_post', 'edited_channel_post'] as const;

@@ -1,0 +1,5 @@
+/** The adapter registry: one line per messenger. */
+import type { AdapterDefinition } from './adapter.js';
+import { telegramAdapter } from '../adapters/telegram/index.js';
+
+export const builtInAdapters: AdapterDefinition[] = [telegramAdapter];

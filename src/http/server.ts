@@ -1,0 +1,150 @@
+/**
+ * The one HTTP server: messenger webhooks, Blinger's agent-reply webhook, signed media, health.
+ * Errors are JSON `{error, message}`. A 2xx on a webhook means the message is durable in Redis;
+ * when it can't be queued the answer is 503 so the sender redelivers.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import type { Logger } from 'pino';
+import type { Adapter } from '../adapter.js';
+import type { ChannelConfig } from '../config/schema.js';
+import { DeliveryError } from '../delivery/errors.js';
+import type { MediaSigner } from '../media/links.js';
+import { describeIssues, replySchema, toOutbound } from '../blinger/reply.js';
+import { redact } from '../redact.js';
+
+export interface ChannelRuntime {
+  config: ChannelConfig;
+  adapter: Adapter;
+}
+
+export interface ServerDeps {
+  channels: Map<string, ChannelRuntime>;
+  media: MediaSigner;
+  log: Logger;
+  /** Durably queues an agent reply; throws when Redis is unavailable. */
+  enqueueReply(channelId: string, reply: ReturnType<typeof toOutbound>): Promise<void>;
+  readiness(): { ready: boolean; checks: Record<string, boolean> };
+}
+
+export const BODY_LIMIT = 1024 * 1024;
+
+const ERROR_NAMES: Record<number, string> = {
+  400: 'bad_request',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+  502: 'bad_gateway',
+  503: 'unavailable',
+};
+
+function fail(reply: FastifyReply, status: number, message: string): FastifyReply {
+  return reply.code(status).send({ error: ERROR_NAMES[status] ?? 'error', message });
+}
+
+function bearerMatches(header: string | undefined, token: string): boolean {
+  if (!header?.startsWith('Bearer ')) return false;
+  const a = Buffer.from(header.slice(7).trim());
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export function buildServer(deps: ServerDeps): FastifyInstance {
+  const app = Fastify({ bodyLimit: BODY_LIMIT, logger: false, return503OnClosing: true, forceCloseConnections: true });
+  const log = deps.log.child({ component: 'http' });
+
+  // Only JSON bodies are accepted; everything else is 415.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(/^application\/([\w.+-]+\+)?json/, { parseAs: 'string' }, (_req, body, done) => {
+    try {
+      done(null, body === '' ? undefined : JSON.parse(body as string));
+    } catch {
+      done(Object.assign(new Error('body is not valid JSON'), { statusCode: 400 }), undefined);
+    }
+  });
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
+    if (status === 413) return fail(reply, 413, `body is larger than ${BODY_LIMIT} bytes (1 MiB)`);
+    if (status === 415 || err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return fail(reply, 415, 'expected Content-Type: application/json');
+    if (status < 500) return fail(reply, status, redact(err.message));
+    log.error({ err: redact(err.message) }, 'request failed');
+    return fail(reply, 500, 'internal error');
+  });
+  app.setNotFoundHandler((_req, reply) => fail(reply, 404, 'no such route'));
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    const r = deps.readiness();
+    return reply.code(r.ready ? 200 : 503).send({ status: r.ready ? 'ready' : 'not_ready', checks: r.checks });
+  });
+
+  // Messenger webhooks: POST /<type>/:channelId for every adapter type that takes webhooks.
+  const webhookTypes = new Set([...deps.channels.values()].filter((c) => c.adapter.handleWebhook).map((c) => c.adapter.type));
+  for (const type of webhookTypes) {
+    app.post<{ Params: { channelId: string } }>(`/${type}/:channelId`, async (req, reply) => {
+      const channel = deps.channels.get(req.params.channelId);
+      if (!channel || channel.adapter.type !== type || !channel.adapter.handleWebhook) return fail(reply, 404, 'unknown channel');
+      try {
+        const res = await channel.adapter.handleWebhook({ headers: req.headers, body: req.body });
+        return reply.code(res.status).send(res.body ?? { ok: true });
+      } catch (err) {
+        log.warn({ channel: channel.config.id, err: redact(String((err as Error).message)) }, 'update not queued; answering 503');
+        return fail(reply, 503, 'could not queue the update; retry later');
+      }
+    });
+  }
+
+  // Agent replies from Blinger.
+  app.post<{ Params: { channelId: string } }>('/blinger/:channelId', async (req, reply) => {
+    const channel = deps.channels.get(req.params.channelId);
+    if (!channel) return fail(reply, 404, 'unknown channel');
+    const token = channel.config.blinger.token;
+    if (!bearerMatches(req.headers.authorization, token)) return fail(reply, 401, 'missing or wrong Authorization: Bearer token');
+    if (req.body === undefined || req.body === null || typeof req.body !== 'object' || Array.isArray(req.body)) {
+      return fail(reply, 400, 'body: expected a JSON object');
+    }
+    const parsed = replySchema.safeParse(req.body);
+    if (!parsed.success) return fail(reply, 400, describeIssues(parsed.error));
+    const body = parsed.data;
+    if (body.token !== undefined) {
+      const a = Buffer.from(body.token);
+      const b = Buffer.from(token);
+      if (a.length !== b.length || !timingSafeEqual(a, b)) return fail(reply, 401, 'token: does not match the Authorization header');
+    }
+    if (body.custom_channel_id !== channel.config.id) {
+      return fail(reply, 400, `custom_channel_id: "${body.custom_channel_id}" does not match the channel in the URL`);
+    }
+    try {
+      await deps.enqueueReply(channel.config.id, toOutbound(body));
+    } catch (err) {
+      log.warn({ channel: channel.config.id, err: redact(String((err as Error).message)) }, 'reply not queued; answering 503');
+      return fail(reply, 503, 'could not queue the reply; retry later');
+    }
+    return reply.code(200).send({ success: true });
+  });
+
+  // Signed media links: the messenger's file, streamed.
+  app.get<{ Params: { signed: string } }>('/media/:signed', async (req, reply) => {
+    const v = deps.media.verify(req.params.signed);
+    if ('error' in v) return fail(reply, 403, v.error);
+    const channel = deps.channels.get(v.channelId);
+    if (!channel?.adapter.openMedia) return fail(reply, 404, 'unknown channel');
+    try {
+      const file = await channel.adapter.openMedia(v.ref);
+      reply.header('content-type', file.contentType ?? 'application/octet-stream');
+      if (file.size !== undefined) reply.header('content-length', String(file.size));
+      if (file.fileName) reply.header('content-disposition', `inline; filename*=UTF-8''${encodeURIComponent(file.fileName)}`);
+      reply.header('cache-control', 'private, max-age=3600');
+      return reply.send(file.stream);
+    } catch (err) {
+      const e = err instanceof DeliveryError ? err : DeliveryError.transient(redact(String((err as Error).message)));
+      log.warn({ channel: v.channelId, err: e.message }, 'media not served');
+      return e.kind === 'permanent' ? fail(reply, 404, `file unavailable: ${e.message}`) : fail(reply, 502, 'the messenger did not deliver the file; try again');
+    }
+  });
+
+  return app;
+}

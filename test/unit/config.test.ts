@@ -1,0 +1,132 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config/load.js';
+import { parseDuration } from '../../src/config/duration.js';
+
+const TOKEN = '123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw';
+const channelEnv = {
+  BLINGER_URL: 'https://blinger.example/custom-app/incoming',
+  BLINGER_TOKEN: 'blinger-token-1',
+  BLINGER_CHANNEL_ID: '4711',
+  TELEGRAM_BOT_TOKEN: TOKEN,
+  MEDIA_SECRET: 'a-long-random-media-secret',
+};
+
+function problems(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (e) {
+    if (e instanceof ConfigError) return e.problems;
+    throw e;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('configuration from the environment', () => {
+  it('uses the documented defaults and runs the sandbox when no channel is configured', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({ redisUrl: 'redis://127.0.0.1:6379', port: 3000, host: '0.0.0.0', publicUrl: 'http://localhost:3000', logLevel: 'info', sandbox: true, channels: [], retryMaxAgeMs: 86_400_000 });
+    expect(c.mediaSecret).toHaveLength(64);
+  });
+
+  it('builds one Telegram channel from the single-channel variables', () => {
+    const c = loadConfig({ ...channelEnv, PORT: '8080', PUBLIC_URL: 'https://bridge.example/', TELEGRAM_MODE: 'webhook', RETRY_MAX_AGE: '2h' });
+    expect(c.sandbox).toBe(false);
+    expect(c.publicUrl).toBe('https://bridge.example');
+    expect(c.retryMaxAgeMs).toBe(7_200_000);
+    expect(c.channels).toEqual([
+      {
+        id: '4711',
+        blinger: { url: channelEnv.BLINGER_URL, token: 'blinger-token-1', timeoutMs: 10_000 },
+        adapter: { type: 'telegram', token: TOKEN, mode: 'webhook' },
+        allowPrivateUrls: false,
+      },
+    ]);
+  });
+
+  it('names every bad variable on its own line with what is expected', () => {
+    const p = problems({ PORT: 'eighty', REDIS_URL: 'localhost:6379', TELEGRAM_MODE: 'push', LOG_LEVEL: 'loud', PUBLIC_URL: 'bridge.example' });
+    expect(p).toHaveLength(5);
+    expect(p.find((l) => l.startsWith('PORT:'))).toMatch(/number/);
+    expect(p.find((l) => l.startsWith('REDIS_URL:'))).toMatch(/redis:\/\//);
+    expect(p.find((l) => l.startsWith('TELEGRAM_MODE:'))).toMatch(/polling|webhook/);
+    expect(p.find((l) => l.startsWith('LOG_LEVEL:'))).toBeDefined();
+    expect(p.find((l) => l.startsWith('PUBLIC_URL:'))).toMatch(/http/);
+  });
+
+  it('asks for the missing parts of a half-configured channel, and for MEDIA_SECRET', () => {
+    const p = problems({ TELEGRAM_BOT_TOKEN: TOKEN });
+    expect(p.filter((l) => /^BLINGER_(URL|TOKEN|CHANNEL_ID): required/.test(l))).toHaveLength(3);
+    expect(p.some((l) => l.startsWith('MEDIA_SECRET: required'))).toBe(true);
+  });
+
+  it('never echoes a secret in a problem line', () => {
+    const p = problems({ ...channelEnv, TELEGRAM_BOT_TOKEN: 'not-a-token-but-secret-ish', MEDIA_SECRET: 'short' });
+    expect(p.join('\n')).not.toContain('not-a-token-but-secret-ish');
+    expect(p.join('\n')).not.toContain('short');
+    expect(p.some((l) => l.startsWith('TELEGRAM_BOT_TOKEN:'))).toBe(true);
+    expect(p.some((l) => l.startsWith('MEDIA_SECRET:'))).toBe(true);
+  });
+
+  it('requires ADMIN_USER and ADMIN_PASSWORD together', () => {
+    expect(problems({ ADMIN_USER: 'ops' })).toEqual(['ADMIN_USER / ADMIN_PASSWORD: set both to enable /admin, or neither']);
+  });
+});
+
+describe('BRIDGE_CONFIG files', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bb-config-'));
+  const file = (name: string, text: string) => {
+    const p = join(dir, name);
+    writeFileSync(p, text);
+    return p;
+  };
+
+  it('reads several channels from YAML with ${VAR} expansion', () => {
+    const path = file('ok.yaml', `channels:
+  - id: shop
+    blinger: { url: "https://blinger.example/in", token: "\${SHOP_TOKEN}", timeout: 5s }
+    adapter: { type: telegram, token: "\${SHOP_BOT}", mode: webhook }
+  - id: support
+    blinger: { url: "https://blinger.example/in", token: t2 }
+    adapter: { type: telegram, token: "${TOKEN}" }
+`);
+    const c = loadConfig({ BRIDGE_CONFIG: path, SHOP_TOKEN: 'shop-secret', SHOP_BOT: TOKEN, MEDIA_SECRET: channelEnv.MEDIA_SECRET });
+    expect(c.channels.map((ch) => ch.id)).toEqual(['shop', 'support']);
+    expect(c.channels[0]!.blinger).toEqual({ url: 'https://blinger.example/in', token: 'shop-secret', timeoutMs: 5000 });
+    expect(c.channels[0]!.adapter).toMatchObject({ type: 'telegram', token: TOKEN, mode: 'webhook' });
+  });
+
+  it('reads JSON and reports problems by path', () => {
+    const path = file('bad.json', JSON.stringify({ channels: [{ id: 'has space', blinger: { url: 'ftp://x', token: '' }, adapter: {} }] }));
+    const p = problems({ BRIDGE_CONFIG: path, MEDIA_SECRET: channelEnv.MEDIA_SECRET });
+    expect(p).toEqual(expect.arrayContaining([
+      expect.stringMatching(/^BRIDGE_CONFIG channels\[0\]\.id: expected 1-64 characters/),
+      expect.stringMatching(/^BRIDGE_CONFIG channels\[0\]\.blinger\.url: expected an absolute http\(s\) URL/),
+      expect.stringMatching(/^BRIDGE_CONFIG channels\[0\]\.blinger\.token: expected the Custom App token/),
+      expect.stringMatching(/^BRIDGE_CONFIG channels\[0\]\.adapter\.type:/),
+    ]));
+  });
+
+  it('names an unset ${VAR}, a missing file, invalid YAML and duplicate ids', () => {
+    expect(problems({ BRIDGE_CONFIG: file('v.yaml', 'channels: [{id: a, blinger: {url: "https://x", token: "${NOPE}"}, adapter: {type: telegram}}]'), MEDIA_SECRET: channelEnv.MEDIA_SECRET })[0]).toBe(
+      'BRIDGE_CONFIG: ${NOPE} is used but the environment variable NOPE is not set',
+    );
+    expect(problems({ BRIDGE_CONFIG: join(dir, 'missing.yaml') })[0]).toMatch(/^BRIDGE_CONFIG: cannot read .*missing\.yaml \(ENOENT\)/);
+    expect(problems({ BRIDGE_CONFIG: file('broken.yaml', 'channels: [: :') })[0]).toMatch(/^BRIDGE_CONFIG: .* is not valid YAML/);
+    const dup = 'channels: [{id: a, blinger: {url: "https://x", token: t}, adapter: {type: telegram}}, {id: a, blinger: {url: "https://x", token: t}, adapter: {type: telegram}}]';
+    expect(problems({ BRIDGE_CONFIG: file('dup.yaml', dup), MEDIA_SECRET: channelEnv.MEDIA_SECRET })).toEqual(['BRIDGE_CONFIG channels: the id "a" is used twice; each Custom App ID must be unique']);
+  });
+});
+
+describe('durations', () => {
+  it('parses units and rejects nonsense', () => {
+    expect(parseDuration('500ms')).toBe(500);
+    expect(parseDuration('30s')).toBe(30_000);
+    expect(parseDuration('1.5h')).toBe(5_400_000);
+    expect(parseDuration('7d')).toBe(604_800_000);
+    expect(parseDuration('1200')).toBe(1200);
+    expect(parseDuration('soon')).toBeUndefined();
+  });
+});
