@@ -1,0 +1,94 @@
+/**
+ * Starts a real bridge (HTTP server, adapters, workers) against test doubles, on its own Redis
+ * key prefix, and tears everything down after. Logs are captured so tests can read them.
+ */
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { createBridge, type Bridge, type Role } from '../../src/bridge.js';
+import type { BridgeConfig, ChannelConfig } from '../../src/config/schema.js';
+import { createLogger } from '../../src/log.js';
+import { registerSecret } from '../../src/redact.js';
+import { freePort } from './net.js';
+import { readyRedis, removeKeys, testRedisUrl, uniquePrefix } from './redis.js';
+
+export const BOT_TOKEN = '123456:TEST-token-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa';
+export const BLINGER_TOKEN = 'blinger-app-token-0123456789';
+export const CHANNEL_ID = '4711';
+export const MEDIA_SECRET = 'test-media-secret-0123456789';
+
+export interface TestBridge {
+  bridge: Bridge;
+  url: string;
+  prefix: string;
+  logs: string[];
+  stop(): Promise<void>;
+}
+
+export interface TestBridgeOptions {
+  telegramApiRoot: string;
+  blingerUrl: string;
+  mode?: 'polling' | 'webhook';
+  role?: Role;
+  prefix?: string;
+  retryMaxAgeMs?: number;
+  extraChannels?: ChannelConfig[];
+  /** Keep the Redis keys (another process goes on with them). */
+  keepKeys?: boolean;
+}
+
+export async function startTestBridge(o: TestBridgeOptions): Promise<TestBridge> {
+  const port = await freePort();
+  const prefix = o.prefix ?? uniquePrefix();
+  const config: BridgeConfig = {
+    redisUrl: testRedisUrl(),
+    redisPrefix: prefix,
+    port,
+    host: '127.0.0.1',
+    publicUrl: `http://127.0.0.1:${port}`,
+    mediaSecret: MEDIA_SECRET,
+    mediaTtlMs: 3_600_000,
+    logLevel: 'debug',
+    retryMaxAgeMs: o.retryMaxAgeMs ?? 60_000,
+    concurrency: 20,
+    sandbox: false,
+    channels: [
+      {
+        id: CHANNEL_ID,
+        blinger: { url: o.blingerUrl, token: BLINGER_TOKEN, timeoutMs: 2000 },
+        adapter: { type: 'telegram', token: BOT_TOKEN, mode: o.mode ?? 'polling', apiRoot: o.telegramApiRoot, pollTimeout: 1, requestTimeout: 3000 },
+        allowPrivateUrls: true,
+      },
+      ...(o.extraChannels ?? []),
+    ],
+  };
+  for (const s of [BOT_TOKEN, BLINGER_TOKEN, MEDIA_SECRET]) registerSecret(s);
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      logs.push(...String(chunk).split('\n').filter(Boolean));
+      cb();
+    },
+  });
+  const log = createLogger('debug', { destination: sink as unknown as pino.DestinationStream, pretty: false });
+  const bridge = createBridge({
+    config,
+    log,
+    role: o.role,
+    tuning: { lockDurationMs: 2000, stalledIntervalMs: 1000, keeperIntervalMs: 500, backoff: { baseMs: 20, maxMs: 200 } },
+  });
+  const url = await bridge.start();
+  return {
+    bridge,
+    url,
+    prefix,
+    logs,
+    async stop() {
+      await bridge.stop();
+      if (!o.keepKeys) {
+        const r = await readyRedis();
+        await removeKeys(r, prefix);
+        await r.quit();
+      }
+    },
+  };
+}
