@@ -32,6 +32,7 @@ export interface TestBridgeOptions {
   prefix?: string;
   retryMaxAgeMs?: number;
   extraChannels?: ChannelConfig[];
+  redisUrl?: string;
   /** Keep the Redis keys (another process goes on with them). */
   keepKeys?: boolean;
 }
@@ -40,7 +41,7 @@ export async function startTestBridge(o: TestBridgeOptions): Promise<TestBridge>
   const port = await freePort();
   const prefix = o.prefix ?? uniquePrefix();
   const config: BridgeConfig = {
-    redisUrl: testRedisUrl(),
+    redisUrl: o.redisUrl ?? testRedisUrl(),
     redisPrefix: prefix,
     port,
     host: '127.0.0.1',
@@ -84,7 +85,7 @@ export async function startTestBridge(o: TestBridgeOptions): Promise<TestBridge>
     logs,
     async stop() {
       await bridge.stop();
-      if (!o.keepKeys) {
+      if (!o.keepKeys && !o.redisUrl) {
         const r = await readyRedis();
         await removeKeys(r, prefix);
         await r.quit();

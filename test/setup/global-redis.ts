@@ -2,7 +2,8 @@
  * Vitest global setup: every test talks to a real Redis. REDIS_URL wins; else 127.0.0.1:6379 if
  * it answers; else a throwaway redis-server on a free port, stopped after the run.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { spawnRedis } from '../helpers/net.js';
 import { createServer, connect } from 'node:net';
 import type { TestProject } from 'vitest/node';
 
@@ -38,17 +39,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   if (!url && (await ping(6379))) url = 'redis://127.0.0.1:6379';
   if (!url) {
     const port = await freePort();
-    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-    await new Promise<void>((resolve, reject) => {
-      child!.once('error', (e) => reject(new Error(`cannot start redis-server (is it installed?): ${e.message}`)));
-      const deadline = Date.now() + 10_000;
-      const tryPing = async () => {
-        if (await ping(port)) return resolve();
-        if (Date.now() > deadline) return reject(new Error('redis-server did not answer within 10 s'));
-        setTimeout(tryPing, 50);
-      };
-      void tryPing();
-    });
+    child = await spawnRedis(port);
     url = `redis://127.0.0.1:${port}`;
   }
   project.provide('redisUrl', url);
