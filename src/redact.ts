@@ -5,8 +5,11 @@
  */
 const secrets = new Set<string>();
 
-/** Telegram bot tokens have a recognisable shape; catch them even when not registered. */
-const BOT_TOKEN_RE = /\b\d{5,}:[A-Za-z0-9_-]{30,}\b/g;
+/**
+ * Telegram bot tokens have a recognisable shape; catch them even when not registered. No \b
+ * before the digits: in Bot API URLs the token follows "bot" directly (/bot123:ABC…/getMe).
+ */
+const BOT_TOKEN_RE = /(?<!\d)\d{5,}:[A-Za-z0-9_-]{30,}/g;
 
 export function registerSecret(value: string | undefined): void {
   if (value && value.length >= 6) secrets.add(value);

@@ -1,0 +1,254 @@
+/**
+ * Delivers one agent reply to a Telegram chat (DESIGN.md §5, outbound).
+ *
+ * - `text` → `sendMessage` for each `splitText` part, in order, plain text (no parse_mode, so `<`,
+ *   `*`, `_` arrive as typed).
+ * - `image` → `sendPhoto` by URL; `file` → `sendDocument` by URL.
+ * - When Telegram cannot fetch the URL (private host, unusual content, too big for fetching by
+ *   URL), the bridge downloads it itself through `openDownload` (size-capped, no private addresses
+ *   unless allowed) and uploads it (multipart, built by telegraf) keeping the file name.
+ * - An image Telegram refuses as a photo (can't process it, bad dimensions, too big) goes again as
+ *   a document: by URL first, then uploaded if the URL is refused.
+ *
+ * Every Bot API call carries an AbortSignal: `timeoutMs` per call, `uploadTimeoutMs` for uploads
+ * (which stream the whole file). All failures are thrown as DeliveryError.
+ *
+ * Resuming long texts: pass `progress` (third argument). `progress.partsSent` says how many parts of
+ * this very message reached the user in earlier attempts — those are skipped — and
+ * `progress.onPartSent(n)` is awaited after each part Telegram accepted, with the running total, so
+ * the caller can persist it before the next part goes. If the caller keeps that number with the
+ * queued message, a retry after a failed middle part sends every part exactly once (short of a crash
+ * between Telegram's answer and the persist). Parts are `splitText(text)` with the default limit;
+ * that split is deterministic, so the same count names the same parts on every attempt (keep
+ * `splitText` stable across a deploy with messages in flight, or the resume point moves). Errors
+ * thrown by `onPartSent` propagate unchanged.
+ */
+import type { Logger } from 'pino';
+import type { Telegram } from 'telegraf';
+import type { SendProgress } from '../../src/adapter.js';
+import { DeliveryError, isRetryableStatus } from '../../src/delivery/errors.js';
+import type { OutboundMessage } from '../../src/message.js';
+import { DownloadFailed, DownloadRefused, openDownload, type Download } from '../../src/net/safe-download.js';
+import { classifyTelegramError, scrub, telegramDescription, telegramErrorCode } from './errors.js';
+import { splitText } from './split-text.js';
+
+export const DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024; // the Bot API's upload limit for documents
+export const DEFAULT_UPLOAD_TIMEOUT_MS = 5 * 60_000;
+
+export interface TelegramSendOptions {
+  telegram: Telegram;
+  /** Whether the download fallback may reach loopback/private addresses (sandbox, tests). */
+  allowPrivateUrls: boolean;
+  /** Timeout of each Bot API call (and of the download's header wait and idle time). */
+  timeoutMs: number;
+  /** Cap of the download fallback, in bytes. Default 50 MB. */
+  maxUploadBytes?: number;
+  /** Timeout of an upload call, which streams the whole file. Default 5 min, never below timeoutMs. */
+  uploadTimeoutMs?: number;
+  log?: Logger;
+}
+
+export type { SendProgress };
+
+type MediaMethod = 'sendPhoto' | 'sendDocument';
+
+/** The signal type telegraf's callApi declares (an abort-controller shim, same shape). */
+type CallApiSignal = NonNullable<NonNullable<Parameters<Telegram['callApi']>[2]>['signal']>;
+
+function asCallSignal(signal: AbortSignal): CallApiSignal {
+  return signal as unknown as CallApiSignal;
+}
+
+export async function sendToTelegram(opts: TelegramSendOptions, msg: OutboundMessage, progress?: SendProgress): Promise<void> {
+  switch (msg.type) {
+    case 'text':
+      return sendText(opts, msg, progress);
+    case 'image':
+      return sendImage(opts, msg.client_id, msg.data);
+    case 'file':
+      return sendFile(opts, msg.client_id, msg.data);
+    default:
+      throw DeliveryError.permanent(`Unsupported message type "${String((msg as { type: unknown }).type)}"`, 'unsupported_type');
+  }
+}
+
+async function sendText(opts: TelegramSendOptions, msg: OutboundMessage, progress?: SendProgress): Promise<void> {
+  if (msg.data.trim() === '') {
+    throw DeliveryError.permanent('The reply is empty: Telegram does not send empty messages', 'empty_text');
+  }
+  const parts = splitText(msg.data);
+  const already = Math.min(Math.max(Math.trunc(progress?.partsSent ?? 0), 0), parts.length);
+  for (let i = already; i < parts.length; i++) {
+    const text = parts[i] as string;
+    try {
+      await opts.telegram.callApi(
+        'sendMessage',
+        { chat_id: msg.client_id, text },
+        { signal: asCallSignal(AbortSignal.timeout(opts.timeoutMs)) },
+      );
+    } catch (err) {
+      throw classifyTelegramError(err);
+    }
+    if (progress) await progress.onPartSent(i + 1);
+  }
+}
+
+/** `sendPhoto`/`sendDocument` with the URL itself: Telegram fetches it. Throws what telegraf threw. */
+async function sendByUrl(opts: TelegramSendOptions, method: MediaMethod, chatId: string, url: string): Promise<void> {
+  const signal = asCallSignal(AbortSignal.timeout(opts.timeoutMs));
+  if (method === 'sendPhoto') await opts.telegram.callApi('sendPhoto', { chat_id: chatId, photo: url }, { signal });
+  else await opts.telegram.callApi('sendDocument', { chat_id: chatId, document: url }, { signal });
+}
+
+const URL_REFUSED = /failed to get HTTP URL content|wrong file identifier\/HTTP URL specified|wrong type of the web page content|wrong remote file|too big|too large/i;
+const PHOTO_REFUSED = /IMAGE_PROCESS_FAILED|PHOTO_INVALID_DIMENSIONS|PHOTO_SAVE_FILE_INVALID|PHOTO_EXT_INVALID|PHOTO_INVALID\b|photo.*too (big|large)/i;
+
+/** Telegram could not (or would not) fetch the URL: worth downloading and uploading ourselves. */
+function isUrlRefused(err: unknown): boolean {
+  const code = telegramErrorCode(err);
+  return code === 413 || (code === 400 && URL_REFUSED.test(telegramDescription(err)));
+}
+
+/** Telegram got the bytes but will not make a photo of them: worth sending as a document. */
+function isPhotoRefused(err: unknown): boolean {
+  const code = telegramErrorCode(err);
+  return code === 400 && PHOTO_REFUSED.test(telegramDescription(err));
+}
+
+/** An uploaded photo was refused for its content or size. */
+function isUploadedPhotoRefused(err: unknown): boolean {
+  return isPhotoRefused(err) || telegramErrorCode(err) === 413 || /too big|too large/i.test(telegramDescription(err));
+}
+
+async function sendImage(opts: TelegramSendOptions, chatId: string, url: string): Promise<void> {
+  try {
+    await sendByUrl(opts, 'sendPhoto', chatId, url);
+    return;
+  } catch (err) {
+    if (isPhotoRefused(err)) {
+      opts.log?.info({ reason: scrub(telegramDescription(err)) }, 'Telegram refused the image as a photo; sending it as a document');
+      return sendFile(opts, chatId, url);
+    }
+    if (!isUrlRefused(err)) throw classifyTelegramError(err);
+    opts.log?.info({ reason: scrub(telegramDescription(err)) }, 'Telegram could not fetch the image URL; uploading it');
+  }
+  try {
+    await upload(opts, 'sendPhoto', chatId, url);
+    return;
+  } catch (err) {
+    if (err instanceof DeliveryError) throw err;
+    if (!isUploadedPhotoRefused(err)) throw classifyTelegramError(err);
+    opts.log?.info({ reason: scrub(telegramDescription(err)) }, 'Telegram refused the uploaded image as a photo; uploading it as a document');
+  }
+  try {
+    await upload(opts, 'sendDocument', chatId, url);
+  } catch (err) {
+    throw classifyTelegramError(err);
+  }
+}
+
+async function sendFile(opts: TelegramSendOptions, chatId: string, url: string): Promise<void> {
+  try {
+    await sendByUrl(opts, 'sendDocument', chatId, url);
+    return;
+  } catch (err) {
+    if (!isUrlRefused(err)) throw classifyTelegramError(err);
+    opts.log?.info({ reason: scrub(telegramDescription(err)) }, 'Telegram could not fetch the file URL; uploading it');
+  }
+  try {
+    await upload(opts, 'sendDocument', chatId, url);
+  } catch (err) {
+    throw classifyTelegramError(err);
+  }
+}
+
+/**
+ * Downloads `url` and uploads it with `method`. Download problems are thrown as DeliveryError;
+ * Bot API errors are thrown as telegraf threw them, for the caller to inspect.
+ */
+async function upload(opts: TelegramSendOptions, method: MediaMethod, chatId: string, url: string): Promise<void> {
+  let download: Download;
+  try {
+    download = await openDownload(url, {
+      maxBytes: opts.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES,
+      allowPrivate: opts.allowPrivateUrls,
+      timeoutMs: opts.timeoutMs,
+    });
+  } catch (err) {
+    throw downloadError(err);
+  }
+
+  const filename = uploadFileName(download, method);
+  // telegraf pipes the stream into its multipart body, and a pipe does not forward errors: if the
+  // download fails midway (too big, stalled, reset) the request would wait for bytes forever. So a
+  // download error aborts the call, and is what gets reported.
+  const downloadFailure = new AbortController();
+  let downloadErr: unknown;
+  download.stream.on('error', (e: unknown) => {
+    downloadErr ??= e;
+    downloadFailure.abort();
+  });
+  const timeout = AbortSignal.timeout(Math.max(opts.uploadTimeoutMs ?? DEFAULT_UPLOAD_TIMEOUT_MS, opts.timeoutMs));
+  const signal = asCallSignal(AbortSignal.any([downloadFailure.signal, timeout]));
+  const file = { source: download.stream, filename };
+  try {
+    if (method === 'sendPhoto') await opts.telegram.callApi('sendPhoto', { chat_id: chatId, photo: file }, { signal });
+    else await opts.telegram.callApi('sendDocument', { chat_id: chatId, document: file }, { signal });
+  } catch (err) {
+    if (downloadErr !== undefined) throw downloadError(downloadErr);
+    throw err;
+  } finally {
+    download.stream.destroy();
+  }
+}
+
+function downloadError(err: unknown): DeliveryError {
+  if (err instanceof DownloadRefused) {
+    return DeliveryError.permanent(`Telegram could not fetch the file, and the bridge will not download it: ${err.message}`, `download_${err.code}`);
+  }
+  if (err instanceof DownloadFailed) {
+    const reason = `Telegram could not fetch the file, and the bridge's download failed: ${err.message}`;
+    if (err.status !== undefined && !isRetryableStatus(err.status)) return DeliveryError.permanent(reason, 'download_http');
+    return DeliveryError.transient(reason, 'download_failed');
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return DeliveryError.transient(scrub(`The bridge's download of the file failed: ${message}`), 'download_failed');
+}
+
+const EXTENSIONS: Record<string, string> = {
+  'image/jpeg': '.jpg',
+  'image/png': '.png',
+  'image/gif': '.gif',
+  'image/webp': '.webp',
+  'image/heic': '.heic',
+  'image/bmp': '.bmp',
+  'image/svg+xml': '.svg',
+  'application/pdf': '.pdf',
+  'application/zip': '.zip',
+  'application/json': '.json',
+  'application/msword': '.doc',
+  'application/vnd.openxmlformats-officedocument.wordprocessingml.document': '.docx',
+  'application/vnd.ms-excel': '.xls',
+  'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': '.xlsx',
+  'text/plain': '.txt',
+  'text/csv': '.csv',
+  'text/html': '.html',
+  'audio/mpeg': '.mp3',
+  'audio/ogg': '.ogg',
+  'video/mp4': '.mp4',
+};
+
+/**
+ * The name the upload carries: the download's (Content-Disposition or URL), else "photo"/"file".
+ * telegraf's InputFile cannot carry a per-part Content-Type, and Telegram goes by the extension, so
+ * a name without one gets the extension of the Content-Type (when known) — that is how the type is
+ * kept. Names come sanitized from openDownload (no quotes, CR/LF or directories), which matters
+ * because telegraf writes them into the part's header as they are.
+ */
+export function uploadFileName(download: Pick<Download, 'fileName' | 'contentType'>, method: MediaMethod): string {
+  const base = download.fileName ?? (method === 'sendPhoto' ? 'photo' : 'file');
+  if (/\.[A-Za-z0-9]{1,8}$/.test(base)) return base;
+  const mime = download.contentType?.split(';')[0]?.trim().toLowerCase();
+  const ext = mime ? EXTENSIONS[mime] : undefined;
+  return ext ? base + ext : base;
+}
