@@ -52,7 +52,8 @@ function bearerMatches(header: string | undefined, token: string): boolean {
 }
 
 export function buildServer(deps: ServerDeps): FastifyInstance {
-  const app = Fastify({ bodyLimit: BODY_LIMIT, logger: false, return503OnClosing: true, forceCloseConnections: true });
+  // maxParamLength: signed media tokens are a few hundred characters (fastify allows 100 by default).
+  const app = Fastify({ bodyLimit: BODY_LIMIT, logger: false, return503OnClosing: true, forceCloseConnections: true, maxParamLength: 2048 });
   const log = deps.log.child({ component: 'http' });
 
   // Only JSON bodies are accepted; everything else is 415.

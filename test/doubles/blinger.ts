@@ -196,6 +196,11 @@ export class BlingerDouble {
   }
 
   /** Each request is never answered with probability `p`; the client's timeout must handle it. */
+  /** Requests being held open right now (hang faults). */
+  get hangingCount(): number {
+    return this.hanging.size;
+  }
+
   setHangRate(p: number): void {
     this.hangRate = p;
   }

@@ -123,10 +123,10 @@ describe('webhook mode', () => {
 
     const malformed = await post(url, '{"update_id": 1,', secret);
     expect(malformed.status).toBe(400);
-    expect((await malformed.json()).message).toMatch(/JSON/);
+    expect(((await malformed.json()) as { message: string }).message).toMatch(/JSON/);
     const noId = await post(url, { message: {} }, secret);
     expect(noId.status).toBe(400);
-    expect((await noId.json()).message).toMatch(/update_id/);
+    expect(((await noId.json()) as { message: string }).message).toMatch(/update_id/);
     expect((await post(`${b.url}/telegram/nope`, update, secret)).status).toBe(404);
     const big = await post(url, JSON.stringify({ update_id: 5, pad: 'x'.repeat(1024 * 1024) }), secret);
     expect(big.status).toBe(413);
