@@ -18,13 +18,14 @@ import { TelegramPoller } from './polling.js';
 import { sendToTelegram } from './send.js';
 import { classifyTelegramError, describeForAgent } from './errors.js';
 import { ALLOWED_UPDATES, parseTelegramSettings, type TelegramSettings } from './settings.js';
-import { pacingWindows } from './limits.js';
+import { pacingWindows, TELEGRAM_LIMITS, type TelegramLimits } from './limits.js';
 import { splitText } from './split-text.js';
 
 export class TelegramAdapter implements Adapter {
   readonly type = 'telegram';
   readonly settings: TelegramSettings;
   readonly telegram: Telegram;
+  private readonly limits: TelegramLimits;
   private me: UserFromGetMe | undefined;
   private poller: TelegramPoller | undefined;
 
@@ -33,6 +34,8 @@ export class TelegramAdapter implements Adapter {
     registerSecret(this.settings.token);
     registerSecret(this.settings.webhookSecret);
     this.telegram = createTelegram(this.settings.token, this.settings.apiRoot);
+    const l = this.settings.limits;
+    this.limits = { bot: l?.bot ?? TELEGRAM_LIMITS.bot, privateChat: l?.privateChat ?? TELEGRAM_LIMITS.privateChat, group: l?.group ?? TELEGRAM_LIMITS.group };
   }
 
   get webhookUrl(): string {
@@ -58,6 +61,7 @@ export class TelegramAdapter implements Adapter {
       leaseKey: `${this.ctx.redisPrefix}:poller:${this.ctx.channelId}`,
       log: this.ctx.log,
       pollTimeoutS: this.settings.pollTimeout,
+      leaseMs: this.settings.pollLease,
       handle: (u) => this.receive(u).then(() => undefined),
     });
     this.poller.start();
@@ -106,7 +110,7 @@ export class TelegramAdapter implements Adapter {
   async reserve(message: OutboundMessage): Promise<number> {
     // A long text goes out in several messages; take a slot for each (up to the chat's burst).
     const parts = message.type === 'text' ? splitText(message.data).length : 1;
-    return takeSlot(this.ctx.redis, pacingWindows(`${this.ctx.redisPrefix}:pace:${this.ctx.channelId}`, message.client_id), parts);
+    return takeSlot(this.ctx.redis, pacingWindows(`${this.ctx.redisPrefix}:pace:${this.ctx.channelId}`, message.client_id, this.limits), parts);
   }
 
   send(message: OutboundMessage, progress?: SendProgress): Promise<void> {

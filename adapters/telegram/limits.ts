@@ -8,21 +8,32 @@ import type { Window } from '../../src/delivery/pacing.js';
 
 const JITTER_MS = 25;
 
-export const TELEGRAM_LIMITS = {
-  perBot: { max: 30, windowMs: 1000 },
-  perPrivateChat: { max: 3, windowMs: 3000 },
-  perGroup: { max: 20, windowMs: 60_000 },
-} as const;
+export interface Limit {
+  max: number;
+  windowMs: number;
+}
+
+export interface TelegramLimits {
+  bot: Limit;
+  privateChat: Limit;
+  group: Limit;
+}
+
+export const TELEGRAM_LIMITS: TelegramLimits = {
+  bot: { max: 30, windowMs: 1000 },
+  privateChat: { max: 3, windowMs: 3000 },
+  group: { max: 20, windowMs: 60_000 },
+};
 
 /** Group and channel chat ids are negative in the Bot API. */
 export function isGroupChat(chatId: string): boolean {
   return chatId.startsWith('-');
 }
 
-export function pacingWindows(keyPrefix: string, chatId: string): Window[] {
-  const chat = isGroupChat(chatId) ? TELEGRAM_LIMITS.perGroup : TELEGRAM_LIMITS.perPrivateChat;
+export function pacingWindows(keyPrefix: string, chatId: string, limits: TelegramLimits = TELEGRAM_LIMITS): Window[] {
+  const chat = isGroupChat(chatId) ? limits.group : limits.privateChat;
   return [
-    { key: `${keyPrefix}:bot`, max: TELEGRAM_LIMITS.perBot.max, windowMs: TELEGRAM_LIMITS.perBot.windowMs + JITTER_MS },
+    { key: `${keyPrefix}:bot`, max: limits.bot.max, windowMs: limits.bot.windowMs + JITTER_MS },
     { key: `${keyPrefix}:chat:${chatId}`, max: chat.max, windowMs: chat.windowMs + JITTER_MS },
   ];
 }

@@ -2,6 +2,8 @@
 import { createHmac } from 'node:crypto';
 import { z } from 'zod';
 
+const limitSchema = z.object({ max: z.number().int().min(1), windowMs: z.number().int().min(1) });
+
 export const telegramSettingsSchema = z.object({
   type: z.literal('telegram'),
   token: z.string().regex(/^\d+:[A-Za-z0-9_-]{20,}$/, 'expected a bot token like 123456:ABC-DEF… from @BotFather'),
@@ -12,6 +14,22 @@ export const telegramSettingsSchema = z.object({
   pollTimeout: z.number().int().min(0).max(50).default(30),
   /** Per-request timeout for Bot API calls other than long polling, in ms. */
   requestTimeout: z.number().int().min(1000).max(120_000).default(15_000),
+  /**
+   * Polling leader lease in ms: one process per bot polls; if it dies, another takes over within
+   * the lease plus a quarter of it (at most 5 s) — 25 s with the default.
+   */
+  pollLease: z.number().int().min(2000).max(120_000).default(20_000),
+  /**
+   * Override Telegram's send limits (each "at most max sends per windowMs"), e.g. for a local
+   * Bot API server or a bot with raised limits. Defaults: adapters/telegram/limits.ts.
+   */
+  limits: z
+    .object({
+      bot: limitSchema.optional(),
+      privateChat: limitSchema.optional(),
+      group: limitSchema.optional(),
+    })
+    .optional(),
 });
 
 export type TelegramSettings = z.infer<typeof telegramSettingsSchema> & { webhookSecret: string };

@@ -2,15 +2,17 @@
 import { z } from 'zod';
 import type { OutboundMessage } from '../message.js';
 
-const idLike = z.union([z.string(), z.number()]).transform(String);
+const idLike = z
+  .union([z.string(), z.number()], { error: (iss) => (iss.input === undefined ? 'is required' : 'must be a string or a number') })
+  .transform(String);
 
 export const replySchema = z
   .object({
     token: z.string().optional(),
     custom_channel_id: idLike,
     client_id: idLike.pipe(z.string().min(1, 'must not be empty').max(256, 'must be at most 256 characters')),
-    type: z.enum(['text', 'image', 'file'], { error: 'must be one of text, image, file' }),
-    data: z.string({ error: 'must be a string' }).min(1, 'must not be empty'),
+    type: z.enum(['text', 'image', 'file'], { error: (iss) => (iss.input === undefined ? 'is required' : 'must be one of text, image, file') }),
+    data: z.string({ error: (iss) => (iss.input === undefined ? 'is required' : 'must be a string') }).min(1, 'must not be empty'),
   })
   .superRefine((b, ctx) => {
     if (b.type !== 'text' && !/^https?:\/\/[^\s]+$/i.test(b.data)) {
@@ -29,8 +31,7 @@ export function describeIssues(error: z.ZodError): string {
   return error.issues
     .map((i) => {
       const field = i.path.map(String).join('.') || 'body';
-      const msg = i.code === 'invalid_type' && i.input === undefined ? 'is required' : i.message;
-      return `${field}: ${msg}`;
+      return `${field}: ${i.message}`;
     })
     .join('; ');
 }

@@ -33,6 +33,8 @@ export interface TestBridgeOptions {
   retryMaxAgeMs?: number;
   extraChannels?: ChannelConfig[];
   redisUrl?: string;
+  /** Extra Telegram adapter settings, e.g. relaxed `limits` for volume tests. */
+  telegram?: Record<string, unknown>;
   /** Keep the Redis keys (another process goes on with them). */
   keepKeys?: boolean;
 }
@@ -56,7 +58,7 @@ export async function startTestBridge(o: TestBridgeOptions): Promise<TestBridge>
       {
         id: CHANNEL_ID,
         blinger: { url: o.blingerUrl, token: BLINGER_TOKEN, timeoutMs: 2000 },
-        adapter: { type: 'telegram', token: BOT_TOKEN, mode: o.mode ?? 'polling', apiRoot: o.telegramApiRoot, pollTimeout: 1, requestTimeout: 3000 },
+        adapter: { type: 'telegram', token: BOT_TOKEN, mode: o.mode ?? 'polling', apiRoot: o.telegramApiRoot, pollTimeout: 1, requestTimeout: 3000, ...o.telegram },
         allowPrivateUrls: true,
       },
       ...(o.extraChannels ?? []),
