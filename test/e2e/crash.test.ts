@@ -94,4 +94,28 @@ describe('crashes', () => {
     await blinger.waitFor(2);
     expect(blinger.received.map((m) => m.data)).toEqual(['before', 'after']);
   });
+
+  it('polling: an update that arrives while Redis is away is not confirmed to Telegram, and is delivered once Redis is back', async () => {
+    const port = await freePort();
+    let redis = await spawnRedis(port);
+    cleanups.push(() => void redis.kill('SIGKILL'));
+    tg = await startTelegramDouble();
+    blinger = await startBlingerDouble({ token: BLINGER_TOKEN, channelId: CHANNEL_ID });
+    cleanups.push(() => tg.close(), () => blinger.close());
+    const tb = await startTestBridge({ telegramApiRoot: tg.apiRoot, blingerUrl: blinger.url, mode: 'polling', redisUrl: `redis://127.0.0.1:${port}` });
+    cleanups.push(() => tb.stop());
+
+    tg.pushUpdate(tg.makeMessageUpdate({ chat_id: 77, text: 'one' }));
+    await blinger.waitFor(1);
+    redis.kill('SIGKILL');
+    await once(redis, 'exit');
+    const lost = tg.pushUpdate(tg.makeMessageUpdate({ chat_id: 77, text: 'two' }));
+    await expect.poll(() => tb.logs.some((l) => l.includes('polling failed')), { timeout: 10_000 }).toBe(true);
+    expect(tg.confirmedOffset).toBeLessThanOrEqual(lost.update_id);
+
+    redis = await spawnRedis(port);
+    await blinger.waitFor(2, 20_000);
+    expect(blinger.received.map((m) => m.data)).toEqual(['one', 'two']);
+    await expect.poll(() => tg.confirmedOffset, { timeout: 10_000 }).toBeGreaterThan(lost.update_id);
+  });
 });
