@@ -9,6 +9,7 @@
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { mulberry32 } from '../helpers/random.js';
 
 export interface BlingerDoubleOptions {
   /** The Custom App token. */
@@ -426,14 +427,3 @@ function postJson(url: string, body: unknown, headers: Record<string, string>, t
   });
 }
 
-/** mulberry32: a tiny seeded PRNG, enough for reproducible fault injection. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Update } from 'telegraf/types';
 import { MultipartError, parseBoundary, parseMultipart, type MultipartPart } from './multipart.js';
+import { mulberry32 } from '../helpers/random.js';
 
 export interface TelegramBotConfig {
   token: string;
@@ -1417,14 +1418,3 @@ function waitForCount<T>(o: {
   });
 }
 
-/** mulberry32: a tiny seeded PRNG, enough for reproducible fault injection. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

@@ -3,8 +3,8 @@
  * it answers; else a throwaway redis-server on a free port, stopped after the run.
  */
 import type { ChildProcess } from 'node:child_process';
-import { spawnRedis } from '../helpers/net.js';
-import { createServer, connect } from 'node:net';
+import { freePort, spawnRedis } from '../helpers/net.js';
+import { connect } from 'node:net';
 import type { TestProject } from 'vitest/node';
 
 function ping(port: number, host = '127.0.0.1'): Promise<boolean> {
@@ -18,17 +18,6 @@ function ping(port: number, host = '127.0.0.1'): Promise<boolean> {
     s.on('error', () => done(false));
     s.on('connect', () => s.write('PING\r\n'));
     s.on('data', (d) => done(d.toString().startsWith('+PONG')));
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
   });
 }
 

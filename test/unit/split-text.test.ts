@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { splitText } from '../../adapters/telegram/split-text.js';
+import { mulberry32 as rng } from '../helpers/random.js';
 
 const BREAKABLE = /[\t\n\v\f\r \u0085\u1680\u2000-\u2006\u2008-\u200a\u2028\u2029\u205f\u3000]/;
 
@@ -34,17 +35,6 @@ function isLoneSurrogateEdge(part: string): boolean {
   return (first >= 0xdc00 && first <= 0xdfff) || (last >= 0xd800 && last <= 0xdbff);
 }
 
-/** Mulberry32: a small seeded PRNG so the property test is reproducible. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('splitText', () => {
   it('returns short text unchanged, and nothing for empty text', () => {
