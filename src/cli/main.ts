@@ -2,30 +2,49 @@
  * `blinger-bridge <command>`. Configuration problems are printed one per line, without a stack
  * trace, and exit with status 2; other failures exit with 1.
  */
-import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.js';
-import { createBridge, type Role } from '../bridge.js';
+import type { Role } from '../bridge.js';
 import { createLogger } from '../log.js';
 import { redact } from '../redact.js';
+import { CliError, UsageError } from './errors.js';
 
 const USAGE = `Usage: blinger-bridge <command> [options]
 
 Commands:
-  start [--role all|ingress|worker]   run the bridge (default role: all)
-  help                                this text
+  start [--role all|ingress|worker]        run the bridge (default role: all)
+  check                                    check the configuration, Redis, the messengers and Blinger
+  status [--json]                          queue depths per channel and direction
+  dlq list|retry|purge                     the dead letters (undelivered messages)
+  telegram webhook set|info|delete         the Telegram webhook of the configured bots
+  help                                     this text
 
-Configuration comes from the environment (see README.md and .env.example).`;
+Every command takes --help. Configuration comes from the environment (see README.md and .env.example).`;
+
+const START_HELP = `Usage: blinger-bridge start [--role all|ingress|worker]
+
+Runs the bridge until SIGTERM or SIGINT.
+  --role all       (default) everything in one process
+  --role ingress   the HTTP server (webhooks, media, health, metrics) and Telegram polling
+                   (one process per bot polls at a time; the others stand by)
+  --role worker    the delivery workers (plus health and metrics on PORT)
+Run any number of ingress and worker processes against one Redis.
+
+On SIGTERM/SIGINT: /readyz answers 503, polling stops, deliveries in flight finish (up to
+30 s), connections close, exit status 0. A second signal exits at once (status 1); queued
+messages stay in Redis either way.`;
+
+/** How long in-flight deliveries may take to finish after SIGTERM/SIGINT. */
+const SHUTDOWN_GRACE_MS = 30_000;
 
 async function start(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { role: { type: 'string', default: 'all' }, help: { type: 'boolean', short: 'h' } } });
-  if (values.help) return void console.log('Usage: blinger-bridge start [--role all|ingress|worker]\n\nRuns the HTTP server, the adapters and the delivery workers.');
-  const role = values.role as Role;
+  const { parseCommand, str } = await import('./common.js');
+  const args = parseCommand('start', START_HELP, argv, { role: { type: 'string', default: 'all' } });
+  if (!args) return;
+  const role = (str(args, 'role') ?? 'all') as Role;
   if (!['all', 'ingress', 'worker'].includes(role)) throw new UsageError(`--role: expected all, ingress or worker, got "${role}"`);
   const config = loadConfig();
   const log = createLogger(config.logLevel);
-  if (config.sandbox) {
-    log.warn('no channel configured: set BLINGER_URL, BLINGER_TOKEN, BLINGER_CHANNEL_ID and TELEGRAM_BOT_TOKEN (or BRIDGE_CONFIG) — see "Configuration" in README.md');
-  }
+  const { createBridge } = await import('../bridge.js');
   const bridge = createBridge({ config, log, role });
   let stopping = false;
   const onSignal = (signal: string) => {
@@ -34,13 +53,15 @@ async function start(argv: string[]): Promise<void> {
       process.exit(1);
     }
     stopping = true;
-    log.info({ signal }, 'shutting down: finishing in-flight deliveries');
+    log.info({ signal }, 'shutting down: finishing in-flight deliveries (a second signal exits at once)');
+    // bridge.stop() gives up on in-flight deliveries after the grace period by itself; this only
+    // guards against a close that hangs (e.g. Redis unreachable while quitting).
     const force = setTimeout(() => {
-      log.warn('in-flight deliveries did not finish within 30 s; exiting (they will be retried)');
+      log.warn('shutdown did not complete; exiting (queued messages stay in Redis)');
       process.exit(1);
-    }, 30_000);
+    }, SHUTDOWN_GRACE_MS + 10_000);
     force.unref();
-    bridge.stop().then(
+    bridge.stop({ graceMs: SHUTDOWN_GRACE_MS }).then(
       () => process.exit(0),
       (err) => {
         log.error({ err: redact(String(err)) }, 'error while shutting down');
@@ -51,15 +72,43 @@ async function start(argv: string[]): Promise<void> {
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
   await bridge.start();
+  if (bridge.sandbox) {
+    // For the newcomer at the terminal, plain lines rather than log records.
+    process.stdout.write(
+      [
+        '',
+        'blinger-bridge is in sandbox mode: no channel is configured. To connect a bot and Blinger, see "Configuration" in README.md.',
+        `  visitor's chat:  ${bridge.sandbox.chatUrl}`,
+        `  agents' inbox:   ${bridge.sandbox.inboxUrl}`,
+        '',
+        '',
+      ].join('\n'),
+    );
+  }
 }
 
-class UsageError extends Error {}
+/** Runs an operator command and exits with its status once its output is written. */
+async function finish(run: Promise<number>): Promise<void> {
+  const code = await run;
+  process.exitCode = code;
+  // Normally every connection is closed and the process ends now; never hang on a stray handle.
+  setTimeout(() => process.exit(code), 1000).unref();
+}
 
 async function main(): Promise<void> {
   const [command, ...rest] = process.argv.slice(2);
   switch (command) {
     case 'start':
       return start(rest);
+    // Loaded on demand: "--help" and mistakes answer without loading the whole bridge.
+    case 'check':
+      return finish((await import('./check.js')).checkCommand(rest));
+    case 'status':
+      return finish((await import('./status.js')).statusCommand(rest));
+    case 'dlq':
+      return finish((await import('./dlq.js')).dlqCommand(rest));
+    case 'telegram':
+      return finish((await import('./telegram.js')).telegramCommand(rest));
     case undefined:
     case 'help':
     case '--help':
@@ -80,6 +129,10 @@ main().catch((err: unknown) => {
   if (err instanceof UsageError) {
     console.error(`blinger-bridge: ${err.message}`);
     process.exit(2);
+  }
+  if (err instanceof CliError) {
+    console.error(`blinger-bridge: ${redact(err.message)}`);
+    process.exit(1);
   }
   console.error(`blinger-bridge: ${redact(err instanceof Error ? err.message : String(err))}`);
   process.exit(1);

@@ -74,7 +74,12 @@ local head = redis.call('LINDEX', KEYS[1], 0)
 if not head or cjson.decode(head).id ~= ARGV[1] then return 0 end
 redis.call('LPOP', KEYS[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+-- Index order = dead-letter order, even within one millisecond (a conversation's letters must go
+-- back in the order they failed): the score is failedAt, nudged past the newest one if needed.
+local score = tonumber(ARGV[3])
+local newest = redis.call('ZREVRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+if newest[2] and tonumber(newest[2]) >= score then score = tonumber(newest[2]) + 0.001 end
+redis.call('ZADD', KEYS[3], score, ARGV[1])
 return 1
 `;
 

@@ -1,0 +1,149 @@
+/**
+ * Logs of a real `blinger-bridge start` process: one JSON line per lifecycle step of each message
+ * (received, queued, retrying, delivered, dead-lettered) linked by a correlation id, secrets
+ * redacted even when an upstream echoes them back in an error, and pretty output on a terminal.
+ */
+import { spawn } from 'node:child_process';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startTelegramDouble } from '../doubles/telegram-api.js';
+import { startBlingerDouble } from '../doubles/blinger.js';
+import { BLINGER_TOKEN, BOT_TOKEN, CHANNEL_ID, MEDIA_SECRET } from '../helpers/bridge.js';
+import { startBridgeChild } from '../helpers/cli.js';
+import { freePort } from '../helpers/net.js';
+import { readyRedis, removeKeys, testRedisUrl, uniquePrefix } from '../helpers/redis.js';
+import { deriveWebhookSecret } from '../../adapters/telegram/settings.js';
+
+const ADMIN_PASSWORD = 'admin-password-do-not-log-42';
+const cleanups: (() => Promise<unknown> | unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+type Line = Record<string, unknown>;
+const eventsOf = (lines: Line[], cid: string) => lines.filter((l) => l.cid === cid && typeof l.event === 'string');
+
+describe('logs', () => {
+  it('trace every message by correlation id through its lifecycle, and never show a secret — even one an upstream echoes back', async () => {
+    const tg = await startTelegramDouble();
+    const blinger = await startBlingerDouble({ token: BLINGER_TOKEN, channelId: CHANNEL_ID });
+    const redis = await readyRedis();
+    const prefix = uniquePrefix();
+    cleanups.push(() => tg.close(), () => blinger.close(), async () => {
+      await removeKeys(redis, prefix);
+      await redis.quit();
+    });
+    // Blinger's errors quote the credentials back (as a badly written upstream might).
+    let transientSent = false;
+    blinger.setHandler((req) => {
+      const data = (req.body as { data?: string } | undefined)?.data;
+      if (data === 'will be refused') return { status: 400, body: { error: `invalid token ${BLINGER_TOKEN} (bot ${BOT_TOKEN})` } };
+      if (data === 'will be retried' && !transientSent) {
+        transientSent = true;
+        return { status: 502, body: { error: `bad gateway for Authorization: Bearer ${BLINGER_TOKEN}` } };
+      }
+      return undefined;
+    });
+
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const bridge = await startBridgeChild(['--role', 'all'], {
+      REDIS_URL: testRedisUrl(),
+      REDIS_PREFIX: prefix,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      PUBLIC_URL: url,
+      BLINGER_URL: blinger.url,
+      BLINGER_TOKEN,
+      BLINGER_CHANNEL_ID: CHANNEL_ID,
+      TELEGRAM_BOT_TOKEN: BOT_TOKEN,
+      TELEGRAM_API_ROOT: tg.apiRoot,
+      TELEGRAM_MODE: 'webhook',
+      MEDIA_SECRET,
+      ADMIN_USER: 'ops',
+      ADMIN_PASSWORD,
+      LOG_LEVEL: 'debug',
+      ALLOW_PRIVATE_URLS: 'true',
+    });
+    cleanups.push(() => void bridge.child.kill('SIGKILL'));
+
+    const ok = tg.makeMessageUpdate({ chat_id: 501, text: 'hello' });
+    const retried = tg.makeMessageUpdate({ chat_id: 502, text: 'will be retried' });
+    const refused = tg.makeMessageUpdate({ chat_id: 503, text: 'will be refused' });
+    for (const u of [ok, retried, refused]) expect((await tg.deliverWebhook(u)).status).toBe(200);
+    // An agent's reply Telegram refuses, with the bot token in its description.
+    tg.failNext('sendMessage', { error_code: 400, description: `Bad Request: chat not found (bot${BOT_TOKEN})` });
+    expect((await blinger.sendReply(url, { client_id: '504', type: 'text', data: 'agent reply' })).status).toBe(200);
+    // hello, the retried one, and the "Not delivered" note for the agent.
+    await blinger.waitFor(3);
+    await bridge.waitForLine((l) => l.event === 'dead-lettered' && l.direction === 'inbound');
+    await bridge.waitForLine((l) => l.event === 'dead-lettered' && l.direction === 'outbound');
+    bridge.child.kill('SIGTERM');
+    expect((await bridge.exited).code).toBe(0);
+
+    const out = bridge.output();
+    const lines = bridge.lines;
+    // JSON when not on a terminal: every line parses.
+    expect(lines.filter((l) => 'raw' in l)).toEqual([]);
+    // No secret anywhere, though they went through the logs' path (so [REDACTED] shows up).
+    for (const secret of [BOT_TOKEN, BOT_TOKEN.split(':')[1]!, BLINGER_TOKEN, MEDIA_SECRET, ADMIN_PASSWORD, deriveWebhookSecret(BOT_TOKEN)]) {
+      expect(out.includes(secret), `secret ${secret.slice(0, 6)}… in the logs`).toBe(false);
+    }
+    expect(out).toContain('[REDACTED]');
+
+    const cid = (u: { update_id: number }) => `tg-${CHANNEL_ID}-${u.update_id}`;
+    // A plain message: received → queued → delivered, one job (its conversation) and one message id.
+    const okLines = eventsOf(lines, cid(ok));
+    expect(okLines.map((l) => l.event)).toEqual(['received', 'queued', 'delivered']);
+    expect(okLines.slice(1).map((l) => l.job)).toEqual([`${CHANNEL_ID}|501`, `${CHANNEL_ID}|501`]);
+    expect(okLines[1]!.messageId).toEqual(expect.any(String));
+    expect(okLines[1]!.messageId).toBe(okLines[2]!.messageId);
+    expect(okLines.every((l) => l.channel === CHANNEL_ID)).toBe(true);
+    expect(okLines[2]).toMatchObject({ direction: 'inbound', attempt: 1, latencyMs: expect.any(Number) });
+
+    // A transient failure: retrying (with Blinger's answer, redacted), then delivered.
+    const retryLines = eventsOf(lines, cid(retried));
+    expect(retryLines.map((l) => l.event)).toEqual(['received', 'queued', 'retrying', 'delivered']);
+    expect(retryLines[2]).toMatchObject({ code: 'http_502', attempt: 1, delayMs: expect.any(Number), job: `${CHANNEL_ID}|502` });
+    expect(retryLines[2]!.reason).toBe('Blinger answered 502: {"error":"bad gateway for Authorization: Bearer [REDACTED]"}');
+    expect(retryLines[3]).toMatchObject({ attempt: 2 });
+
+    // A permanent failure: dead-lettered with the reason, redacted.
+    const refusedLines = eventsOf(lines, cid(refused));
+    expect(refusedLines.map((l) => l.event)).toEqual(['received', 'queued', 'dead-lettered']);
+    expect(refusedLines[2]).toMatchObject({ level: 40, code: 'http_400', reason: 'Blinger answered 400: {"error":"invalid token [REDACTED] (bot [REDACTED])"}' });
+
+    // An agent reply: its own correlation id from the webhook to the dead letter, and on to the
+    // note that tells the agent (an inbound echo carrying the same id).
+    const replyReceived = lines.find((l) => l.event === 'received' && l.direction === 'outbound')!;
+    expect(replyReceived.cid).toMatch(new RegExp(`^bl-${CHANNEL_ID}-[0-9a-f-]{36}$`));
+    const replyLines = eventsOf(lines, replyReceived.cid as string);
+    expect(replyLines.map((l) => `${l.direction ?? ''}:${l.event}`)).toEqual(['outbound:received', 'outbound:queued', 'outbound:dead-lettered', 'inbound:queued', 'inbound:delivered']);
+    expect(replyLines[2]).toMatchObject({ code: 'chat_not_found', job: `${CHANNEL_ID}|504` });
+    expect(replyLines[2]!.reason).toBe('Telegram 400: Bad Request: chat not found (bot[REDACTED])');
+    expect(blinger.received.map((m) => m.data)).toContain('Not delivered: the chat no longer exists');
+  });
+
+  it('are pretty (colours, no JSON) on a terminal and JSON elsewhere', async () => {
+    const program = `import('./src/log.ts').then((m) => m.createLogger('info').info({ cid: 'c-1', event: 'queued' }, 'message queued for ${BOT_TOKEN}'))`;
+    const run = (args: string[]) =>
+      new Promise<string>((resolve, reject) => {
+        const p = spawn(args[0]!, args.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+        p.once('error', reject);
+        p.once('close', () => resolve(out));
+      });
+    const node = `${process.execPath} --import tsx -e "${program.replace(/"/g, '\\"')}"`;
+    // `script` gives the child a pseudo-terminal, as an operator's shell would.
+    const tty = await run(['script', '-qfec', node, '/dev/null']);
+    expect(tty).toMatch(/\x1b\[32mINFO\x1b\[39m/);
+    expect(tty).toContain('message queued for [REDACTED]');
+    expect(tty).toMatch(/cid.*"c-1"/);
+    expect(tty.trim().startsWith('{')).toBe(false);
+    expect(tty).not.toContain(BOT_TOKEN);
+
+    const piped = await run([process.execPath, '--import', 'tsx', '-e', program]);
+    const line = JSON.parse(piped.trim()) as Line;
+    expect(line).toMatchObject({ level: 30, cid: 'c-1', event: 'queued', msg: 'message queued for [REDACTED]' });
+  });
+});
