@@ -1,0 +1,115 @@
+/**
+ * The web chat's wire protocol: JSON text frames over one WebSocket per page, plus one HTTP POST
+ * per uploaded file.
+ *
+ * Page → bridge:
+ *   {type:"hello", key, name?, phone?, page?, referrer?, language?}   first frame, once
+ *   {type:"profile", name?, phone?}                                    the visitor filled the form
+ *   {type:"message", id, text}                                         id: the page's message id
+ *   {type:"ping"}
+ * Bridge → page:
+ *   {type:"welcome", clientId, history:[entry…]}                      also after a Redis reconnect
+ *   {type:"ack", id, status:"queued"|"duplicate", entry}              the message is durable
+ *   {type:"message", entry}                                            agent reply, or own message from another tab
+ *   {type:"error", code, message, id?}                                 this frame was refused; the socket stays
+ *   {type:"pong"}
+ * Close codes: 4404 unknown chat, 4408 no hello in time, 4429 too many tabs, 1008 too many bad frames.
+ *
+ * The visitor's `key` is a random secret kept in the page's localStorage. The conversation id
+ * Blinger sees (`client_id`) is derived from it by hashing, so knowing a client_id — agents,
+ * logs, Redis keys — does not let anyone read or write that visitor's chat.
+ */
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+
+export const MAX_TEXT = 5000;
+/** Larger frames close the socket (1009) before they are parsed. */
+export const MAX_FRAME_BYTES = 64 * 1024;
+
+export const visitorKey = z.string().regex(/^[A-Za-z0-9_-]{22,128}$/, 'expected 22-128 characters of A-Z, a-z, 0-9, _ and - (the key the page keeps in localStorage)');
+export const messageId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, 'expected 8-64 characters of A-Z, a-z, 0-9, _ and -');
+
+const optionalText = (max: number) =>
+  z.preprocess((v) => (typeof v === 'string' && v.trim() === '' ? undefined : v), z.string().trim().max(max, `must be at most ${max} characters`).optional());
+
+const name = optionalText(100);
+const phone = z.preprocess(
+  (v) => (typeof v === 'string' && v.trim() === '' ? undefined : v),
+  z.string().trim().regex(/^\+?[0-9][0-9 ().-]{2,30}$/, 'expected a phone number: digits, spaces, +, -, ( and )').optional(),
+);
+
+/** Where the visitor is: sent with the hello and with each upload, forwarded to Blinger in `info`. */
+export const visitorContext = z.object({
+  name,
+  phone,
+  page: optionalText(2000),
+  referrer: optionalText(2000),
+  language: optionalText(35),
+});
+
+export type VisitorContext = z.output<typeof visitorContext>;
+
+export const clientFrame = z.discriminatedUnion('type', [
+  visitorContext.extend({ type: z.literal('hello'), key: visitorKey }),
+  z.object({ type: z.literal('profile'), name, phone }),
+  z.object({
+    type: z.literal('message'),
+    id: messageId,
+    text: z.string({ error: 'expected a string' }).trim().min(1, 'must not be empty').max(MAX_TEXT, `must be at most ${MAX_TEXT} characters`),
+  }),
+  z.object({ type: z.literal('ping') }),
+], { error: 'expected type to be one of hello, profile, message, ping' });
+
+export type ClientFrame = z.output<typeof clientFrame>;
+
+/** A chat entry as the page shows it. */
+export interface ChatEntry {
+  id: string;
+  from: 'visitor' | 'agent';
+  type: 'text' | 'image' | 'file';
+  /** The text, or the URL of the image/file. */
+  data: string;
+  /** File name and size of a visitor's upload. */
+  name?: string;
+  size?: number;
+  at: number;
+}
+
+export type ServerFrame =
+  | { type: 'welcome'; clientId: string; history: ChatEntry[] }
+  | { type: 'ack'; id: string; status: 'queued' | 'duplicate'; entry: ChatEntry }
+  | { type: 'message'; entry: ChatEntry }
+  | { type: 'error'; code: string; message: string; id?: string }
+  | { type: 'pong' };
+
+/** The client_id Blinger sees for a visitor key. */
+export function clientIdOf(key: string): string {
+  return `web-${createHash('sha256').update(`blinger-bridge/webchat:${key}`).digest('base64url').slice(0, 22)}`;
+}
+
+/** Parses a frame; issues carry their input, so "missing" and "wrong type" read differently. */
+export function parseClientFrame(json: unknown): ReturnType<typeof clientFrame.safeParse> {
+  return clientFrame.safeParse(json, { reportInput: true });
+}
+
+/** One readable line per problem, naming the field (parse with `reportInput`, as parseClientFrame does). */
+export function describeFrameIssues(error: z.ZodError): string {
+  return error.issues
+    .map((i) => {
+      const field = i.path.map(String).join('.');
+      if (!field && i.code === 'invalid_type') return 'expected a JSON object with a "type": hello, profile, message or ping';
+      const msg = i.code === 'invalid_type' && i.input === undefined ? 'is required' : i.message;
+      return field ? `${field}: ${msg}` : msg;
+    })
+    .join('; ');
+}
+
+/** The extra end-user facts for Blinger's `info`: only what is known. */
+export function infoOf(ctx: VisitorContext, userAgent: string | undefined): Record<string, unknown> {
+  const info: Record<string, unknown> = { source: 'web chat' };
+  if (ctx.page) info.page = ctx.page;
+  if (ctx.referrer) info.referrer = ctx.referrer;
+  if (userAgent) info.user_agent = userAgent.slice(0, 500);
+  if (ctx.language) info.language = ctx.language;
+  return info;
+}

@@ -1,0 +1,103 @@
+/**
+ * What the web chat keeps in Redis, per channel c (prefix p):
+ *   p:webchat:c:history:<client_id>   list of entry JSON, oldest first, at most 500, expires 7 days
+ *                                     after the conversation's last message
+ *   p:webchat:c:file:<file id>        hash {data, mime, name} of an upload, expires with its media link
+ *   p:webchat:c:push                  pub/sub channel: {v: client_id, e: entry} for the live push
+ *
+ * The history list is the durable part: an agent reply is delivered once it is in the list, and
+ * the page gets the list on every (re)connect. The publish only makes it live for open pages, in
+ * whichever process holds the socket. Append + trim + expire + publish is one script, so the push
+ * never announces an entry that is not stored.
+ */
+import type { Redis } from 'ioredis';
+import type { MediaRef } from '../../src/adapter.js';
+
+export const HISTORY_MAX = 500;
+export const HISTORY_TTL_MS = 7 * 86_400_000;
+
+/** A history entry as stored: visitor files by reference (links are signed when shown). */
+export interface StoredEntry {
+  id: string;
+  from: 'visitor' | 'agent';
+  type: 'text' | 'image' | 'file';
+  /** Text, or the URL of an agent's image/file. */
+  data?: string;
+  /** A visitor's upload. */
+  file?: MediaRef;
+  at: number;
+}
+
+const APPEND = `
+-- KEYS: history; ARGV: entry JSON, entry id, max, ttl ms, push channel, push JSON, must exist (1/0)
+if ARGV[7] == '1' and redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local recent = redis.call('LRANGE', KEYS[1], -20, -1)
+for _, e in ipairs(recent) do
+  if cjson.decode(e).id == ARGV[2] then return 0 end
+end
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('LTRIM', KEYS[1], -tonumber(ARGV[3]), -1)
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PUBLISH', ARGV[5], ARGV[6])
+return 1
+`;
+
+export type AppendResult = 'appended' | 'present' | 'no_conversation';
+
+export class WebchatStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly base: string,
+  ) {}
+
+  get pushChannel(): string {
+    return `${this.base}:push`;
+  }
+
+  private historyKey(clientId: string): string {
+    return `${this.base}:history:${clientId}`;
+  }
+
+  private fileKey(fileId: string): string {
+    return `${this.base}:file:${fileId}`;
+  }
+
+  /**
+   * Appends an entry and announces it. An id already among the latest entries is not added twice
+   * (a page re-sending after a lost ack). `mustExist`: only into a conversation that exists.
+   */
+  async append(clientId: string, entry: StoredEntry, opts: { mustExist?: boolean } = {}): Promise<AppendResult> {
+    const json = JSON.stringify(entry);
+    const push = JSON.stringify({ v: clientId, e: entry });
+    const r = (await this.redis.eval(APPEND, 1, this.historyKey(clientId), json, entry.id, HISTORY_MAX, HISTORY_TTL_MS, this.pushChannel, push, opts.mustExist ? '1' : '0')) as number;
+    return r === 1 ? 'appended' : r === 0 ? 'present' : 'no_conversation';
+  }
+
+  async history(clientId: string): Promise<StoredEntry[]> {
+    const items = await this.redis.lrange(this.historyKey(clientId), 0, -1);
+    const out: StoredEntry[] = [];
+    for (const item of items) {
+      try {
+        out.push(JSON.parse(item) as StoredEntry);
+      } catch {
+        /* a corrupt entry must not hide the rest */
+      }
+    }
+    return out;
+  }
+
+  /** Stores an upload unless that id is stored already (a retry must not change a sent file). */
+  async putFile(fileId: string, file: { data: Buffer; mime: string; name: string }, ttlMs: number): Promise<void> {
+    const key = this.fileKey(fileId);
+    if (await this.redis.exists(key)) return;
+    const results = await this.redis.multi().hset(key, { data: file.data, mime: file.mime, name: file.name }).pexpire(key, ttlMs).exec();
+    const failed = results?.find(([err]) => err);
+    if (!results || failed) throw failed?.[0] ?? new Error('Redis transaction aborted');
+  }
+
+  async getFile(fileId: string): Promise<{ data: Buffer; mime: string; name: string } | undefined> {
+    const h = await this.redis.hgetallBuffer(this.fileKey(fileId));
+    if (!h.data) return undefined;
+    return { data: h.data, mime: h.mime?.toString() ?? 'application/octet-stream', name: h.name?.toString() ?? 'file' };
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * A real bridge for the web chat and sandbox tests: sandbox mode (web chat ↔ the Custom App
+ * stand-in) or explicit channels, on its own Redis key prefix, logs captured, keys removed after.
+ */
+import { Writable } from 'node:stream';
+import type pino from 'pino';
+import { createBridge, type Bridge, type Role } from '../../src/bridge.js';
+import type { BridgeConfig, ChannelConfig } from '../../src/config/schema.js';
+import { createLogger } from '../../src/log.js';
+import { registerSecret } from '../../src/redact.js';
+import { WebchatAdapter } from '../../adapters/webchat/adapter.js';
+import { freePort } from './net.js';
+import { readyRedis, removeKeys, testRedisUrl, uniquePrefix } from './redis.js';
+
+export const MEDIA_SECRET = 'webchat-test-media-secret-0123456789';
+
+export interface ChatBridge {
+  bridge: Bridge;
+  url: string;
+  prefix: string;
+  logs: string[];
+  /** The webchat adapter of a channel (default: the sandbox's). */
+  chat(channelId?: string): WebchatAdapter;
+  /** The sandbox channel's Custom App token (what the inbox page posts replies with). */
+  sandboxToken(): string;
+  stop(): Promise<void>;
+}
+
+export interface ChatBridgeOptions {
+  /** Explicit channels; without them the bridge runs in sandbox mode. */
+  channels?: ChannelConfig[];
+  role?: Role;
+  prefix?: string;
+  /** Keep the keys: another bridge on the same prefix goes on with them. */
+  keepKeys?: boolean;
+  /** A Redis of the test's own (a throwaway server it stops and restarts); its keys are left alone. */
+  redisUrl?: string;
+}
+
+export async function startChatBridge(o: ChatBridgeOptions = {}): Promise<ChatBridge> {
+  const port = await freePort();
+  const prefix = o.prefix ?? uniquePrefix();
+  const config: BridgeConfig = {
+    redisUrl: o.redisUrl ?? testRedisUrl(),
+    redisPrefix: prefix,
+    port,
+    host: '127.0.0.1',
+    publicUrl: `http://127.0.0.1:${port}`,
+    mediaSecret: MEDIA_SECRET,
+    mediaTtlMs: 3_600_000,
+    logLevel: 'debug',
+    retryMaxAgeMs: 60_000,
+    concurrency: 20,
+    sandbox: !o.channels,
+    channels: o.channels ?? [],
+  };
+  registerSecret(MEDIA_SECRET);
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      logs.push(...String(chunk).split('\n').filter(Boolean));
+      cb();
+    },
+  });
+  const log = createLogger('debug', { destination: sink as unknown as pino.DestinationStream, pretty: false });
+  const bridge = createBridge({
+    config,
+    log,
+    role: o.role,
+    tuning: { lockDurationMs: 2000, stalledIntervalMs: 1000, keeperIntervalMs: 500, backoff: { baseMs: 20, maxMs: 200 } },
+  });
+  const url = await bridge.start();
+  return {
+    bridge,
+    url,
+    prefix,
+    logs,
+    chat(channelId = 'sandbox') {
+      const a = bridge.channels.get(channelId)?.adapter;
+      if (!(a instanceof WebchatAdapter)) throw new Error(`no webchat channel ${channelId}`);
+      return a;
+    },
+    sandboxToken() {
+      const c = bridge.channels.get('sandbox');
+      if (!c) throw new Error('not in sandbox mode');
+      return c.config.blinger.token;
+    },
+    async stop() {
+      await bridge.stop({ graceMs: 2000 });
+      if (!o.keepKeys && !o.redisUrl) {
+        const r = await readyRedis();
+        await removeKeys(r, prefix);
+        await r.quit();
+      }
+    },
+  };
+}
