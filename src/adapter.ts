@@ -3,9 +3,10 @@
  * the core only through these types. Adding a messenger = a folder + one line in src/adapters.ts.
  */
 import type { Readable } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Redis } from 'ioredis';
-import type { InboundMessage, OutboundMessage } from './message.js';
+import type { InboundEvent, InboundMessage, OutboundMessage } from './message.js';
 import type { DeliveryError } from './delivery/errors.js';
 
 /** Where an adapter puts normalized messages. Resolves only once they are durable in Redis. */
@@ -14,8 +15,11 @@ export interface InboundSink {
    * Queues the messages of one source event (e.g. a Telegram update: media + caption) atomically.
    * `dedupeId` (e.g. the update_id) makes a redelivered event a no-op: it resolves 'duplicate'.
    * `correlationId` links the source event to its deliveries in logs.
+   * `event` tells a channel's bot flow (src/flow/) what the user did: /start, a button, a phone…
+   * With a bot flow, the bot's answers are queued in the same step, and 'queued' also covers an
+   * event the flow deliberately dropped.
    */
-  enqueue(messages: InboundMessage[], opts?: { dedupeId?: string; correlationId?: string }): Promise<'queued' | 'duplicate'>;
+  enqueue(messages: InboundMessage[], opts?: { dedupeId?: string; correlationId?: string; event?: InboundEvent }): Promise<'queued' | 'duplicate'>;
 }
 
 export interface SendProgress {
@@ -35,6 +39,8 @@ export interface MediaRef {
 export interface MediaLinks {
   /** An absolute, signed, expiring URL under PUBLIC_URL/media/ for this channel's file. */
   link(ref: MediaRef): string;
+  /** How long a link stays valid (MEDIA_LINK_TTL): files an adapter keeps itself need live no longer. */
+  readonly ttlMs: number;
 }
 
 export interface MediaStream {
@@ -108,7 +114,22 @@ export interface Adapter {
   check?(): Promise<CheckResult[]>;
 }
 
+/** What an adapter type's own routes get besides the server (see AdapterDefinition.registerRoutes). */
+export interface AdapterRouteDeps {
+  log: Logger;
+  /** The ids of the channels that use this adapter type. */
+  channelIds: string[];
+}
+
 export interface AdapterDefinition {
   type: string;
   create(ctx: AdapterContext): Adapter;
+  /**
+   * Optional routes of the adapter type's own — e.g. the web chat's page, socket and uploads —
+   * for messengers that are more than one webhook. Called once per adapter type in use, before
+   * the server listens. `lookup` returns the channel's adapter when the channel exists and is of
+   * this type, else undefined (answer 404). Register inside `app.register(...)` so plugins and
+   * content-type parsers stay encapsulated and the other routes keep their behaviour.
+   */
+  registerRoutes?(app: FastifyInstance, lookup: (channelId: string) => Adapter | undefined, deps: AdapterRouteDeps): void;
 }

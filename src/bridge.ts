@@ -3,6 +3,7 @@
  * Blinger; outbound: agent → end-user), their workers and the HTTP server, and starts and stops
  * them in the right order. `role` splits one deployment into ingress and worker processes.
  */
+import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { AdapterDefinition, InboundSink } from './adapter.js';
@@ -17,6 +18,11 @@ import { buildServer, type ChannelRuntime } from './http/server.js';
 import { connectRedis, waitForReady } from './redis.js';
 import { createLogger } from './log.js';
 import { redact } from './redact.js';
+import { BridgeMetrics, registerMetricsRoute } from './metrics.js';
+import { registerAdmin } from './http/admin.js';
+import { FlowRunner } from './flow/runner.js';
+import type { Middleware } from './flow/middleware.js';
+import { createSandbox } from './sandbox/index.js';
 
 export type Role = 'all' | 'ingress' | 'worker';
 
@@ -25,12 +31,19 @@ export interface BridgeOptions {
   log?: Logger;
   role?: Role;
   adapters?: AdapterDefinition[];
+  /**
+   * The chat-bot in the middle: middleware run on every end-user event of every channel, before
+   * the channel's built-in bot flow (its `bot` config). See src/flow/middleware.ts.
+   */
+  middleware?: Middleware[];
   /** Knobs for tests and benchmarks; production uses the defaults. */
   tuning?: {
     lockDurationMs?: number;
     stalledIntervalMs?: number;
     keeperIntervalMs?: number;
     backoff?: BackoffPolicy;
+    /** The bot flow's clock (hand-over idle time, opening hours). */
+    now?: () => number;
   };
 }
 
@@ -42,31 +55,48 @@ export interface Bridge {
   inbound: LaneQueue<InboundMessage>;
   outbound: LaneQueue<OutboundMessage>;
   blinger: BlingerClient;
+  metrics: BridgeMetrics;
+  /** Sandbox mode (no channel configured): the web chat's and the agents' inbox's URLs. */
+  sandbox?: { chatUrl: string; inboxUrl: string };
   /** Connects, starts adapters and workers per role, listens. Resolves with the bound URL. */
   start(): Promise<string>;
-  /** Stops receiving, lets running deliveries finish, closes connections. */
-  stop(): Promise<void>;
+  /**
+   * Stops receiving (readiness turns 503 at once, polling stops), lets the deliveries in flight
+   * finish for up to `graceMs` (default 30 s), then closes the HTTP server and Redis.
+   */
+  stop(opts?: { graceMs?: number }): Promise<void>;
 }
 
 export function createBridge(opts: BridgeOptions): Bridge {
   const { config } = opts;
   const role = opts.role ?? 'all';
   const log = opts.log ?? createLogger(config.logLevel);
-  const producer = connectRedis(config.redisUrl, 'producer', log);
+  const redisOpts = { cluster: config.redisCluster === true };
+  const producer = connectRedis(config.redisUrl, 'producer', log, redisOpts);
   // Each BullMQ worker gets its own connection: a blocked worker must not stall the other.
-  const workerConn = connectRedis(config.redisUrl, 'worker', log);
-  const outboundConn = connectRedis(config.redisUrl, 'worker', log);
+  const workerConn = connectRedis(config.redisUrl, 'worker', log, redisOpts);
+  const outboundConn = connectRedis(config.redisUrl, 'worker', log, redisOpts);
   const media = new MediaSigner(config.mediaSecret, config.publicUrl, config.mediaTtlMs);
-  const blinger = new BlingerClient();
+  const metrics = new BridgeMetrics({ log, messengerOf: (id) => channels.get(id)?.adapter.type });
+  const blinger = new BlingerClient(metrics.blingerStatus);
   const backoff = opts.tuning?.backoff;
   const inbound = new LaneQueue<InboundMessage>({ direction: 'inbound', prefix: config.redisPrefix, producer, log, retryMaxAgeMs: config.retryMaxAgeMs, backoff });
   const outbound = new LaneQueue<OutboundMessage>({ direction: 'outbound', prefix: config.redisPrefix, producer, log, retryMaxAgeMs: config.retryMaxAgeMs, backoff });
+  metrics.attach(inbound, 'inbound');
+  metrics.attach(outbound, 'outbound');
 
   const registry = new Map((opts.adapters ?? builtInAdapters).map((d) => [d.type, d]));
+  // No channel configured: one built-in channel between the web chat and a Custom App stand-in.
+  const sandbox = config.sandbox ? createSandbox({ publicUrl: config.publicUrl, redis: producer, redisPrefix: config.redisPrefix, log }) : undefined;
   const channels = new Map<string, ChannelRuntime>();
-  for (const channel of config.channels) {
+  // Channels with a bot flow or developer middleware: their events go through it to the lanes.
+  const flows = new Map<string, FlowRunner>();
+  for (const channel of sandbox ? [sandbox.channel] : config.channels) {
     const def = registry.get(channel.adapter.type);
     if (!def) throw new Error(`channel ${channel.id}: unknown adapter type "${channel.adapter.type}" (known: ${[...registry.keys()].join(', ')})`);
+    if (channel.bot || opts.middleware?.length) {
+      flows.set(channel.id, new FlowRunner({ channelId: channel.id, bot: channel.bot, middleware: opts.middleware, inbound, outbound, redis: producer, prefix: config.redisPrefix, log, now: opts.tuning?.now }));
+    }
     const adapter = def.create({
       channelId: channel.id,
       settings: channel.adapter,
@@ -74,8 +104,8 @@ export function createBridge(opts: BridgeOptions): Bridge {
       log: log.child({ channel: channel.id, adapter: def.type }),
       redis: producer,
       redisPrefix: config.redisPrefix,
-      inbound: inboundSink(inbound, channel.id),
-      media: { link: (ref) => media.link(channel.id, ref) },
+      inbound: flows.get(channel.id) ?? inboundSink(inbound, channel.id),
+      media: { link: (ref) => media.link(channel.id, ref), ttlMs: config.mediaTtlMs },
       allowPrivateUrls: channel.allowPrivateUrls,
     });
     channels.set(channel.id, { config: channel, adapter });
@@ -107,14 +137,23 @@ export function createBridge(opts: BridgeOptions): Bridge {
     media,
     log,
     enqueueReply: async (channelId, reply) => {
-      await outbound.enqueue({ channelId, clientId: reply.client_id }, [reply]);
+      // Correlation id of an agent reply: links this line to its queued/delivered lines.
+      const correlationId = `bl-${channelId}-${randomUUID()}`;
+      log.info({ channel: channelId, cid: correlationId, event: 'received', direction: 'outbound', type: reply.type }, 'agent reply received');
+      await outbound.enqueue({ channelId, clientId: reply.client_id }, [reply], { correlationId });
+      // The agent is in the conversation: the bot flow leaves it to them until it is idle.
+      await flows.get(channelId)?.agentReplied(reply.client_id).catch((err) => log.warn({ channel: channelId, err: redact(String(err)) }, 'could not extend the hand-over'));
     },
     readiness: () => {
       const checks: Record<string, boolean> = { redis: producer.status === 'ready', started: started && !stopping };
       if (role !== 'worker') for (const id of channels.keys()) checks[`adapter:${id}`] = adapterStarted.has(id);
       return { ready: Object.values(checks).every(Boolean), checks };
     },
+    definitions: [...registry.values()],
   });
+  sandbox?.register(app);
+  registerMetricsRoute(app, metrics);
+  if (config.admin) registerAdmin(app, { ...config.admin, queues: [inbound.queue, outbound.queue] });
 
   /** Starts one adapter; if the messenger is unreachable, keeps trying in the background. */
   const startAdapter = async (id: string, runtime: ChannelRuntime, attempt = 1): Promise<void> => {
@@ -141,6 +180,8 @@ export function createBridge(opts: BridgeOptions): Bridge {
     inbound,
     outbound,
     blinger,
+    metrics,
+    ...(sandbox ? { sandbox: { chatUrl: sandbox.chatUrl, inboxUrl: sandbox.inboxUrl } } : {}),
     async start() {
       await Promise.all([producer, workerConn, outboundConn].map((r) => waitForReady(r, 30_000)));
       if (role !== 'ingress') {
@@ -172,14 +213,16 @@ export function createBridge(opts: BridgeOptions): Bridge {
       log.info({ address, role, channels: [...channels.keys()] }, 'blinger-bridge started');
       return address;
     },
-    async stop() {
+    async stop(stopOpts = {}) {
+      // /readyz answers 503 from here on; the server keeps answering until the workers are done.
       stopping = true;
       for (const t of retryTimers) clearTimeout(t);
       await Promise.all([...channels.values()].map((c) => c.adapter.stop().catch(() => undefined)));
+      const graceMs = stopOpts.graceMs ?? 30_000;
+      const outcomes = await Promise.all([inbound.close({ graceMs }), outbound.close({ graceMs })]);
       await app.close();
-      await Promise.all([inbound.close(), outbound.close()]);
       await Promise.all([producer, workerConn, outboundConn].map((r) => r.quit().catch(() => r.disconnect())));
-      log.info('blinger-bridge stopped');
+      log.info({ inFlight: outcomes.includes('timed-out') ? 'left to other workers' : 'finished' }, 'blinger-bridge stopped');
     },
   };
 }

@@ -22,4 +22,45 @@ export interface OutboundMessage {
   client_id: string;
   type: MessageType;
   data: string;
+  /** Bot replies only (src/flow/): buttons or a keyboard to show with a text. Agents' replies have none. */
+  keyboard?: ReplyKeyboard;
+}
+
+/** A button under a bot reply; pressing it comes back as an InboundEvent `button` with its `data`. */
+export interface ReplyButton {
+  label: string;
+  /** At most 64 bytes (UTF-8): Telegram's callback_data limit, the smallest of the messengers. */
+  data: string;
+}
+
+/**
+ * What a bot reply shows besides its text. Adapters render what their messenger has (Telegram:
+ * inline keyboard, request_contact keyboard) and ignore the rest; one of the three per reply.
+ */
+export interface ReplyKeyboard {
+  /** Rows of buttons. */
+  buttons?: ReplyButton[][];
+  /** A one-tap "share my phone number" button with this label (private chats). */
+  requestPhone?: string;
+  /** Hide a keyboard shown earlier (after the phone was shared). */
+  remove?: boolean;
+}
+
+/**
+ * What the end-user did, as far as a bot flow needs to know beyond the messages themselves.
+ * Adapters fill in what their messenger tells them; every field is optional.
+ */
+export interface InboundEvent {
+  /** The user (re)started the conversation — Telegram's /start — with the deep-link payload. */
+  start?: { payload?: string };
+  /** The user pressed a button the bot sent: its data and, when known, its label. */
+  button?: { data: string; label?: string };
+  /** The user shared their own phone number (international form). */
+  phone?: string;
+  /** The messages are an edit of an earlier message. */
+  edit?: boolean;
+  /** What the user typed (text or caption), without the decorations added for agents. */
+  text?: string;
+  /** The kind of conversation; absent = one-to-one. */
+  chat?: 'private' | 'group' | 'channel';
 }

@@ -14,6 +14,7 @@ import { takeSlot } from '../../src/delivery/pacing.js';
 import { redact, registerSecret } from '../../src/redact.js';
 import { callWithTimeout, createTelegram } from './api.js';
 import { normalizeUpdate } from './normalize.js';
+import { telegramEvent } from './events.js';
 import { TelegramPoller } from './polling.js';
 import { sendToTelegram } from './send.js';
 import { classifyTelegramError, describeForAgent } from './errors.js';
@@ -84,11 +85,30 @@ export class TelegramAdapter implements Adapter {
     });
     if (normalized.messages.length === 0) {
       this.ctx.log.debug({ updateId: update.update_id, reason: normalized.skipped }, 'update skipped');
+      await this.answerButton(update);
       return 'skipped';
     }
     const correlationId = `tg-${this.ctx.channelId}-${update.update_id}`;
     this.ctx.log.info({ cid: correlationId, event: 'received', count: normalized.messages.length }, 'update received');
-    return this.ctx.inbound.enqueue(normalized.messages, { dedupeId: `tg:${update.update_id}`, correlationId });
+    const event = telegramEvent(update, normalized.messages, this.botUsername);
+    const result = await this.ctx.inbound.enqueue(normalized.messages, { dedupeId: `tg:${update.update_id}`, correlationId, event });
+    await this.answerButton(update);
+    return result;
+  }
+
+  /**
+   * A pressed inline button shows a spinner until the bot answers the callback query. Answered
+   * once the press is queued (so the user's tap is never acknowledged and lost); best effort —
+   * a failure only leaves the spinner until Telegram gives up on it.
+   */
+  private async answerButton(update: Update): Promise<void> {
+    const id = 'callback_query' in update ? update.callback_query.id : undefined;
+    if (!id) return;
+    try {
+      await callWithTimeout(this.telegram, 'answerCallbackQuery', { callback_query_id: id } as never, Math.min(this.settings.requestTimeout, 5000));
+    } catch (err) {
+      this.ctx.log.debug({ updateId: update.update_id, err: redact(String((err as Error)?.message ?? err)) }, 'answerCallbackQuery failed');
+    }
   }
 
   async handleWebhook(req: WebhookRequest): Promise<WebhookReply> {

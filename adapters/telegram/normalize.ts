@@ -52,6 +52,10 @@ export function normalizeUpdate(update: Update, ctx: NormalizeContext): Normaliz
   const skip = (skipped: string): Normalized => ({ updateId, messages: [], skipped });
   if (!isObj(u)) return skip('not an update object');
   try {
+    if (isObj(u.callback_query)) {
+      const pressed = normalizeCallbackQuery(u.callback_query, ctx);
+      return typeof pressed === 'string' ? skip(`callback_query: ${pressed}`) : { updateId, messages: pressed };
+    }
     const source = SOURCES.find(([key]) => isObj(u[key]));
     if (!source) {
       const kind = Object.keys(u).find((k) => k !== 'update_id');
@@ -132,6 +136,53 @@ function normalizeMessage(msg: Obj, edited: boolean, ctx: NormalizeContext): Inb
       data: p.data,
     }) as unknown as InboundMessage,
   );
+}
+
+/**
+ * A press of an inline button the bot sent (a bot flow's menu): one readable text naming the
+ * button, `[button] <label>`, from the user who pressed it, in the chat of the bot's message.
+ */
+function normalizeCallbackQuery(cb: Obj, ctx: NormalizeContext): InboundMessage[] | string {
+  const msg = obj(cb.message);
+  const chat = obj(msg?.chat);
+  const chatId = num(chat?.id);
+  // Buttons under inline-mode messages have no chat: nobody to route them to.
+  if (!msg || !chat || chatId === undefined) return 'button without a chat (inline message)';
+  const data = str(cb.data);
+  if (!data) return 'button without callback_data (game)';
+  const from = obj(cb.from);
+  const chatType = str(chat.type) ?? 'unknown';
+  const isPrivate = chatType === 'private';
+  const label = buttonLabel(msg, data);
+  const info = clean({
+    username: str(from?.username),
+    user_id: num(from?.id),
+    language: str(from?.language_code),
+    chat_type: chatType,
+    chat_title: str(chat.title),
+    message_id: num(msg.message_id),
+    bot_username: ctx.botUsername,
+  });
+  return [
+    clean({
+      client_id: String(chatId),
+      client_name: isPrivate ? (personName(from) ?? personName(chat)) : str(chat.title),
+      info,
+      type: 'text',
+      data: `${authorPrefix(chatType === 'group' || chatType === 'supergroup', from, undefined)}[button] ${label ?? data}`,
+    }) as unknown as InboundMessage,
+  ];
+}
+
+/** The label of the inline button with this callback_data (Telegram sends the message back with its keyboard). */
+export function buttonLabel(msg: Obj, data: string): string | undefined {
+  const rows = obj(msg.reply_markup)?.inline_keyboard;
+  if (!Array.isArray(rows)) return undefined;
+  for (const row of rows) {
+    if (!Array.isArray(row)) continue;
+    for (const b of row) if (obj(b)?.callback_data === data) return str(obj(b)?.text);
+  }
+  return undefined;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,8 +3,10 @@
  * below `offset`, so the offset moves past an update only after it is durably queued. If queuing
  * fails (Redis away), the same updates are fetched again; the update_id dedupe makes that safe.
  *
- * One poller per bot across all processes: a Redis lease (renewed; lost on death after its TTL)
- * decides which process polls, because Telegram answers 409 to concurrent getUpdates.
+ * One poller per bot across all processes: a Redis lease (renewed before every getUpdates; lost on
+ * death after its TTL) decides which process polls, because Telegram answers 409 to concurrent
+ * getUpdates. The others try to take it every quarter lease (at most 5 s), so a dead holder is
+ * replaced within lease + min(lease/4, 5 s) of its last renewal: 25 s with the default 20 s lease.
  */
 import type { Telegram } from 'telegraf';
 import type { Update } from 'telegraf/types';
@@ -36,6 +38,8 @@ export class TelegramPoller {
   private offset = 0;
   /** True while this process holds the lease and polls. */
   leader = false;
+  /** Whether this process said yet which role it has (it says it again on every change). */
+  private announced = false;
 
   constructor(private readonly o: PollerOptions) {}
 
@@ -55,7 +59,7 @@ export class TelegramPoller {
   }
 
   private get leaseMs(): number {
-    return this.o.leaseMs ?? 30_000;
+    return this.o.leaseMs ?? 20_000;
   }
 
   /** Takes or renews the lease; false when another process polls this bot. */
@@ -64,8 +68,9 @@ export class TelegramPoller {
     const ok = this.leader
       ? (await r.eval(RENEW, 1, this.o.leaseKey, this.owner, String(this.leaseMs))) === 1
       : (await r.set(this.o.leaseKey, this.owner, 'PX', this.leaseMs, 'NX')) === 'OK';
-    if (ok !== this.leader) this.o.log.info({ leader: ok }, ok ? 'polling Telegram (this process holds the poller lease)' : 'another process polls this bot');
+    if (ok !== this.leader || !this.announced) this.o.log.info({ leader: ok }, ok ? 'polling Telegram (this process holds the poller lease)' : 'another process polls this bot');
     this.leader = ok;
+    this.announced = true;
     return ok;
   }
 
@@ -74,11 +79,11 @@ export class TelegramPoller {
     while (this.running) {
       try {
         if (!(await this.holdLease())) {
-          await this.pause(Math.min(this.leaseMs / 3, 5000));
+          await this.pause(Math.min(this.leaseMs / 4, 5000));
           continue;
         }
         // The lease must outlive one long poll plus the time to queue its updates.
-        const timeoutS = Math.min(this.o.pollTimeoutS, Math.floor(this.leaseMs / 2000));
+        const timeoutS = Math.max(1, Math.min(this.o.pollTimeoutS, Math.floor(this.leaseMs / 2000)));
         const updates = (await callWithTimeout(this.o.telegram, 'getUpdates', { offset: this.offset, timeout: timeoutS, limit: 100, allowed_updates: [...ALLOWED_UPDATES] } as never, (timeoutS + 15) * 1000, this.abort.signal)) as unknown as Update[];
         for (const update of updates) {
           await this.o.handle(update);

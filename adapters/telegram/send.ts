@@ -27,7 +27,7 @@ import type { Logger } from 'pino';
 import type { Telegram } from 'telegraf';
 import type { SendProgress } from '../../src/adapter.js';
 import { DeliveryError, isRetryableStatus } from '../../src/delivery/errors.js';
-import type { OutboundMessage } from '../../src/message.js';
+import type { OutboundMessage, ReplyKeyboard } from '../../src/message.js';
 import { DownloadFailed, DownloadRefused, openDownload, type Download } from '../../src/net/safe-download.js';
 import { classifyTelegramError, scrub, telegramDescription, telegramErrorCode } from './errors.js';
 import { splitText } from './split-text.js';
@@ -78,12 +78,15 @@ async function sendText(opts: TelegramSendOptions, msg: OutboundMessage, progres
   }
   const parts = splitText(msg.data);
   const already = Math.min(Math.max(Math.trunc(progress?.partsSent ?? 0), 0), parts.length);
+  const markup = replyMarkup(msg.keyboard);
   for (let i = already; i < parts.length; i++) {
     const text = parts[i] as string;
+    // A bot reply's buttons go under its last part.
+    const extra = markup && i === parts.length - 1 ? { reply_markup: markup as never } : {};
     try {
       await opts.telegram.callApi(
         'sendMessage',
-        { chat_id: msg.client_id, text },
+        { chat_id: msg.client_id, text, ...extra },
         { signal: asCallSignal(AbortSignal.timeout(opts.timeoutMs)) },
       );
     } catch (err) {
@@ -91,6 +94,22 @@ async function sendText(opts: TelegramSendOptions, msg: OutboundMessage, progres
     }
     if (progress) await progress.onPartSent(i + 1);
   }
+}
+
+/**
+ * A bot reply's keyboard as Telegram's reply_markup: buttons → inline keyboard (a press comes
+ * back as a callback_query); requestPhone → a one-time reply keyboard with a request_contact
+ * button; remove → remove_keyboard.
+ */
+export function replyMarkup(k: ReplyKeyboard | undefined): Record<string, unknown> | undefined {
+  if (k?.buttons && k.buttons.length > 0) {
+    return { inline_keyboard: k.buttons.map((row) => row.map((b) => ({ text: b.label, callback_data: b.data }))) };
+  }
+  if (k?.requestPhone) {
+    return { keyboard: [[{ text: k.requestPhone, request_contact: true }]], resize_keyboard: true, one_time_keyboard: true };
+  }
+  if (k?.remove) return { remove_keyboard: true };
+  return undefined;
 }
 
 /** `sendPhoto`/`sendDocument` with the URL itself: Telegram fetches it. Throws what telegraf threw. */

@@ -47,5 +47,8 @@ export function parseTelegramSettings(raw: Record<string, unknown>): TelegramSet
   return { ...s, apiRoot: s.apiRoot.replace(/\/+$/, ''), webhookSecret: s.webhookSecret ?? deriveWebhookSecret(s.token) };
 }
 
-/** The update kinds the bridge asks for: the ones that can carry something for an agent. */
-export const ALLOWED_UPDATES = ['message', 'edited_message', 'channel_post', 'edited_channel_post'] as const;
+/**
+ * The update kinds the bridge asks for: the ones that can carry something for an agent, and
+ * presses of the inline buttons a bot flow (or an older bot on the same token) sent.
+ */
+export const ALLOWED_UPDATES = ['message', 'edited_message', 'channel_post', 'edited_channel_post', 'callback_query'] as const;

@@ -27,6 +27,7 @@ const opt = <T extends z.ZodType>(schema: T) =>
 const envSchema = z.object({
   REDIS_URL: opt(z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL')),
   REDIS_PREFIX: opt(z.string().regex(/^[A-Za-z0-9_:{}.-]{1,32}$/, 'expected 1-32 characters without spaces')),
+  REDIS_CLUSTER: opt(z.enum(['true', 'false', '1', '0'])),
   PORT: opt(z.coerce.number().int().min(0).max(65535)),
   HOST: opt(z.string().min(1)),
   PUBLIC_URL: opt(httpUrl),
@@ -100,6 +101,7 @@ function channelsFromFile(file: string, env: Env, defaults: { timeoutMs: number;
     blinger: { url: c.blinger.url, token: c.blinger.token, timeoutMs: c.blinger.timeout ?? defaults.timeoutMs },
     adapter: c.adapter,
     allowPrivateUrls: c.allowPrivateUrls ?? defaults.allowPrivate,
+    ...(c.bot ? { bot: c.bot } : {}),
   }));
 }
 
@@ -151,6 +153,10 @@ export function loadConfig(env: Env = process.env): BridgeConfig {
   if (!sandbox && !e.MEDIA_SECRET) {
     problems.push('MEDIA_SECRET: required when a channel is configured (a long random string; it signs /media links)');
   }
+  const redisCluster = e.REDIS_CLUSTER === 'true' || e.REDIS_CLUSTER === '1';
+  if (redisCluster && !/\{[^{}]+\}/.test(e.REDIS_PREFIX ?? '')) {
+    problems.push('REDIS_PREFIX: with REDIS_CLUSTER=true it must contain a hash tag such as {bb}, so that every key of the bridge lives in one cluster slot');
+  }
   if ((e.ADMIN_USER === undefined) !== (e.ADMIN_PASSWORD === undefined)) {
     problems.push('ADMIN_USER / ADMIN_PASSWORD: set both to enable /admin, or neither');
   }
@@ -159,6 +165,7 @@ export function loadConfig(env: Env = process.env): BridgeConfig {
   const config: BridgeConfig = {
     redisUrl: e.REDIS_URL ?? 'redis://127.0.0.1:6379',
     redisPrefix: e.REDIS_PREFIX ?? 'bb',
+    ...(redisCluster ? { redisCluster } : {}),
     port,
     host: e.HOST ?? '0.0.0.0',
     publicUrl: (e.PUBLIC_URL ?? `http://localhost:${port}`).replace(/\/+$/, ''),

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
+import { botFlowSchema, type BotFlowConfig } from '../flow/config.js';
 
 export const duration = (what: string) =>
   z.union([z.number().int().nonnegative(), z.string()]).transform((v, ctx) => {
@@ -43,6 +44,8 @@ export const channelSchema = z.object({
   adapter: z.looseObject({ type: z.string().min(1, 'expected an adapter type such as "telegram"') }),
   /** Lets outbound file downloads reach loopback/private addresses (sandbox, tests, intranets). */
   allowPrivateUrls: z.boolean().optional(),
+  /** The built-in bot flow in front of the agents (src/flow/); off when absent. */
+  bot: botFlowSchema.optional(),
 });
 
 export type ChannelInput = z.input<typeof channelSchema>;
@@ -52,12 +55,16 @@ export interface ChannelConfig {
   blinger: { url: string; token: string; timeoutMs: number };
   adapter: { type: string } & Record<string, unknown>;
   allowPrivateUrls: boolean;
+  /** The channel's bot flow (greeting, menu, FAQ, hand-over, off-hours), when configured. */
+  bot?: BotFlowConfig;
 }
 
 export interface BridgeConfig {
   redisUrl: string;
   /** Prefix of every Redis key; use a hash tag such as {bb} on Redis Cluster. */
   redisPrefix: string;
+  /** REDIS_URL names one node of a Redis Cluster (the others are discovered). */
+  redisCluster?: boolean;
   port: number;
   host: string;
   publicUrl: string;

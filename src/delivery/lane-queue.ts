@@ -32,6 +32,8 @@ export interface DeliverContext<T> {
 }
 
 export interface LaneQueueEvents<T> {
+  /** Messages durably appended to their lane (duplicates of a seen source event are not). */
+  queued: [ctx: { lane: LaneRef; items: LaneItem<T>[] }];
   delivered: [ctx: { lane: LaneRef; item: LaneItem<T>; attempts: number }];
   retrying: [ctx: { lane: LaneRef; item: LaneItem<T>; error: DeliveryError; delayMs: number; attempts: number }];
   deadLettered: [letter: DeadLetter<T>, error: DeliveryError];
@@ -74,6 +76,8 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
   private worker: Worker<LaneJobData> | undefined;
   private keeperTimer: NodeJS.Timeout | undefined;
   private readonly log: Logger;
+  /** Set by close(): running turns hand their lane back after the message in flight. */
+  private closing = false;
 
   constructor(private readonly opts: LaneQueueOptions) {
     super();
@@ -97,8 +101,9 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
     // Only a lane that just became non-empty needs a job: otherwise one exists or is being made.
     if (res === 'new-lane') await this.ensureJob(lane);
     for (const item of items) {
-      this.log.info({ channel: lane.channelId, cid: item.cid, msg: item.id, event: 'queued' }, 'message queued');
+      this.log.info({ channel: lane.channelId, cid: item.cid, messageId: item.id, job: laneMember(lane), event: 'queued' }, 'message queued');
     }
+    this.emit('queued', { lane, items });
     return 'queued';
   }
 
@@ -175,6 +180,8 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
     };
 
     for (;;) {
+      // Shutting down: the message in flight finished; hand the lane to another worker.
+      if (this.closing) await delay(0);
       const item = await store.head<T>(lane);
       if (!item) {
         // Leaves the job only when the lane is really empty; a message that lands after this
@@ -206,20 +213,22 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
         const error = toDeliveryError(thrown);
         if (error.kind === 'rate_limited') {
           // Waiting out a rate limit does not spend an attempt.
-          this.emit('retrying', { lane, item, error, delayMs: error.retryAfterMs ?? 1000, attempts: retry.attempts });
+          const delayMs = error.retryAfterMs ?? 1000;
+          this.log.info({ channel: lane.channelId, cid: item.cid, messageId: item.id, job: job.id, event: 'retrying', attempt, delayMs, code: error.code, reason: error.message }, 'rate limited, waiting');
+          this.emit('retrying', { lane, item, error, delayMs, attempts: retry.attempts });
           await delay(error.retryAfterMs ?? 1000, { ...lane, retry });
         }
         const age = Date.now() - item.at;
         if (error.kind === 'transient' && age < this.opts.retryMaxAgeMs) {
           const delayMs = Math.min(backoffDelay(attempt, this.opts.backoff ?? DEFAULT_BACKOFF), Math.max(this.opts.retryMaxAgeMs - age, 0) + 1);
           this.emit('retrying', { lane, item, error, delayMs, attempts: attempt });
-          this.log.info({ channel: lane.channelId, cid: item.cid, msg: item.id, event: 'retrying', attempt, delayMs, reason: error.message }, 'delivery failed, retrying');
+          this.log.info({ channel: lane.channelId, cid: item.cid, messageId: item.id, job: job.id, event: 'retrying', attempt, delayMs, code: error.code, reason: error.message }, 'delivery failed, retrying');
           await delay(delayMs, { ...lane, retry: { itemId: item.id, attempts: attempt } });
         }
         const reason = error.kind === 'transient' ? `gave up after ${attempt} attempts over ${formatAge(age)}: ${error.message}` : error.message;
         const letter: DeadLetter<T> = { id: item.id, direction: this.opts.direction, lane, item, reason, code: error.code, failedAt: Date.now(), attempts: attempt };
         if (await store.deadLetter(letter)) {
-          this.log.warn({ channel: lane.channelId, cid: item.cid, msg: item.id, event: 'dead-lettered', code: error.code, reason }, 'message dead-lettered');
+          this.log.warn({ channel: lane.channelId, cid: item.cid, messageId: item.id, job: job.id, event: 'dead-lettered', attempt, code: error.code, reason }, 'message dead-lettered');
           this.emit('deadLettered', letter, error);
         }
         await job.updateData({ ...lane });
@@ -228,7 +237,7 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
       }
       if (await store.popHead(lane, item.id)) {
         delivered++;
-        this.log.info({ channel: lane.channelId, cid: item.cid, msg: item.id, event: 'delivered', attempt, latencyMs: Date.now() - item.at }, 'message delivered');
+        this.log.info({ channel: lane.channelId, cid: item.cid, messageId: item.id, job: job.id, event: 'delivered', attempt, latencyMs: Date.now() - item.at }, 'message delivered');
         this.emit('delivered', { lane, item, attempts: attempt });
       }
       if (job.data.retry) {
@@ -238,11 +247,33 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
     }
   }
 
-  /** Stops taking new lanes and lets running turns finish (up to BullMQ's close semantics). */
-  async close(): Promise<void> {
+  /**
+   * Stops taking new lanes and lets the message in flight in each running turn finish; the turn
+   * then hands its lane back to the queue for another worker. After `graceMs` the worker is closed
+   * without waiting: its lanes' locks lapse and the stalled-job check gives them to another worker
+   * (nothing is popped before it was delivered, so nothing is lost either way).
+   */
+  async close(opts: { graceMs?: number } = {}): Promise<'drained' | 'timed-out'> {
+    this.closing = true;
     if (this.keeperTimer) clearInterval(this.keeperTimer);
-    await this.worker?.close();
+    let outcome: 'drained' | 'timed-out' = 'drained';
+    if (this.worker) {
+      const worker = this.worker;
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<'timed-out'>((resolve) => {
+        timer = setTimeout(() => resolve('timed-out'), opts.graceMs ?? 30_000);
+      });
+      // pause() stops fetching lanes and resolves when the running turns ended; close(force) after
+      // it does not wait again (a plain close() could not be forced later: BullMQ reuses it).
+      outcome = await Promise.race([worker.pause().then(() => 'drained' as const), grace]);
+      clearTimeout(timer);
+      if (outcome === 'timed-out') {
+        this.log.warn({ graceMs: opts.graceMs ?? 30_000 }, 'deliveries still in flight at the end of the grace period; leaving them to another worker');
+      }
+      await worker.close(outcome === 'timed-out').catch(() => undefined);
+    }
     await this.queue.close();
+    return outcome;
   }
 }
 

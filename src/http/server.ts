@@ -6,7 +6,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
-import type { Adapter } from '../adapter.js';
+import type { Adapter, AdapterDefinition } from '../adapter.js';
 import type { ChannelConfig } from '../config/schema.js';
 import { DeliveryError } from '../delivery/errors.js';
 import type { MediaSigner } from '../media/links.js';
@@ -25,6 +25,8 @@ export interface ServerDeps {
   /** Durably queues an agent reply; throws when Redis is unavailable. */
   enqueueReply(channelId: string, reply: ReturnType<typeof toOutbound>): Promise<void>;
   readiness(): { ready: boolean; checks: Record<string, boolean> };
+  /** Adapter types; those in use that have routes of their own (web chat) register them. */
+  definitions?: AdapterDefinition[];
 }
 
 export const BODY_LIMIT = 1024 * 1024;
@@ -53,7 +55,7 @@ function bearerMatches(header: string | undefined, token: string): boolean {
 
 export function buildServer(deps: ServerDeps): FastifyInstance {
   // maxParamLength: signed media tokens are a few hundred characters (fastify allows 100 by default).
-  const app = Fastify({ bodyLimit: BODY_LIMIT, logger: false, return503OnClosing: true, forceCloseConnections: true, maxParamLength: 2048 });
+  const app = Fastify({ bodyLimit: BODY_LIMIT, logger: false, return503OnClosing: true, forceCloseConnections: true, routerOptions: { maxParamLength: 2048 } });
   const log = deps.log.child({ component: 'http' });
 
   // Only JSON bodies are accepted; everything else is 415.
@@ -81,6 +83,20 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     const r = deps.readiness();
     return reply.code(r.ready ? 200 : 503).send({ status: r.ready ? 'ready' : 'not_ready', checks: r.checks });
   });
+
+  // Adapter types with routes of their own (the web chat's page and socket), once per type in use.
+  for (const def of deps.definitions ?? []) {
+    const channelIds = [...deps.channels.values()].filter((c) => c.adapter.type === def.type).map((c) => c.config.id);
+    if (!def.registerRoutes || channelIds.length === 0) continue;
+    def.registerRoutes(
+      app,
+      (id) => {
+        const c = deps.channels.get(id);
+        return c?.adapter.type === def.type ? c.adapter : undefined;
+      },
+      { log: log.child({ adapter: def.type }), channelIds },
+    );
+  }
 
   // Messenger webhooks: POST /<type>/:channelId for every adapter type that takes webhooks.
   const webhookTypes = new Set([...deps.channels.values()].filter((c) => c.adapter.handleWebhook).map((c) => c.adapter.type));
@@ -139,6 +155,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       if (file.size !== undefined) reply.header('content-length', String(file.size));
       if (file.fileName) reply.header('content-disposition', `inline; filename*=UTF-8''${encodeURIComponent(file.fileName)}`);
       reply.header('cache-control', 'private, max-age=3600');
+      // End-users' uploads are served from this origin: never let a browser guess a runnable type.
+      reply.header('x-content-type-options', 'nosniff');
       return reply.send(file.stream);
     } catch (err) {
       const e = err instanceof DeliveryError ? err : DeliveryError.transient(redact(String((err as Error).message)));

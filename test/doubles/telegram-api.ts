@@ -221,6 +221,7 @@ const METHODS = [
   'sendMessage',
   'sendPhoto',
   'sendDocument',
+  'answerCallbackQuery',
 ] as const;
 type MethodName = (typeof METHODS)[number];
 const METHOD_BY_LOWER = new Map<string, MethodName>(METHODS.map((m) => [m.toLowerCase(), m]));
@@ -250,6 +251,9 @@ export class TelegramDouble {
   /** Every call, including refused ones. */
   readonly calls: CallRecord[] = [];
   readonly stats: TelegramStats = { requests: 0, tooManyRequests: 0 };
+  /** Ids of callback queries answered (answerCallbackQuery), in order. */
+  readonly answeredCallbackQueries: string[] = [];
+  private readonly openCallbackQueries = new Set<string>();
 
   private readonly server: http.Server;
   private readonly events = new EventEmitter();
@@ -468,6 +472,27 @@ export class TelegramDouble {
     return { update_id: this.nextUpdateId++, message } as unknown as Update.MessageUpdate;
   }
 
+  /**
+   * The update Telegram sends when the user presses the inline button labelled `label` under a
+   * message the bot sent (`sent`, from `sent`/`waitForSent`): a callback_query with the button's
+   * callback_data and the message with its keyboard. Throws when there is no such button.
+   */
+  makeCallbackQueryUpdate(sent: SentRecord, label: string, o: { from?: Record<string, unknown> } = {}): Update.CallbackQueryUpdate {
+    const markup = sent.reply_markup as { inline_keyboard?: Array<Array<{ text: string; callback_data?: string }>> } | undefined;
+    const button = markup?.inline_keyboard?.flat().find((b) => b.text === label);
+    if (!button?.callback_data) throw new Error(`makeCallbackQueryUpdate: no inline button "${label}" under message ${sent.message_id}`);
+    const state = this.bot(sent.bot);
+    const numeric = Number(sent.chat_id);
+    const id = String(BigInt(state.config.id) * 1_000_000n + BigInt(this.nextUpdateId));
+    this.openCallbackQueries.add(id);
+    const from = numeric > 0
+      ? { id: numeric, is_bot: false, first_name: 'Alice', last_name: 'Smith', username: 'alice_smith', language_code: 'en', ...o.from }
+      : { id: 777000111, is_bot: false, first_name: 'Alice', last_name: 'Smith', username: 'alice_smith', language_code: 'en', ...o.from };
+    const message = { ...this.messageBase(state, numeric, sent), ...(sent.text !== undefined ? { text: sent.text } : {}), reply_markup: { inline_keyboard: markup!.inline_keyboard } };
+    const callback_query = { id, from, chat_instance: `ci-${sent.chat_id}`, message, data: button.callback_data };
+    return { update_id: this.nextUpdateId++, callback_query } as unknown as Update.CallbackQueryUpdate;
+  }
+
   /** A file the double can serve through getFile and the download route. */
   addFile(o: { content: Buffer; file_path?: string; mime?: string; file_name?: string }): {
     file_id: string;
@@ -542,6 +567,8 @@ export class TelegramDouble {
   reset(): void {
     this.sent.length = 0;
     this.calls.length = 0;
+    this.answeredCallbackQueries.length = 0;
+    this.openCallbackQueries.clear();
     this.stats.requests = 0;
     this.stats.tooManyRequests = 0;
     this.failQueue.clear();
@@ -820,6 +847,8 @@ export class TelegramDouble {
         return this.sendMedia(ctx, 'photo').then((result) => ({ result }));
       case 'sendDocument':
         return this.sendMedia(ctx, 'document').then((result) => ({ result }));
+      case 'answerCallbackQuery':
+        return { result: this.answerCallbackQuery(ctx) };
     }
   }
 
@@ -988,6 +1017,15 @@ export class TelegramDouble {
   private chatObject(numeric: number): Record<string, unknown> {
     if (numeric > 0) return { id: numeric, first_name: 'Alice', last_name: 'Smith', username: 'alice_smith', type: 'private' };
     return { id: numeric, title: 'Test group', type: numeric <= -1_000_000_000_000 ? 'supergroup' : 'group' };
+  }
+
+  /** Accepts the id of a callback query made by makeCallbackQueryUpdate, once. */
+  private answerCallbackQuery(ctx: CallContext): true {
+    const id = toStr(ctx.params.callback_query_id);
+    if (!id) throw badRequest('parameter "callback_query_id" is required');
+    if (!this.openCallbackQueries.delete(id)) throw badRequest('query is too old and response timeout expired or query ID is invalid');
+    this.answeredCallbackQueries.push(id);
+    return true;
   }
 
   private sendMessage(ctx: CallContext): Record<string, unknown> {

@@ -8,6 +8,8 @@ import { createBridge, type Bridge, type Role } from '../../src/bridge.js';
 import type { BridgeConfig, ChannelConfig } from '../../src/config/schema.js';
 import { createLogger } from '../../src/log.js';
 import { registerSecret } from '../../src/redact.js';
+import { botFlowSchema, type BotFlowInput } from '../../src/flow/config.js';
+import type { Middleware } from '../../src/flow/middleware.js';
 import { freePort } from './net.js';
 import { readyRedis, removeKeys, testRedisUrl, uniquePrefix } from './redis.js';
 
@@ -37,6 +39,15 @@ export interface TestBridgeOptions {
   telegram?: Record<string, unknown>;
   /** Keep the Redis keys (another process goes on with them). */
   keepKeys?: boolean;
+  /** The channel's `bot` section, as written in BRIDGE_CONFIG (validated like it). */
+  bot?: BotFlowInput;
+  middleware?: Middleware[];
+  /** The bot flow's clock. */
+  now?: () => number;
+  /** Enables the /admin dashboard with these credentials. */
+  admin?: { user: string; password: string };
+  /** `redisUrl` is a node of a Redis Cluster. */
+  redisCluster?: boolean;
 }
 
 export async function startTestBridge(o: TestBridgeOptions): Promise<TestBridge> {
@@ -52,6 +63,8 @@ export async function startTestBridge(o: TestBridgeOptions): Promise<TestBridge>
     mediaTtlMs: 3_600_000,
     logLevel: 'debug',
     retryMaxAgeMs: o.retryMaxAgeMs ?? 60_000,
+    ...(o.admin ? { admin: o.admin } : {}),
+    ...(o.redisCluster ? { redisCluster: true } : {}),
     concurrency: 20,
     sandbox: false,
     channels: [
@@ -60,6 +73,7 @@ export async function startTestBridge(o: TestBridgeOptions): Promise<TestBridge>
         blinger: { url: o.blingerUrl, token: BLINGER_TOKEN, timeoutMs: 2000 },
         adapter: { type: 'telegram', token: BOT_TOKEN, mode: o.mode ?? 'polling', apiRoot: o.telegramApiRoot, pollTimeout: 1, requestTimeout: 3000, ...o.telegram },
         allowPrivateUrls: true,
+        ...(o.bot ? { bot: botFlowSchema.parse(o.bot) } : {}),
       },
       ...(o.extraChannels ?? []),
     ],
@@ -77,7 +91,8 @@ export async function startTestBridge(o: TestBridgeOptions): Promise<TestBridge>
     config,
     log,
     role: o.role,
-    tuning: { lockDurationMs: 2000, stalledIntervalMs: 1000, keeperIntervalMs: 500, backoff: { baseMs: 20, maxMs: 200 } },
+    ...(o.middleware ? { middleware: o.middleware } : {}),
+    tuning: { lockDurationMs: 2000, stalledIntervalMs: 1000, keeperIntervalMs: 500, backoff: { baseMs: 20, maxMs: 200 }, ...(o.now ? { now: o.now } : {}) },
   });
   const url = await bridge.start();
   return {

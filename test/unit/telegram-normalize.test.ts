@@ -320,7 +320,14 @@ const EXPECTED: Record<string, Expected> = {
       ['text', 'Olá, is the shop open on Sunday?'],
     ),
   },
-  'skip-callback-query': { title: 'callback_query', skipped: 'callback_query update' },
+  'callback-query': {
+    title: 'an inline button press becomes a readable text with the button label',
+    messages: out(annDM(92), ['text', '[button] Track']),
+  },
+  'skip-callback-query-inline': {
+    title: 'a button under an inline-mode message (no chat) is skipped',
+    skipped: 'callback_query: button without a chat (inline message)',
+  },
   'skip-my-chat-member': { title: 'my_chat_member', skipped: 'my_chat_member update' },
   'skip-message-reaction': { title: 'message_reaction', skipped: 'message_reaction update' },
   'skip-poll-answer': { title: 'poll_answer', skipped: 'poll_answer update' },
