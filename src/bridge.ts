@@ -183,7 +183,16 @@ export function createBridge(opts: BridgeOptions): Bridge {
     metrics,
     ...(sandbox ? { sandbox: { chatUrl: sandbox.chatUrl, inboxUrl: sandbox.inboxUrl } } : {}),
     async start() {
-      await Promise.all([producer, workerConn, outboundConn].map((r) => waitForReady(r, 30_000)));
+      // Redis may come up after the bridge (compose, reboots): wait for it rather than exit.
+      for (;;) {
+        try {
+          await Promise.all([producer, workerConn, outboundConn].map((r) => waitForReady(r, 30_000)));
+          break;
+        } catch {
+          if (stopping) throw new Error('stopped while waiting for Redis');
+          log.warn({ redis: redact(config.redisUrl) }, 'still waiting for Redis');
+        }
+      }
       if (role !== 'ingress') {
         const tuning = opts.tuning ?? {};
         inbound.startWorker({
