@@ -101,8 +101,10 @@ export interface Adapter {
   /**
    * Pacing, asked before each send: 0 means go (and a slot was taken), otherwise the ms to wait.
    * Shared through Redis, so several worker processes stay within the messenger's limits together.
+   * `opts.id` names this message across attempts (the lane item id): a slot reserved for it during
+   * one call is found and used by the next call with the same id.
    */
-  reserve?(message: OutboundMessage): Promise<number>;
+  reserve?(message: OutboundMessage, opts?: { id?: string }): Promise<number>;
   /** Opens a file named by a MediaRef this adapter created, for GET /media/:signed. */
   openMedia?(ref: MediaRef): Promise<MediaStream>;
   /**

@@ -209,7 +209,7 @@ export function createBridge(opts: BridgeOptions): Bridge {
           lockDurationMs: tuning.lockDurationMs,
           stalledIntervalMs: tuning.stalledIntervalMs,
           keeperIntervalMs: tuning.keeperIntervalMs,
-          reserve: async (lane, item) => (await channelOf(lane.channelId).adapter.reserve?.(item.payload)) ?? 0,
+          reserve: async (lane, item) => (await channelOf(lane.channelId).adapter.reserve?.(item.payload, { id: item.id })) ?? 0,
           deliver: async ({ lane, item, markPartsSent }) =>
             channelOf(lane.channelId).adapter.send(item.payload, { partsSent: item.sent ?? 0, onPartSent: markPartsSent }),
         });

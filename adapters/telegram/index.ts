@@ -127,10 +127,11 @@ export class TelegramAdapter implements Adapter {
     return { status: 200, body: { ok: true, result } };
   }
 
-  async reserve(message: OutboundMessage): Promise<number> {
+  async reserve(message: OutboundMessage, opts?: { id?: string }): Promise<number> {
     // A long text goes out in several messages; take a slot for each (up to the chat's burst).
     const parts = message.type === 'text' ? splitText(message.data).length : 1;
-    return takeSlot(this.ctx.redis, pacingWindows(`${this.ctx.redisPrefix}:pace:${this.ctx.channelId}`, message.client_id, this.limits), parts);
+    // The bot-wide window comes first: its slots are reserved in order for the message's id.
+    return takeSlot(this.ctx.redis, pacingWindows(`${this.ctx.redisPrefix}:pace:${this.ctx.channelId}`, message.client_id, this.limits), parts, opts?.id);
   }
 
   send(message: OutboundMessage, progress?: SendProgress): Promise<void> {

@@ -32,6 +32,7 @@ export function isGroupChat(chatId: string): boolean {
 
 export function pacingWindows(keyPrefix: string, chatId: string, limits: TelegramLimits = TELEGRAM_LIMITS): Window[] {
   const chat = isGroupChat(chatId) ? limits.group : limits.privateChat;
+  // The bot-wide window first: it is the shared one, whose slots takeSlot reserves in order.
   return [
     { key: `${keyPrefix}:bot`, max: limits.bot.max, windowMs: limits.bot.windowMs + JITTER_MS },
     { key: `${keyPrefix}:chat:${chatId}`, max: chat.max, windowMs: chat.windowMs + JITTER_MS },

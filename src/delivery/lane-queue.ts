@@ -68,6 +68,8 @@ export interface LaneWorkerOptions<T> {
 }
 
 const JOB_NAME = 'lane';
+/** Pacing waits up to this long are slept in the worker rather than through a delayed job. */
+const PACING_SLEEP_MS = 300;
 
 export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
   readonly store: LaneStore;
@@ -99,7 +101,12 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
       return 'duplicate';
     }
     // Only a lane that just became non-empty needs a job: otherwise one exists or is being made.
-    if (res === 'new-lane') await this.ensureJob(lane);
+    // The messages are durable already; the job only tells the workers, so the answer to the
+    // sender does not wait for it (one Redis round trip less on every acknowledgement). Should
+    // adding it fail, the keeper re-creates the job of every non-empty lane.
+    if (res === 'new-lane') {
+      this.ensureJob(lane).catch((err: unknown) => this.log.warn({ channel: lane.channelId, job: laneMember(lane), err: redact(String(err)) }, 'could not add the lane job now; the keeper will'));
+    }
     for (const item of items) {
       this.log.info({ channel: lane.channelId, cid: item.cid, messageId: item.id, job: laneMember(lane), event: 'queued' }, 'message queued');
     }
@@ -179,10 +186,15 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
       throw new DelayedError();
     };
 
+    // What the last pop said comes next (saves reading the head again), when it said anything.
+    let peeked: { next?: LaneItem<T>; drained: boolean } | undefined;
     for (;;) {
+      // The last pop found the lane empty and took it out of the recovery index: the turn is over.
+      if (peeked?.drained) return;
       // Shutting down: the message in flight finished; hand the lane to another worker.
       if (this.closing) await delay(0);
-      const item = await store.head<T>(lane);
+      const item = peeked?.next ?? (await store.head<T>(lane));
+      peeked = undefined;
       if (!item) {
         // Leaves the job only when the lane is really empty; a message that lands after this
         // is picked up by the 'completed' handler or the keeper.
@@ -193,8 +205,15 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
       if (delivered >= batch) await delay(0);
 
       if (w.reserve) {
-        const wait = await w.reserve(lane, item);
-        if (wait > 0) await delay(wait);
+        let wait = await w.reserve(lane, item);
+        // A delayed job comes back up to ~100 ms late (BullMQ promotes delayed jobs when its worker
+        // polls), which would waste paced slots. So a lane waiting for its slot is delayed until
+        // shortly before it, and sleeps the last stretch here, keeping its turn.
+        while (wait > 0 && wait <= PACING_SLEEP_MS && !this.closing) {
+          await new Promise((resolve) => setTimeout(resolve, wait));
+          wait = await w.reserve(lane, item);
+        }
+        if (wait > 0) await delay(this.closing ? wait : wait - PACING_SLEEP_MS / 2);
       }
 
       const retry = job.data.retry?.itemId === item.id ? job.data.retry : { itemId: item.id, attempts: 0 };
@@ -235,7 +254,9 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
         job.data.retry = undefined;
         continue;
       }
-      if (await store.popHead(lane, item.id)) {
+      const popped = await store.popHeadAndPeek<T>(lane, item.id);
+      peeked = popped;
+      if (popped.popped) {
         delivered++;
         this.log.info({ channel: lane.channelId, cid: item.cid, messageId: item.id, job: job.id, event: 'delivered', attempt, latencyMs: Date.now() - item.at }, 'message delivered');
         this.emit('delivered', { lane, item, attempts: attempt });

@@ -60,6 +60,24 @@ redis.call('LPOP', KEYS[1])
 return 1
 `;
 
+const POP_NEXT = `
+-- KEYS: lane list, lanes set; ARGV: expected head id, lane member.
+-- POP_HEAD, then the new head in the same round trip; when there is none, the lane leaves the
+-- recovery index as in MARK_DRAINED. Returns {popped} when the lane is empty, else {popped, head}.
+local popped = 0
+local head = redis.call('LINDEX', KEYS[1], 0)
+if head and cjson.decode(head).id == ARGV[1] then
+  redis.call('LPOP', KEYS[1])
+  popped = 1
+  head = redis.call('LINDEX', KEYS[1], 0)
+end
+if not head then
+  redis.call('SREM', KEYS[2], ARGV[2])
+  return {popped}
+end
+return {popped, head}
+`;
+
 const UPDATE_HEAD = `
 -- KEYS: lane list; ARGV: head id, new JSON
 local head = redis.call('LINDEX', KEYS[1], 0)
@@ -153,6 +171,15 @@ export class LaneStore {
 
   async popHead(lane: LaneRef, id: string): Promise<boolean> {
     return (await this.redis.eval(POP_HEAD, 1, this.laneKey(lane), id)) === 1;
+  }
+
+  /**
+   * popHead, then what the worker needs next in the same round trip: the new head, or `drained`
+   * when the lane is empty and left the recovery index (as markDrained).
+   */
+  async popHeadAndPeek<T>(lane: LaneRef, id: string): Promise<{ popped: boolean; next?: LaneItem<T>; drained: boolean }> {
+    const [popped, raw] = (await this.redis.eval(POP_NEXT, 2, this.laneKey(lane), this.lanesKey, id, laneMember(lane))) as [number, string?];
+    return raw === undefined ? { popped: popped === 1, drained: true } : { popped: popped === 1, next: JSON.parse(raw) as LaneItem<T>, drained: false };
   }
 
   async updateHead<T>(lane: LaneRef, item: LaneItem<T>): Promise<boolean> {

@@ -1,0 +1,83 @@
+/**
+ * What "nothing lost, order exact, few duplicates" means, counted: compares what each
+ * conversation should have received (in order) with what arrived (in arrival order).
+ */
+
+export interface Figures {
+  /** Messages acknowledged to the sender (and so promised). */
+  sent: number;
+  /** Deliveries seen at the receiving end, duplicates included. */
+  delivered: number;
+  /** Promised messages that never arrived. */
+  lost: number;
+  /** Deliveries beyond the first of the same message. */
+  duplicates: number;
+  /** Places where a conversation went backwards (after collapsing immediate repeats), or an unknown message. */
+  orderViolations: number;
+  /** Largest number of duplicates in one conversation. */
+  maxDuplicatesPerConversation: number;
+  /** Duplicates that were not an immediate repeat of the message just delivered. */
+  nonAdjacentDuplicates: number;
+}
+
+/**
+ * `expected`: conversation → its messages in the order they were sent.
+ * `arrived`: conversation → what arrived, in arrival order.
+ */
+export function verify(expected: Map<string, string[]>, arrived: Map<string, string[]>): Figures {
+  const f: Figures = { sent: 0, delivered: 0, lost: 0, duplicates: 0, orderViolations: 0, maxDuplicatesPerConversation: 0, nonAdjacentDuplicates: 0 };
+  for (const list of expected.values()) f.sent += list.length;
+  for (const [conversation, got] of arrived) {
+    f.delivered += got.length;
+    const want = expected.get(conversation);
+    if (!want) {
+      f.orderViolations += got.length;
+      continue;
+    }
+    const position = new Map(want.map((m, i) => [m, i]));
+    const seen = new Set<string>();
+    let dups = 0;
+    let prev: string | undefined;
+    let furthest = -1;
+    for (const m of got) {
+      const pos = position.get(m);
+      if (pos === undefined) {
+        f.orderViolations++;
+        continue;
+      }
+      if (seen.has(m)) {
+        dups++;
+        if (m !== prev) f.nonAdjacentDuplicates++;
+      }
+      // A conversation only moves forward; repeating the message just delivered is a duplicate,
+      // not disorder. A gap is not disorder either: the missing message counts as lost, or as a
+      // violation when it turns up later.
+      if (m !== prev && pos < furthest) f.orderViolations++;
+      furthest = Math.max(furthest, pos);
+      seen.add(m);
+      prev = m;
+    }
+    f.duplicates += dups;
+    f.maxDuplicatesPerConversation = Math.max(f.maxDuplicatesPerConversation, dups);
+  }
+  for (const [conversation, want] of expected) {
+    const got = new Set(arrived.get(conversation) ?? []);
+    for (const m of want) if (!got.has(m)) f.lost++;
+  }
+  return f;
+}
+
+export function groupBy<T>(items: Iterable<T>, key: (t: T) => string, value: (t: T) => string): Map<string, string[]> {
+  const m = new Map<string, string[]>();
+  for (const it of items) {
+    const k = key(it);
+    let list = m.get(k);
+    if (!list) m.set(k, (list = []));
+    list.push(value(it));
+  }
+  return m;
+}
+
+export function figuresLine(name: string, f: Figures, extra = ''): string {
+  return `${name}: sent=${f.sent} delivered=${f.delivered} lost=${f.lost} duplicates=${f.duplicates} order_violations=${f.orderViolations}${extra ? ` ${extra}` : ''}`;
+}
