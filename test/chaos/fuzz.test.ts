@@ -10,6 +10,7 @@ import { afterEach, expect, it } from 'vitest';
 import { closedLoop, LoadClient } from '../../bench/lib/load.js';
 import { addFigures, BLINGER_TOKEN, CHANNEL_ID, inboundLoad, outboundLoad, untilAllArrived, WEBHOOK_SECRET, World } from './support/harness.js';
 import { figuresLine, groupBy, verify } from './support/verify.js';
+import { mulberry32 as prng } from '../helpers/random.js';
 
 let world: World | undefined;
 afterEach(async () => {
@@ -17,17 +18,6 @@ afterEach(async () => {
   world = undefined;
 });
 
-/** mulberry32: reproducible randomness. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Reproducible: the same requests every run; CHAOS_SEED=<n> explores others. */
 const SEED = Number(process.env.CHAOS_SEED ?? 20240611);
