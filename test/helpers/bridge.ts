@@ -18,6 +18,18 @@ export const BLINGER_TOKEN = 'blinger-app-token-0123456789';
 export const CHANNEL_ID = '4711';
 export const MEDIA_SECRET = 'test-media-secret-0123456789';
 
+/** A debug logger whose JSON lines are kept in `logs`, so tests can read real log output. */
+export function captureLogger(): { logs: string[]; log: pino.Logger } {
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      logs.push(...String(chunk).split('\n').filter(Boolean));
+      cb();
+    },
+  });
+  return { logs, log: createLogger('debug', { destination: sink as unknown as pino.DestinationStream, pretty: false }) };
+}
+
 export interface TestBridge {
   bridge: Bridge;
   url: string;
@@ -79,14 +91,7 @@ export async function startTestBridge(o: TestBridgeOptions): Promise<TestBridge>
     ],
   };
   for (const s of [BOT_TOKEN, BLINGER_TOKEN, MEDIA_SECRET]) registerSecret(s);
-  const logs: string[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      logs.push(...String(chunk).split('\n').filter(Boolean));
-      cb();
-    },
-  });
-  const log = createLogger('debug', { destination: sink as unknown as pino.DestinationStream, pretty: false });
+  const { logs, log } = captureLogger();
   const bridge = createBridge({
     config,
     log,

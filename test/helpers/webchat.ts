@@ -2,11 +2,9 @@
  * A real bridge for the web chat and sandbox tests: sandbox mode (web chat ↔ the Custom App
  * stand-in) or explicit channels, on its own Redis key prefix, logs captured, keys removed after.
  */
-import { Writable } from 'node:stream';
-import type pino from 'pino';
 import { createBridge, type Bridge, type Role } from '../../src/bridge.js';
 import type { BridgeConfig, ChannelConfig } from '../../src/config/schema.js';
-import { createLogger } from '../../src/log.js';
+import { captureLogger } from './bridge.js';
 import { registerSecret } from '../../src/redact.js';
 import { WebchatAdapter } from '../../adapters/webchat/adapter.js';
 import { freePort } from './net.js';
@@ -55,14 +53,7 @@ export async function startChatBridge(o: ChatBridgeOptions = {}): Promise<ChatBr
     channels: o.channels ?? [],
   };
   registerSecret(MEDIA_SECRET);
-  const logs: string[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      logs.push(...String(chunk).split('\n').filter(Boolean));
-      cb();
-    },
-  });
-  const log = createLogger('debug', { destination: sink as unknown as pino.DestinationStream, pretty: false });
+  const { logs, log } = captureLogger();
   const bridge = createBridge({
     config,
     log,
