@@ -46,8 +46,10 @@ export class MediaSigner {
     const dot = token.lastIndexOf('.');
     if (dot <= 0) return { error: 'malformed media link' };
     const body = token.slice(0, dot);
-    const given = Buffer.from(token.slice(dot + 1), 'base64url');
-    const expected = Buffer.from(this.sign(body), 'base64url');
+    // Compared as text, not as decoded bytes: base64url's last character carries unused bits, so
+    // decoding would accept several spellings of one signature.
+    const given = Buffer.from(token.slice(dot + 1));
+    const expected = Buffer.from(this.sign(body));
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { error: 'bad signature' };
     let p: Payload;
     try {
