@@ -22,6 +22,8 @@ export interface Visitor {
   clientId: string;
   context: VisitorContext;
   userAgent?: string;
+  /** The hub tag of the socket this visitor writes from (absent for uploads over HTTP). */
+  origin?: string;
 }
 
 export interface Received {
@@ -122,7 +124,7 @@ export class WebchatAdapter implements Adapter {
       correlationId: `wc-${this.ctx.channelId}-${entry.id}`,
     });
     // After the message is durable. Idempotent, so a page re-sending after a lost ack is harmless.
-    await this.store.append(visitor.clientId, entry);
+    await this.store.append(visitor.clientId, entry, { origin: visitor.origin });
     return { status, entry: this.toClient(entry) };
   }
 
@@ -175,14 +177,14 @@ export class WebchatAdapter implements Adapter {
   }
 
   private onPush(message: string): void {
-    let push: { v?: unknown; e?: StoredEntry };
+    let push: { v?: unknown; e?: StoredEntry; o?: unknown };
     try {
       push = JSON.parse(message) as typeof push;
     } catch {
       return;
     }
     if (typeof push.v !== 'string' || !push.e) return;
-    this.hub.send(push.v, { type: 'message', entry: this.toClient(push.e) });
+    this.hub.send(push.v, { type: 'message', entry: this.toClient(push.e) }, typeof push.o === 'string' ? push.o : undefined);
   }
 
   private async resyncAll(): Promise<void> {

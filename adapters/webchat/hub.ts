@@ -1,8 +1,10 @@
 /**
  * The open chat pages of one channel in this process, by visitor: where a live push goes. A
- * visitor may have several tabs open; each gets every push. Dead connections (a phone that went
- * out of range) are found by a ping every 30 s and dropped.
+ * visitor may have several tabs open; each gets every push, except the tab a message came from
+ * (it gets the ack). Dead connections (a phone that went out of range) are found by a ping every
+ * 30 s and dropped.
  */
+import { randomUUID } from 'node:crypto';
 import type { ServerFrame } from './protocol.js';
 
 /** The part of a `ws` WebSocket the web chat uses. */
@@ -23,6 +25,10 @@ export const MAX_SOCKETS_PER_VISITOR = 10;
 export class SocketHub {
   private readonly byVisitor = new Map<string, Set<ChatSocket>>();
   private readonly alive = new WeakMap<ChatSocket, boolean>();
+  /** A tag per socket, unique across processes: a push names the tab it came from so that tab is skipped. */
+  private readonly tags = new WeakMap<ChatSocket, string>();
+  private readonly process = randomUUID();
+  private nextTag = 0;
   private timer: NodeJS.Timeout | undefined;
 
   /** False when the visitor already has the most tabs allowed. */
@@ -35,6 +41,7 @@ export class SocketHub {
     if (set.size >= MAX_SOCKETS_PER_VISITOR) return false;
     set.add(socket);
     this.alive.set(socket, true);
+    this.tags.set(socket, `${this.process}:${++this.nextTag}`);
     socket.on('pong', () => this.alive.set(socket, true));
     return true;
   }
@@ -46,14 +53,20 @@ export class SocketHub {
     if (set.size === 0) this.byVisitor.delete(clientId);
   }
 
-  /** Sends to every open tab of the visitor; returns how many got it. */
-  send(clientId: string, frame: ServerFrame): number {
+  /** The socket's tag, once it is added. */
+  tagOf(socket: ChatSocket): string | undefined {
+    return this.tags.get(socket);
+  }
+
+  /** Sends to every open tab of the visitor but `exceptTag`'s; returns how many got it. */
+  send(clientId: string, frame: ServerFrame, exceptTag?: string): number {
     const set = this.byVisitor.get(clientId);
     if (!set) return 0;
     const text = JSON.stringify(frame);
     let n = 0;
     for (const s of set) {
       if (s.readyState !== OPEN) continue;
+      if (exceptTag !== undefined && this.tags.get(s) === exceptTag) continue;
       s.send(text);
       n++;
     }

@@ -10,7 +10,7 @@
  * Bridge → page:
  *   {type:"welcome", clientId, history:[entry…]}                      also after a Redis reconnect
  *   {type:"ack", id, status:"queued"|"duplicate", entry}              the message is durable
- *   {type:"message", entry}                                            agent reply, or own message from another tab
+ *   {type:"message", entry}                                            agent reply, or own message from another tab (never the sending tab)
  *   {type:"error", code, message, id?}                                 this frame was refused; the socket stays
  *   {type:"pong"}
  * Close codes: 4404 unknown chat, 4408 no hello in time, 4429 too many tabs, 1008 too many bad frames.

@@ -227,7 +227,7 @@ function runSession(chat: WebchatAdapter, socket: ChatSocket, userAgent: string 
           return;
         }
         clearTimeout(helloTimer);
-        visitor = { clientId, context, userAgent };
+        visitor = { clientId, context, userAgent, origin: chat.hub.tagOf(socket) };
         // Registered first, then the history: a reply landing in between comes twice, never zero times.
         try {
           send(socket, { type: 'welcome', clientId, history: await chat.history(clientId) });

@@ -65,10 +65,11 @@ export class WebchatStore {
   /**
    * Appends an entry and announces it. An id already among the latest entries is not added twice
    * (a page re-sending after a lost ack). `mustExist`: only into a conversation that exists.
+   * `origin`: the hub tag of the tab that sent it, which gets an ack instead of the push.
    */
-  async append(clientId: string, entry: StoredEntry, opts: { mustExist?: boolean } = {}): Promise<AppendResult> {
+  async append(clientId: string, entry: StoredEntry, opts: { mustExist?: boolean; origin?: string } = {}): Promise<AppendResult> {
     const json = JSON.stringify(entry);
-    const push = JSON.stringify({ v: clientId, e: entry });
+    const push = JSON.stringify({ v: clientId, e: entry, o: opts.origin });
     const r = (await this.redis.eval(APPEND, 1, this.historyKey(clientId), json, entry.id, HISTORY_MAX, HISTORY_TTL_MS, this.pushChannel, push, opts.mustExist ? '1' : '0')) as number;
     return r === 1 ? 'appended' : r === 0 ? 'present' : 'no_conversation';
   }

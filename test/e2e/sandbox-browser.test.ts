@@ -178,6 +178,41 @@ describe('sandbox: web chat ↔ agents’ inbox', () => {
     expect((await tb.chat().history(b.clientId)).map((e) => e.data)).toEqual(['I am visitor B', 'Reply for B']);
   });
 
+  it('two tabs of one visitor: the other tab shows the message, the sending tab gets only its ack', async () => {
+    const page = await (await newContext()).newPage();
+    await page.goto(`${tb.url}/chat/sandbox`);
+    const tabs = await page.evaluate(async (url) => {
+      const key = 'tab'.repeat(8) + Math.random().toString(36).slice(2).replace(/[^a-z0-9]/g, '');
+      const open = async () => {
+        const ws = new WebSocket(url);
+        const frames: Array<Record<string, any>> = [];
+        const waiters: Array<{ type: string; resolve: () => void }> = [];
+        ws.onmessage = (e) => {
+          const f = JSON.parse(e.data as string) as Record<string, any>;
+          frames.push(f);
+          for (const w of waiters.filter((x) => x.type === f.type)) w.resolve();
+        };
+        const next = (type: string) => new Promise<void>((resolve) => waiters.push({ type, resolve }));
+        await new Promise((r) => (ws.onopen = r));
+        const welcome = next('welcome');
+        ws.send(JSON.stringify({ type: 'hello', key }));
+        await welcome;
+        return { ws, frames, next };
+      };
+      const [sender, other] = [await open(), await open()];
+      const pushed = other.next('message');
+      sender.ws.send(JSON.stringify({ type: 'message', id: 'tab-msg-001', text: 'from tab one' }));
+      await pushed;
+      // The push reached the other tab, so any copy for the sender was written before this pong.
+      const pong = sender.next('pong');
+      sender.ws.send(JSON.stringify({ type: 'ping' }));
+      await pong;
+      return { sender: sender.frames.map((f) => f.type), other: other.frames.filter((f) => f.type === 'message').map((f) => f.entry) };
+    }, `${tb.url.replace('http', 'ws')}/chat/sandbox/ws`);
+    expect(tabs.sender).toEqual(['welcome', 'ack', 'pong']);
+    expect(tabs.other).toEqual([expect.objectContaining({ id: 'tab-msg-001', from: 'visitor', data: 'from tab one' })]);
+  });
+
   it('a reload keeps the history; a reply sent while the visitor is away is there when they come back; the page reconnects by itself', async () => {
     const v = await openChat();
     await say(v.page, 'Message before the reload');
