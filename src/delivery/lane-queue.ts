@@ -15,7 +15,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { DeliveryError } from './errors.js';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
-import { LaneStore, laneMember, type DeadLetter, type Direction, type LaneItem, type LaneRef } from './lane-store.js';
+import { LaneStore, laneMember, type DeadLetter, type Direction, type LaneItem, type LaneRef, type TurnLock } from './lane-store.js';
 import { redact } from '../redact.js';
 
 interface LaneJobData extends LaneRef {
@@ -37,6 +37,8 @@ export interface LaneQueueEvents<T> {
   delivered: [ctx: { lane: LaneRef; item: LaneItem<T>; attempts: number }];
   retrying: [ctx: { lane: LaneRef; item: LaneItem<T>; error: DeliveryError; delayMs: number; attempts: number }];
   deadLettered: [letter: DeadLetter<T>, error: DeliveryError];
+  /** A turn stopped because its lock lapsed; the lane's messages wait for the lock's new holder. */
+  lockLost: [ctx: { lane: LaneRef }];
 }
 
 export interface LaneQueueOptions {
@@ -140,7 +142,11 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
       maxStalledCount: 1_000_000,
       autorun: true,
     });
-    this.worker.on('error', (err) => this.log.warn({ err: redact(String(err)) }, 'worker error (will reconnect)'));
+    this.worker.on('error', (err) => {
+      // BullMQ refusing to finish a job whose lock is gone follows a 'lock-lost' line; not a fault.
+      if (/Lock mismatch|Missing lock/.test(err.message)) return this.log.debug({ err: redact(err.message) }, 'lane job finished elsewhere');
+      this.log.warn({ err: redact(String(err)) }, 'worker error (will reconnect)');
+    });
     this.worker.on('failed', (job, err) => {
       if (job) this.log.warn({ lane: job.id, err: redact(String(err)) }, 'lane turn failed unexpectedly; it will be retried');
     });
@@ -186,14 +192,34 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
       throw new DelayedError();
     };
 
+    // BullMQ renews the turn's lock but does not stop a turn whose lock lapsed (Redis away for
+    // longer than lockDuration); the stalled-job check may then give the lane to another worker.
+    // So every read of the next message also checks the lock is still this turn's.
+    const lock: TurnLock | undefined = token ? { key: `${job.queueQualifiedName}:${job.id}:lock`, token } : undefined;
+    const lost = (): Promise<void> => {
+      this.emit('lockLost', { lane });
+      this.log.warn({ channel: lane.channelId, job: job.id, event: 'lock-lost' }, 'lost the lane\'s lock (Redis was away longer than the lock lasts); leaving the conversation to the worker that holds it now');
+      return Promise.reject(new LaneLockLostError(String(job.id)));
+    };
+
     // What the last pop said comes next (saves reading the head again), when it said anything.
-    let peeked: { next?: LaneItem<T>; drained: boolean } | undefined;
+    let peeked: { next?: LaneItem<T>; drained: boolean; lost?: boolean } | undefined;
     for (;;) {
+      if (peeked?.lost) return lost();
       // The last pop found the lane empty and took it out of the recovery index: the turn is over.
       if (peeked?.drained) return;
       // Shutting down: the message in flight finished; hand the lane to another worker.
       if (this.closing) await delay(0);
-      const item = peeked?.next ?? (await store.head<T>(lane));
+      let item = peeked?.next;
+      if (!peeked) {
+        if (lock) {
+          const head = await store.headIfLocked<T>(lane, lock);
+          if (head.lost) return lost();
+          item = head.item;
+        } else {
+          item = await store.head<T>(lane);
+        }
+      }
       peeked = undefined;
       if (!item) {
         // Leaves the job only when the lane is really empty; a message that lands after this
@@ -254,7 +280,7 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
         job.data.retry = undefined;
         continue;
       }
-      const popped = await store.popHeadAndPeek<T>(lane, item.id);
+      const popped = await store.popHeadAndPeek<T>(lane, item.id, lock);
       peeked = popped;
       if (popped.popped) {
         delivered++;
@@ -295,6 +321,14 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
     }
     await this.queue.close();
     return outcome;
+  }
+}
+
+/** Ends a turn whose lock lapsed; BullMQ then cannot finish the job, which is no longer ours. */
+export class LaneLockLostError extends Error {
+  constructor(jobId: string) {
+    super(`lock of lane job ${jobId} lost`);
+    this.name = 'LaneLockLostError';
   }
 }
 

@@ -31,6 +31,12 @@ export interface LaneItem<T> {
   sent?: number;
 }
 
+/** The BullMQ lock of the job whose turn is working on a lane: its key and this worker's token. */
+export interface TurnLock {
+  key: string;
+  token: string;
+}
+
 export interface DeadLetter<T> {
   id: string;
   direction: Direction;
@@ -61,9 +67,10 @@ return 1
 `;
 
 const POP_NEXT = `
--- KEYS: lane list, lanes set; ARGV: expected head id, lane member.
+-- KEYS: lane list, lanes set, [turn lock]; ARGV: expected head id, lane member, [lock token].
 -- POP_HEAD, then the new head in the same round trip; when there is none, the lane leaves the
--- recovery index as in MARK_DRAINED. Returns {popped} when the lane is empty, else {popped, head}.
+-- recovery index as in MARK_DRAINED. Returns {popped, lost} when the lane is empty or the turn's
+-- lock is no longer this worker's, else {popped, 0, head}.
 local popped = 0
 local head = redis.call('LINDEX', KEYS[1], 0)
 if head and cjson.decode(head).id == ARGV[1] then
@@ -71,11 +78,19 @@ if head and cjson.decode(head).id == ARGV[1] then
   popped = 1
   head = redis.call('LINDEX', KEYS[1], 0)
 end
+-- The delivered message is popped either way; the next one is for whoever holds the lock now.
+if KEYS[3] and redis.call('GET', KEYS[3]) ~= ARGV[3] then return {popped, 1} end
 if not head then
   redis.call('SREM', KEYS[2], ARGV[2])
-  return {popped}
+  return {popped, 0}
 end
-return {popped, head}
+return {popped, 0, head}
+`;
+
+const HEAD = `
+-- KEYS: lane list, turn lock; ARGV: lock token. The head, or {lost} when the lock is not ours.
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return {1} end
+return {0, redis.call('LINDEX', KEYS[1], 0)}
 `;
 
 const UPDATE_HEAD = `
@@ -165,6 +180,13 @@ export class LaneStore {
     return raw ? (JSON.parse(raw) as LaneItem<T>) : undefined;
   }
 
+  /** The head, for a worker whose turn holds `lock`; `lost` once the lock is someone else's. */
+  async headIfLocked<T>(lane: LaneRef, lock: TurnLock): Promise<{ lost: true } | { lost: false; item?: LaneItem<T> }> {
+    const [lost, raw] = (await this.redis.eval(HEAD, 2, this.laneKey(lane), lock.key, lock.token)) as [number, (string | null)?];
+    if (lost === 1) return { lost: true };
+    return raw ? { lost: false, item: JSON.parse(raw) as LaneItem<T> } : { lost: false };
+  }
+
   async length(lane: LaneRef): Promise<number> {
     return this.redis.llen(this.laneKey(lane));
   }
@@ -175,11 +197,16 @@ export class LaneStore {
 
   /**
    * popHead, then what the worker needs next in the same round trip: the new head, or `drained`
-   * when the lane is empty and left the recovery index (as markDrained).
+   * when the lane is empty and left the recovery index (as markDrained). With `lock`, `lost` says
+   * the turn's lock lapsed (e.g. Redis was away longer than it) and another worker may hold the
+   * lane: the caller must stop, so two workers never deliver one conversation side by side.
    */
-  async popHeadAndPeek<T>(lane: LaneRef, id: string): Promise<{ popped: boolean; next?: LaneItem<T>; drained: boolean }> {
-    const [popped, raw] = (await this.redis.eval(POP_NEXT, 2, this.laneKey(lane), this.lanesKey, id, laneMember(lane))) as [number, string?];
-    return raw === undefined ? { popped: popped === 1, drained: true } : { popped: popped === 1, next: JSON.parse(raw) as LaneItem<T>, drained: false };
+  async popHeadAndPeek<T>(lane: LaneRef, id: string, lock?: TurnLock): Promise<{ popped: boolean; next?: LaneItem<T>; drained: boolean; lost: boolean }> {
+    const keys = lock ? [this.laneKey(lane), this.lanesKey, lock.key] : [this.laneKey(lane), this.lanesKey];
+    const args = lock ? [id, laneMember(lane), lock.token] : [id, laneMember(lane)];
+    const [popped, lost, raw] = (await this.redis.eval(POP_NEXT, keys.length, ...keys, ...args)) as [number, number, string?];
+    if (lost === 1) return { popped: popped === 1, drained: false, lost: true };
+    return raw === undefined ? { popped: popped === 1, drained: true, lost: false } : { popped: popped === 1, next: JSON.parse(raw) as LaneItem<T>, drained: false, lost: false };
   }
 
   async updateHead<T>(lane: LaneRef, item: LaneItem<T>): Promise<boolean> {

@@ -1,11 +1,13 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import type { Redis } from 'ioredis';
+import { once } from 'node:events';
 import { LaneQueue } from '../../src/delivery/lane-queue.js';
+import { laneMember } from '../../src/delivery/lane-store.js';
 import { DeliveryError } from '../../src/delivery/errors.js';
 import { readyRedis, redisClient, removeKeys, uniquePrefix } from '../helpers/redis.js';
 
-const log = pino({ level: 'silent' });
+const log = pino({ level: process.env.LQ_DEBUG ? 'debug' : 'silent' });
 type Msg = { conv: string; n: number };
 
 describe('LaneQueue: per-conversation order over real Redis', () => {
@@ -69,6 +71,36 @@ describe('LaneQueue: per-conversation order over real Redis', () => {
     await done;
     expect(attempts).toBeGreaterThan(total);
     for (let c = 0; c < 20; c++) expect(delivered.get(`c${c}`)).toEqual([...Array(25).keys()]);
+  });
+
+  it('a turn whose lock lapsed stops before the next message; the lane goes on once it is recovered, without duplicates', async () => {
+    const q = makeQueue();
+    const lane = { channelId: 'ch', clientId: 'locked' };
+    const delivered: number[] = [];
+    const allDone = new Promise<void>((resolve) => {
+      q.startWorker({
+        connection: workerConn(),
+        concurrency: 1,
+        stalledIntervalMs: 200,
+        deliver: async ({ item }) => {
+          if (item.payload.n === 1) {
+            // As if Redis had been away longer than the lock: it expired and another worker took it.
+            await admin.set(`${prefix}:inbound:${laneMember(lane)}:lock`, 'another-workers-token', 'PX', 500);
+          }
+          delivered.push(item.payload.n);
+          if (delivered.length === 3) resolve();
+        },
+      });
+    });
+    const lockLost = once(q, 'lockLost');
+    await q.enqueue(lane, [1, 2, 3].map((n) => ({ conv: 'locked', n })));
+    expect(await lockLost).toEqual([{ lane }]);
+    // The delivered message is popped; the next ones wait for whoever holds the lane now.
+    expect(delivered).toEqual([1]);
+    expect((await q.store.head<Msg>(lane))!.payload.n).toBe(2);
+    // The foreign lock expires without being renewed; the stalled-job check hands the lane out again.
+    await allDone;
+    expect(delivered).toEqual([1, 2, 3]);
   });
 
   it('treats a redelivered source event as a no-op', async () => {
