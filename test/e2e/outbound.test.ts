@@ -109,7 +109,8 @@ describe('POST /blinger/:channelId', () => {
     for (let c = 0; c < chats; c++) expect(byChat.get(String(1000 + c))).toEqual([...Array(per)].map((_, n) => `reply ${n}`));
     expect(tg.sent).toHaveLength(chats * per);
     expect(tg.calls.filter((c) => c.method === 'sendMessage').length).toBeGreaterThan(chats * per);
-  });
+    // 1,000 paced sends with retries: 3 s alone, up to 18 s seen while the browser tests load CI's two cores.
+  }, 60_000);
 
   it('a user who blocked the bot: no retry, dead-letter with the reason, and the agent is told in Blinger', async () => {
     const b = await setup();
