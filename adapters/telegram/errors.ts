@@ -24,6 +24,12 @@ export function scrub(text: string): string {
   return redact(text).replace(/bot\d{3,}:[A-Za-z0-9_-]+/g, 'bot[REDACTED]');
 }
 
+/**
+ * A forum topic the bot can no longer post in: the Bot API's own "message thread not found", or
+ * Telegram's TOPIC_DELETED / TOPIC_CLOSED passed through as the description.
+ */
+const TOPIC_GONE = /message thread not found|TOPIC_DELETED|TOPIC_CLOSED/i;
+
 /** How long to wait on a 429 that does not say (Telegram always does; be safe anyway). */
 const DEFAULT_RETRY_AFTER_MS = 5_000;
 
@@ -151,6 +157,10 @@ function classifyApiError(err: TelegramErrorLike): DeliveryError {
   if (status === 400 && lower.includes('chat not found')) {
     return DeliveryError.permanent(reason, 'chat_not_found');
   }
+  if (status === 400 && TOPIC_GONE.test(description)) {
+    // send.ts answers this by sending to General; thrown from General, it is the end of the road.
+    return DeliveryError.permanent(reason, 'topic_gone');
+  }
   if (status >= 400 && status < 500) {
     return DeliveryError.permanent(reason, `http_${status}`);
   }
@@ -178,6 +188,8 @@ export function describeForAgent(err: DeliveryError): string | undefined {
       return 'Not delivered: the group was upgraded to a supergroup and has a new chat id';
     case 'not_started':
       return 'Not delivered: the user has not started a conversation with the bot';
+    case 'topic_gone':
+      return "Not delivered: the forum's General topic is closed to the bot";
     default:
       return undefined;
   }

@@ -5,7 +5,7 @@
  */
 import type { Update } from 'telegraf/types';
 import type { InboundEvent, InboundMessage } from '../../src/message.js';
-import { buttonLabel } from './normalize.js';
+import { buttonLabel, isBusinessOwnerMessage } from './normalize.js';
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -53,6 +53,9 @@ export function telegramEvent(update: Update, messages: InboundMessage[], botUse
   if (!source) return {};
   const msg = u[source[0]] as Obj;
   const event: InboundEvent = { chat: chatKind(msg.chat) };
+  // The business owner wrote it, not the customer: no text for a bot flow to match or answer, so
+  // the flow passes it on to the agents.
+  if (isBusinessOwnerMessage(msg)) return event;
   if (source[1]) {
     event.edit = true;
     return event;

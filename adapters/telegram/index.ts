@@ -14,6 +14,7 @@ import { takeSlot } from '../../src/delivery/pacing.js';
 import { redact, registerSecret } from '../../src/redact.js';
 import { callWithTimeout, createTelegram } from './api.js';
 import { normalizeUpdate } from './normalize.js';
+import { ReplyRoutes, routeOfUpdate } from './reply-route.js';
 import { telegramEvent } from './events.js';
 import { TelegramPoller } from './polling.js';
 import { sendToTelegram } from './send.js';
@@ -27,6 +28,8 @@ export class TelegramAdapter implements Adapter {
   readonly settings: TelegramSettings;
   readonly telegram: Telegram;
   private readonly limits: TelegramLimits;
+  /** Forum topic and business connection of the chats that have one (reply-route.ts). */
+  private readonly routes: ReplyRoutes;
   private me: UserFromGetMe | undefined;
   private poller: TelegramPoller | undefined;
 
@@ -37,6 +40,7 @@ export class TelegramAdapter implements Adapter {
     this.telegram = createTelegram(this.settings.token, this.settings.apiRoot);
     const l = this.settings.limits;
     this.limits = { bot: l?.bot ?? TELEGRAM_LIMITS.bot, privateChat: l?.privateChat ?? TELEGRAM_LIMITS.privateChat, group: l?.group ?? TELEGRAM_LIMITS.group };
+    this.routes = new ReplyRoutes(ctx.redis, `${ctx.redisPrefix}:tg-route:${ctx.channelId}`);
   }
 
   get webhookUrl(): string {
@@ -91,6 +95,9 @@ export class TelegramAdapter implements Adapter {
     const correlationId = `tg-${this.ctx.channelId}-${update.update_id}`;
     this.ctx.log.info({ cid: correlationId, event: 'received', count: normalized.messages.length }, 'update received');
     const event = telegramEvent(update, normalized.messages, this.botUsername);
+    // Before queuing, so even a bot flow's immediate answer to this message finds its topic.
+    const routed = routeOfUpdate(update);
+    if (routed) await this.routes.remember(routed.chatId, routed.route);
     const result = await this.ctx.inbound.enqueue(normalized.messages, { dedupeId: `tg:${update.update_id}`, correlationId, event });
     await this.answerButton(update);
     return result;
@@ -134,8 +141,16 @@ export class TelegramAdapter implements Adapter {
     return takeSlot(this.ctx.redis, pacingWindows(`${this.ctx.redisPrefix}:pace:${this.ctx.channelId}`, message.client_id, this.limits), parts, opts?.id);
   }
 
-  send(message: OutboundMessage, progress?: SendProgress): Promise<void> {
-    return sendToTelegram({ telegram: this.telegram, allowPrivateUrls: this.ctx.allowPrivateUrls, timeoutMs: this.settings.requestTimeout, log: this.ctx.log }, message, progress);
+  async send(message: OutboundMessage, progress?: SendProgress): Promise<void> {
+    const route = await this.routes.lookup(message.client_id);
+    const opts = {
+      telegram: this.telegram,
+      allowPrivateUrls: this.ctx.allowPrivateUrls,
+      timeoutMs: this.settings.requestTimeout,
+      log: this.ctx.log,
+      onTopicGone: () => this.routes.forgetTopic(message.client_id, route),
+    };
+    return sendToTelegram(opts, message, progress, route);
   }
 
   explainFailure(error: DeliveryError): string | undefined {

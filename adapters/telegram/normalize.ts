@@ -87,6 +87,11 @@ function normalizeMessage(msg: Obj, edited: boolean, ctx: NormalizeContext): Inb
   // Anonymous admins and linked channels write "as a chat"; `from` then holds a placeholder user.
   const senderChat = obj(msg.sender_chat);
   const from = senderChat ? undefined : obj(msg.from);
+  // Telegram shows the bot its own sends on behalf of a business too: the agent has them already.
+  if (isOwnBusinessSend(msg, ctx.botUsername)) return 'sent by this bot on behalf of the business';
+  // The owner writing from their own app: the agents' side of the conversation, not the client.
+  const byOwner = isBusinessOwnerMessage(msg);
+  const client = byOwner ? chat : from;
 
   let parts: Part[];
   let phone: string | undefined;
@@ -99,7 +104,7 @@ function normalizeMessage(msg: Obj, edited: boolean, ctx: NormalizeContext): Inb
     if (!content) return 'message with no supported content';
     parts = content.parts;
     // The group is the conversation, so a member's phone must not become the client's.
-    if (isPrivate && content.contactUserId !== undefined && content.contactUserId === num(from?.id)) {
+    if (isPrivate && content.contactUserId !== undefined && content.contactUserId === num(client?.id)) {
       phone = content.phone;
     }
     // Who wrote, forwarded from whom, replying to what: shown on the first text. A media-only
@@ -111,9 +116,9 @@ function normalizeMessage(msg: Obj, edited: boolean, ctx: NormalizeContext): Inb
   }
 
   const info = clean({
-    username: str(from?.username),
-    user_id: num(from?.id),
-    language: str(from?.language_code),
+    username: str(client?.username),
+    user_id: num(client?.id),
+    language: str(client?.language_code),
     chat_type: chatType,
     chat_title: str(chat.title),
     message_id: messageId,
@@ -121,11 +126,11 @@ function normalizeMessage(msg: Obj, edited: boolean, ctx: NormalizeContext): Inb
     thread_id: msg.is_topic_message === true ? num(msg.message_thread_id) : undefined,
     edited: edited ? true : undefined,
     media_group_id: str(msg.media_group_id),
-    // Replies into a business chat must name the connection, so the sender needs it.
+    // The business account the chat belongs to (replies go through it: reply-route.ts).
     business_connection_id: str(msg.business_connection_id),
   });
   // Private chats: the person; groups and channels: the conversation's title (stable per client).
-  const clientName = isPrivate ? (personName(from) ?? personName(chat)) : str(chat.title);
+  const clientName = isPrivate ? (personName(client) ?? personName(chat)) : str(chat.title);
   return parts.map((p) =>
     clean({
       client_id: String(chatId),
@@ -134,8 +139,27 @@ function normalizeMessage(msg: Obj, edited: boolean, ctx: NormalizeContext): Inb
       info: { ...info },
       type: p.type,
       data: p.data,
+      // DESIGN.md §1: "agent answered elsewhere", an echo that went to the end-user.
+      echo: byOwner ? true : undefined,
+      echo_outgoing: byOwner ? true : undefined,
     }) as unknown as InboundMessage,
   );
+}
+
+/**
+ * In a business chat the chat is the customer, so a message from anyone else was written by the
+ * business owner (or sent on their behalf). Shared with events.ts: not the customer's input.
+ */
+export function isBusinessOwnerMessage(msg: Obj): boolean {
+  const from = num(obj(msg.from)?.id);
+  const chatId = num(obj(msg.chat)?.id);
+  return str(msg.business_connection_id) !== undefined && from !== undefined && chatId !== undefined && from !== chatId;
+}
+
+/** A business message this very bot sent (an agent's reply or a bot flow's answer) coming back. */
+function isOwnBusinessSend(msg: Obj, botUsername: string): boolean {
+  const via = str(obj(msg.sender_business_bot)?.username);
+  return via !== undefined && botUsername !== '' && via.toLowerCase() === botUsername.toLowerCase();
 }
 
 /**

@@ -22,6 +22,11 @@
  * that split is deterministic, so the same count names the same parts on every attempt (keep
  * `splitText` stable across a deploy with messages in flight, or the resume point moves). Errors
  * thrown by `onPartSent` propagate unchanged.
+ *
+ * Where in the chat (fourth argument, reply-route.ts): every call carries the route's forum topic
+ * and business connection. When Telegram says the topic is gone or closed, the message goes once
+ * more without the topic, to General — resuming after the parts already sent — and
+ * `onTopicGone` is told; any other failure, or a failure in General, is thrown as usual.
  */
 import type { Logger } from 'pino';
 import type { Telegram } from 'telegraf';
@@ -30,6 +35,7 @@ import { DeliveryError, isRetryableStatus } from '../../src/delivery/errors.js';
 import type { OutboundMessage, ReplyKeyboard } from '../../src/message.js';
 import { DownloadFailed, DownloadRefused, openDownload, type Download } from '../../src/net/safe-download.js';
 import { classifyTelegramError, scrub, telegramDescription, telegramErrorCode } from './errors.js';
+import type { ReplyRoute } from './reply-route.js';
 import { splitText } from './split-text.js';
 
 export const DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024; // the Bot API's upload limit for documents
@@ -46,6 +52,8 @@ export interface TelegramSendOptions {
   /** Timeout of an upload call, which streams the whole file. Default 5 min, never below timeoutMs. */
   uploadTimeoutMs?: number;
   log?: Logger;
+  /** Called after a send fell back to General because the route's topic is gone or closed. */
+  onTopicGone?(chatId: string, threadId: number): Promise<void>;
 }
 
 export type { SendProgress };
@@ -75,36 +83,64 @@ async function withDeadline<R>(timeoutMs: number, call: (signal: CallApiSignal) 
   }
 }
 
-export async function sendToTelegram(opts: TelegramSendOptions, msg: OutboundMessage, progress?: SendProgress): Promise<void> {
+export async function sendToTelegram(opts: TelegramSendOptions, msg: OutboundMessage, progress?: SendProgress, route: ReplyRoute = {}): Promise<void> {
+  // Counted here too, so a retry in General starts after the parts that reached the topic.
+  let partsSent = progress?.partsSent ?? 0;
+  const tracked = (): SendProgress => ({
+    partsSent,
+    onPartSent: async (n) => {
+      partsSent = n;
+      await progress?.onPartSent(n);
+    },
+  });
+  const threadId = route.message_thread_id;
+  try {
+    await sendVia({ chat_id: msg.client_id, ...route }, opts, msg, tracked());
+  } catch (err) {
+    if (threadId === undefined || !(err instanceof DeliveryError) || err.code !== 'topic_gone') throw err;
+    opts.log?.warn({ chat: msg.client_id, thread: threadId, reason: err.message }, 'the forum topic is gone or closed; sending to the General topic instead');
+    const { message_thread_id: _gone, ...general } = route;
+    await sendVia({ chat_id: msg.client_id, ...general }, opts, msg, tracked());
+    // Best effort: a route that stays only costs the next reply one refused call.
+    await opts.onTopicGone?.(msg.client_id, threadId).catch((e: unknown) => {
+      opts.log?.warn({ chat: msg.client_id, err: scrub(String((e as Error)?.message ?? e)) }, 'could not forget the gone forum topic');
+    });
+  }
+}
+
+/** The chat and where in it: chat_id plus the route's message_thread_id / business_connection_id. */
+type Target = { chat_id: string } & ReplyRoute;
+
+function sendVia(to: Target, opts: TelegramSendOptions, msg: OutboundMessage, progress: SendProgress): Promise<void> {
   switch (msg.type) {
     case 'text':
-      return sendText(opts, msg, progress);
+      return sendText(opts, to, msg, progress);
     case 'image':
-      return sendImage(opts, msg.client_id, msg.data);
+      return sendImage(opts, to, msg.data);
     case 'file':
-      return sendFile(opts, msg.client_id, msg.data);
+      return sendFile(opts, to, msg.data);
     default:
       throw DeliveryError.permanent(`Unsupported message type "${String((msg as { type: unknown }).type)}"`, 'unsupported_type');
   }
 }
 
-async function sendText(opts: TelegramSendOptions, msg: OutboundMessage, progress?: SendProgress): Promise<void> {
+async function sendText(opts: TelegramSendOptions, to: Target, msg: OutboundMessage, progress: SendProgress): Promise<void> {
   if (msg.data.trim() === '') {
     throw DeliveryError.permanent('The reply is empty: Telegram does not send empty messages', 'empty_text');
   }
   const parts = splitText(msg.data);
-  const already = Math.min(Math.max(Math.trunc(progress?.partsSent ?? 0), 0), parts.length);
+  const already = Math.min(Math.max(Math.trunc(progress.partsSent), 0), parts.length);
   const markup = replyMarkup(msg.keyboard);
   for (let i = already; i < parts.length; i++) {
     const text = parts[i] as string;
     // A bot reply's buttons go under its last part.
     const extra = markup && i === parts.length - 1 ? { reply_markup: markup as never } : {};
     try {
-      await withDeadline(opts.timeoutMs, (signal) => opts.telegram.callApi('sendMessage', { chat_id: msg.client_id, text, ...extra }, { signal }));
+      await withDeadline(opts.timeoutMs, (signal) => opts.telegram.callApi('sendMessage', { ...to, text, ...extra }, { signal }));
     } catch (err) {
       throw classifyTelegramError(err);
     }
-    if (progress) await progress.onPartSent(i + 1);
+    await progress.onPartSent(i + 1);
   }
 }
 
@@ -125,9 +161,9 @@ export function replyMarkup(k: ReplyKeyboard | undefined): Record<string, unknow
 }
 
 /** `sendPhoto`/`sendDocument` with the URL itself: Telegram fetches it. Throws what telegraf threw. */
-async function sendByUrl(opts: TelegramSendOptions, method: MediaMethod, chatId: string, url: string): Promise<void> {
-  if (method === 'sendPhoto') await withDeadline(opts.timeoutMs, (signal) => opts.telegram.callApi('sendPhoto', { chat_id: chatId, photo: url }, { signal }));
-  else await withDeadline(opts.timeoutMs, (signal) => opts.telegram.callApi('sendDocument', { chat_id: chatId, document: url }, { signal }));
+async function sendByUrl(opts: TelegramSendOptions, method: MediaMethod, to: Target, url: string): Promise<void> {
+  if (method === 'sendPhoto') await withDeadline(opts.timeoutMs, (signal) => opts.telegram.callApi('sendPhoto', { ...to, photo: url }, { signal }));
+  else await withDeadline(opts.timeoutMs, (signal) => opts.telegram.callApi('sendDocument', { ...to, document: url }, { signal }));
 }
 
 const URL_REFUSED = /failed to get HTTP URL content|wrong file identifier\/HTTP URL specified|wrong type of the web page content|wrong remote file|too big|too large/i;
@@ -150,20 +186,20 @@ function isUploadedPhotoRefused(err: unknown): boolean {
   return isPhotoRefused(err) || telegramErrorCode(err) === 413 || /too big|too large/i.test(telegramDescription(err));
 }
 
-async function sendImage(opts: TelegramSendOptions, chatId: string, url: string): Promise<void> {
+async function sendImage(opts: TelegramSendOptions, to: Target, url: string): Promise<void> {
   try {
-    await sendByUrl(opts, 'sendPhoto', chatId, url);
+    await sendByUrl(opts, 'sendPhoto', to, url);
     return;
   } catch (err) {
     if (isPhotoRefused(err)) {
       opts.log?.info({ reason: scrub(telegramDescription(err)) }, 'Telegram refused the image as a photo; sending it as a document');
-      return sendFile(opts, chatId, url);
+      return sendFile(opts, to, url);
     }
     if (!isUrlRefused(err)) throw classifyTelegramError(err);
     opts.log?.info({ reason: scrub(telegramDescription(err)) }, 'Telegram could not fetch the image URL; uploading it');
   }
   try {
-    await upload(opts, 'sendPhoto', chatId, url);
+    await upload(opts, 'sendPhoto', to, url);
     return;
   } catch (err) {
     if (err instanceof DeliveryError) throw err;
@@ -171,22 +207,22 @@ async function sendImage(opts: TelegramSendOptions, chatId: string, url: string)
     opts.log?.info({ reason: scrub(telegramDescription(err)) }, 'Telegram refused the uploaded image as a photo; uploading it as a document');
   }
   try {
-    await upload(opts, 'sendDocument', chatId, url);
+    await upload(opts, 'sendDocument', to, url);
   } catch (err) {
     throw classifyTelegramError(err);
   }
 }
 
-async function sendFile(opts: TelegramSendOptions, chatId: string, url: string): Promise<void> {
+async function sendFile(opts: TelegramSendOptions, to: Target, url: string): Promise<void> {
   try {
-    await sendByUrl(opts, 'sendDocument', chatId, url);
+    await sendByUrl(opts, 'sendDocument', to, url);
     return;
   } catch (err) {
     if (!isUrlRefused(err)) throw classifyTelegramError(err);
     opts.log?.info({ reason: scrub(telegramDescription(err)) }, 'Telegram could not fetch the file URL; uploading it');
   }
   try {
-    await upload(opts, 'sendDocument', chatId, url);
+    await upload(opts, 'sendDocument', to, url);
   } catch (err) {
     throw classifyTelegramError(err);
   }
@@ -196,7 +232,7 @@ async function sendFile(opts: TelegramSendOptions, chatId: string, url: string):
  * Downloads `url` and uploads it with `method`. Download problems are thrown as DeliveryError;
  * Bot API errors are thrown as telegraf threw them, for the caller to inspect.
  */
-async function upload(opts: TelegramSendOptions, method: MediaMethod, chatId: string, url: string): Promise<void> {
+async function upload(opts: TelegramSendOptions, method: MediaMethod, to: Target, url: string): Promise<void> {
   let download: Download;
   try {
     download = await openDownload(url, {
@@ -222,8 +258,8 @@ async function upload(opts: TelegramSendOptions, method: MediaMethod, chatId: st
   const signal = asCallSignal(AbortSignal.any([downloadFailure.signal, timeout]));
   const file = { source: download.stream, filename };
   try {
-    if (method === 'sendPhoto') await opts.telegram.callApi('sendPhoto', { chat_id: chatId, photo: file }, { signal });
-    else await opts.telegram.callApi('sendDocument', { chat_id: chatId, document: file }, { signal });
+    if (method === 'sendPhoto') await opts.telegram.callApi('sendPhoto', { ...to, photo: file }, { signal });
+    else await opts.telegram.callApi('sendDocument', { ...to, document: file }, { signal });
   } catch (err) {
     if (downloadErr !== undefined) throw downloadError(downloadErr);
     throw err;

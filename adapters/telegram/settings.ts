@@ -48,7 +48,16 @@ export function parseTelegramSettings(raw: Record<string, unknown>): TelegramSet
 }
 
 /**
- * The update kinds the bridge asks for: the ones that can carry something for an agent, and
- * presses of the inline buttons a bot flow (or an older bot on the same token) sent.
+ * The update kinds the bridge asks for: the ones that can carry something for an agent (business
+ * chats included: Telegram sends business_message only to bots that list it), and presses of the
+ * inline buttons a bot flow (or an older bot on the same token) sent.
  */
-export const ALLOWED_UPDATES = ['message', 'edited_message', 'channel_post', 'edited_channel_post', 'callback_query'] as const;
+export const ALLOWED_UPDATES = [
+  'message',
+  'edited_message',
+  'channel_post',
+  'edited_channel_post',
+  'business_message',
+  'edited_business_message',
+  'callback_query',
+] as const;

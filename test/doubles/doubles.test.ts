@@ -318,6 +318,30 @@ describe('Telegram Bot API double', () => {
       expect((await api(tg, 'sendPhoto', { chat_id: 100, photo: 'http://127.0.0.1:9/x.png' })).status).toBe(403);
       expect(tg.sent).toHaveLength(0);
     });
+
+    it('sends into a forum topic (echoed in the Message) and refuses deleted and closed topics', async () => {
+      const forum = -1002098765432;
+      const ok = (await api(tg, 'sendMessage', { chat_id: forum, message_thread_id: 42, text: 'x' })).body.result;
+      expect(ok).toMatchObject({ message_thread_id: 42, is_topic_message: true, chat: { id: forum } });
+      tg.deleteTopic(forum, 42);
+      tg.closeTopic(forum, 43);
+      expect((await api(tg, 'sendMessage', { chat_id: forum, message_thread_id: 42, text: 'x' })).body).toEqual({ ok: false, error_code: 400, description: 'Bad Request: message thread not found' });
+      expect((await api(tg, 'sendDocument', { chat_id: forum, message_thread_id: 43, document: 'http://127.0.0.1:9/x.pdf' })).body.description).toBe('Bad Request: TOPIC_CLOSED');
+      // General, and the same topic number in another chat, are not affected.
+      expect((await api(tg, 'sendMessage', { chat_id: forum, text: 'x' })).status).toBe(200);
+      expect((await api(tg, 'sendMessage', { chat_id: -1001, message_thread_id: 42, text: 'x' })).status).toBe(200);
+      expect(tg.sent.map((s) => [s.chat_id, s.message_thread_id])).toEqual([[String(forum), 42], [String(forum), undefined], ['-1001', 42]]);
+    });
+
+    it('a business chat takes messages only through its business connection', async () => {
+      tg.addBusinessChat(7011223344, 'conn-1');
+      const without = await api(tg, 'sendMessage', { chat_id: 7011223344, text: 'x' });
+      expect(without).toEqual({ status: 403, body: { ok: false, error_code: 403, description: "Forbidden: bot can't initiate conversation with a user" } });
+      expect((await api(tg, 'sendMessage', { chat_id: 7011223344, business_connection_id: 'other', text: 'x' })).status).toBe(403);
+      const ok = (await api(tg, 'sendMessage', { chat_id: 7011223344, business_connection_id: 'conn-1', text: 'x' })).body.result;
+      expect(ok).toMatchObject({ business_connection_id: 'conn-1', chat: { id: 7011223344 } });
+      expect(tg.sent).toEqual([expect.objectContaining({ chat_id: '7011223344', business_connection_id: 'conn-1' })]);
+    });
   });
 
   describe('flood limits', () => {

@@ -8,6 +8,8 @@
  *   the bridge under test listens on plain http on a random loopback port.
  * - Webhook delivery is explicit (deliverWebhook / deliverPending), so tests decide when it happens.
  * - Files and chat states (blocked, not found, ...) are shared by all bots of one double.
+ * - Forum topics exist unless deleted or closed (deleteTopic / closeTopic); a business chat
+ *   (addBusinessChat) refuses any send without its business_connection_id alike, missing or wrong.
  * - update_id is one counter for all bots (still strictly increasing per bot, as Telegram promises).
  */
 import { EventEmitter } from 'node:events';
@@ -102,6 +104,10 @@ export interface SentRecord {
   caption?: string;
   parse_mode?: string;
   reply_markup?: unknown;
+  /** The forum topic the message went to (absent: General, or no topics). */
+  message_thread_id?: number;
+  /** The business connection it was sent through. */
+  business_connection_id?: string;
   via: TelegramVia;
   url?: string;
   /** The file_id sent (via 'file_id') or the new one Telegram assigned (url/upload). */
@@ -269,6 +275,10 @@ export class TelegramDouble {
   private readonly filesByPath = new Map<string, StoredFile>();
   private readonly messageIds = new Map<string, number>();
   private readonly chatStates = new Map<string, ApiError>();
+  /** `<chat>:<thread>` → the error sends into that topic get. */
+  private readonly topicStates = new Map<string, ApiError>();
+  /** Business chats: chat id → the business_connection_id sends there must carry. */
+  private readonly businessChats = new Map<string, string>();
   private readonly failQueue = new Map<FaultKey, TelegramApiError[]>();
   private readonly failureRates = new Map<FaultKey, FailureRate>();
   private readonly hangCounts = new Map<FaultKey, number>();
@@ -352,6 +362,24 @@ export class TelegramDouble {
   /** Undo blockChat / forgetChat / deactivateChat. */
   restoreChat(chatId: number | string): void {
     this.chatStates.delete(String(chatId));
+  }
+
+  /** The forum topic is deleted: sends with its message_thread_id get 400 "message thread not found". */
+  deleteTopic(chatId: number | string, threadId: number): void {
+    this.topicStates.set(`${chatId}:${threadId}`, badRequest('message thread not found'));
+  }
+
+  /** The forum topic is closed (the bot is no admin): sends into it get 400 TOPIC_CLOSED. */
+  closeTopic(chatId: number | string, threadId: number): void {
+    this.topicStates.set(`${chatId}:${threadId}`, badRequest('TOPIC_CLOSED'));
+  }
+
+  /**
+   * The chat is a customer's chat with a business account the bot is connected to: Telegram lets
+   * the bot write there only on behalf of that business, i.e. with its business_connection_id.
+   */
+  addBusinessChat(chatId: number | string, businessConnectionId: string): void {
+    this.businessChats.set(String(chatId), businessConnectionId);
   }
 
   setEnforceLimits(enabled: boolean): void {
@@ -576,6 +604,8 @@ export class TelegramDouble {
     this.hangCounts.clear();
     this.latencyMs = 0;
     this.chatStates.clear();
+    this.topicStates.clear();
+    this.businessChats.clear();
     this.botWindows.clear();
     this.chatWindows.clear();
     this.enforceLimits = this.opts.enforceLimits ?? false;
@@ -1014,6 +1044,25 @@ export class TelegramDouble {
     return { chatId, numeric };
   }
 
+  /**
+   * Where in the chat a send* goes: its forum topic and business connection, refused like
+   * Telegram does for a deleted or closed topic and for a business chat without its connection.
+   */
+  private checkPlacement(chatId: string, params: Record<string, unknown>): Pick<SentRecord, 'message_thread_id' | 'business_connection_id'> {
+    const placement: Pick<SentRecord, 'message_thread_id' | 'business_connection_id'> = {};
+    const thread = toInt(params.message_thread_id);
+    if (thread !== undefined) {
+      const state = this.topicStates.get(`${chatId}:${thread}`);
+      if (state) throw state;
+      placement.message_thread_id = thread;
+    }
+    const connection = toStr(params.business_connection_id);
+    const required = this.businessChats.get(chatId);
+    if (required !== undefined && connection !== required) throw new ApiError(403, "Forbidden: bot can't initiate conversation with a user");
+    if (connection !== undefined && connection !== '') placement.business_connection_id = connection;
+    return placement;
+  }
+
   private chatObject(numeric: number): Record<string, unknown> {
     if (numeric > 0) return { id: numeric, first_name: 'Alice', last_name: 'Smith', username: 'alice_smith', type: 'private' };
     return { id: numeric, title: 'Test group', type: numeric <= -1_000_000_000_000 ? 'supergroup' : 'group' };
@@ -1031,6 +1080,7 @@ export class TelegramDouble {
   private sendMessage(ctx: CallContext): Record<string, unknown> {
     const { bot, params } = ctx;
     const { chatId, numeric } = this.checkChat(params.chat_id);
+    const placement = this.checkPlacement(chatId, params);
     const text = toStr(params.text) ?? '';
     const parseMode = toStr(params.parse_mode);
     const visible = visibleText(text, parseMode);
@@ -1039,7 +1089,7 @@ export class TelegramDouble {
     if (visible.length > this.limits.textLength) throw badRequest('message is too long');
     const replyMarkup = parseReplyMarkup(params.reply_markup);
 
-    const record: Omit<SentRecord, 'message_id' | 'at'> = { method: 'sendMessage', bot: bot.config.username, chat_id: chatId, text, via: 'text' };
+    const record: Omit<SentRecord, 'message_id' | 'at'> = { method: 'sendMessage', bot: bot.config.username, chat_id: chatId, ...placement, text, via: 'text' };
     if (parseMode) record.parse_mode = parseMode;
     if (replyMarkup !== undefined) record.reply_markup = replyMarkup;
     const accepted = this.accept(bot, numeric, record);
@@ -1050,6 +1100,7 @@ export class TelegramDouble {
     const { bot, params } = ctx;
     const method = kind === 'photo' ? 'sendPhoto' : 'sendDocument';
     const { chatId, numeric } = this.checkChat(params.chat_id);
+    const placement = this.checkPlacement(chatId, params);
     const caption = toStr(params.caption);
     const parseMode = toStr(params.parse_mode);
     const visibleCaption = caption !== undefined ? visibleText(caption, parseMode) : undefined;
@@ -1062,6 +1113,7 @@ export class TelegramDouble {
       method,
       bot: bot.config.username,
       chat_id: chatId,
+      ...placement,
       via: media.via,
       file_id: media.file.file_id,
       contentType: media.contentType,
@@ -1202,9 +1254,11 @@ export class TelegramDouble {
   private messageBase(bot: BotState, chat: number, sent: SentRecord): Record<string, unknown> {
     return {
       message_id: sent.message_id,
+      ...(sent.message_thread_id !== undefined ? { message_thread_id: sent.message_thread_id, is_topic_message: true } : {}),
       from: this.botUser(bot),
       chat: this.chatObject(chat),
       date: Math.floor(sent.at / 1000),
+      ...(sent.business_connection_id !== undefined ? { business_connection_id: sent.business_connection_id } : {}),
     };
   }
 }

@@ -303,3 +303,78 @@ describe('sendToTelegram: failures', () => {
     expect(err.message).not.toContain('TEST-token');
   });
 });
+
+describe('sendToTelegram: where in the chat (reply route)', () => {
+  const FORUM = '-1002098765432';
+  const inForum = (m: Omit<OutboundMessage, 'client_id'>): OutboundMessage => ({ client_id: FORUM, ...m } as OutboundMessage);
+
+  it.each([
+    ['a forum topic', FORUM, { message_thread_id: 42 }],
+    ['a business chat', CHAT, { business_connection_id: 'AbCdEfGh1234_business' }],
+  ])('%s: every method carries the route — text, photo and document by URL, and a multipart upload', async (_what, chat, route) => {
+    const to = (m: Omit<OutboundMessage, 'client_id'>) => ({ client_id: chat, ...m }) as OutboundMessage;
+    await sendToTelegram(opts, to({ type: 'text', data: 'hello' }), undefined, route);
+    await sendToTelegram(opts, to({ type: 'image', data: `${filesUrl}/cat.png` }), undefined, route);
+    await sendToTelegram(opts, to({ type: 'file', data: `${filesUrl}/private/download` }), undefined, route);
+    expect(double.sent.map((s) => [s.method, s.via])).toEqual([
+      ['sendMessage', 'text'],
+      ['sendPhoto', 'url'],
+      ['sendDocument', 'upload'],
+    ]);
+    for (const s of double.sent) {
+      expect(s.chat_id).toBe(chat);
+      expect({ message_thread_id: s.message_thread_id, business_connection_id: s.business_connection_id }).toEqual({ message_thread_id: undefined, business_connection_id: undefined, ...route });
+    }
+  });
+
+  it('a topic deleted in the middle of a long text: the rest goes to General, each part once, and onTopicGone is told', async () => {
+    const long = words(1500);
+    const parts = splitText(long);
+    expect(parts.length).toBeGreaterThanOrEqual(3);
+    const persisted: number[] = [];
+    const progress = {
+      partsSent: 0,
+      async onPartSent(n: number) {
+        persisted.push(n);
+        if (n === 1) double.deleteTopic(FORUM, 42);
+      },
+    };
+    const gone: Array<[string, number]> = [];
+    const withHook: TelegramSendOptions = { ...opts, onTopicGone: async (chat, thread) => void gone.push([chat, thread]) };
+    await sendToTelegram(withHook, inForum({ type: 'text', data: long }), progress, { message_thread_id: 42 });
+
+    expect(double.sent.map((s) => s.text)).toEqual(parts);
+    expect(double.sent.map((s) => s.message_thread_id)).toEqual([42, ...parts.slice(1).map(() => undefined)]);
+    expect(persisted).toEqual(parts.map((_, i) => i + 1));
+    expect(gone).toEqual([[FORUM, 42]]);
+    const refused = double.calls.filter((c) => c.status === 400);
+    expect(refused.map((c) => [c.method, c.description, c.params.message_thread_id])).toEqual([['sendMessage', 'Bad Request: message thread not found', 42]]);
+  });
+
+  it('a closed topic and a file Telegram cannot fetch: the whole send is redone in General, upload included', async () => {
+    double.closeTopic(FORUM, 42);
+    await sendToTelegram(opts, inForum({ type: 'file', data: `${filesUrl}/private/download` }), undefined, { message_thread_id: 42 });
+    expect(double.calls.map((c) => [c.method, c.status, c.description ?? null, c.params.message_thread_id ?? null])).toEqual([
+      ['sendDocument', 400, 'Bad Request: TOPIC_CLOSED', 42],
+      ['sendDocument', 400, 'Bad Request: failed to get HTTP URL content', null],
+      ['sendDocument', 200, null, null],
+    ]);
+    expect(double.sent).toEqual([expect.objectContaining({ method: 'sendDocument', via: 'upload', filename: 'Quarterly report.pdf' })]);
+    expect(double.sent[0]!.message_thread_id).toBeUndefined();
+  });
+
+  it('General refused as well: one fallback only, then a permanent "topic_gone" the agent is told about', async () => {
+    double.failNext('sendMessage', { error_code: 400, description: 'Bad Request: TOPIC_CLOSED' }, 2);
+    const err = await failure(sendToTelegram(opts, inForum({ type: 'text', data: 'hello' }), undefined, { message_thread_id: 42 }));
+    expect(err).toMatchObject({ kind: 'permanent', code: 'topic_gone' });
+    expect(describeForAgent(err)).toBe("Not delivered: the forum's General topic is closed to the bot");
+    expect(double.calls.map((c) => c.params.message_thread_id ?? null)).toEqual([42, null]);
+  });
+
+  it('no topic in the route: a "topic gone" answer is not retried', async () => {
+    double.failNext('sendMessage', { error_code: 400, description: 'Bad Request: TOPIC_CLOSED' }, 2);
+    const err = await failure(sendToTelegram(opts, inForum({ type: 'text', data: 'hello' })));
+    expect(err.code).toBe('topic_gone');
+    expect(double.calls).toHaveLength(1);
+  });
+});

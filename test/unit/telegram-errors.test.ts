@@ -54,6 +54,13 @@ describe('classifyTelegramError: Bot API answers', () => {
     expect(e.code).toBe('chat_not_found');
   });
 
+  it.each(['Bad Request: message thread not found', 'Bad Request: TOPIC_CLOSED', 'Bad Request: TOPIC_DELETED'])('400 %s → permanent topic_gone (send.ts falls back to General)', (description) => {
+    const e = classifyTelegramError(apiError(400, description));
+    expect(e.kind).toBe('permanent');
+    expect(e.code).toBe('topic_gone');
+    expect(e.message).toBe(`Telegram 400: ${description}`);
+  });
+
   it('400 with migrate_to_chat_id → permanent chat_migrated naming the new id', () => {
     const e = classifyTelegramError(
       apiError(400, 'Bad Request: group chat was upgraded to a supergroup chat', { migrate_to_chat_id: -1001234567890 }),
@@ -165,6 +172,8 @@ describe('describeForAgent', () => {
     expect(say(400, 'Bad Request: chat not found')).toBe('Not delivered: the chat no longer exists');
     expect(say(403, 'Forbidden: bot was kicked from the group chat')).toMatch(/^Not delivered: /);
     expect(say(400, 'Bad Request: upgraded', { migrate_to_chat_id: -100 })).toMatch(/^Not delivered: /);
+    // Only a send to General ends with topic_gone: a gone topic falls back there first.
+    expect(say(400, 'Bad Request: TOPIC_CLOSED')).toBe("Not delivered: the forum's General topic is closed to the bot");
   });
 
   it('says nothing for failures that are not the end-user’s side', () => {

@@ -30,6 +30,15 @@ describe('telegramEvent', () => {
     expect(eventOf(load('contact-other')).phone).toBeUndefined();
   });
 
+  it('a business chat: the customer’s text is the flow’s input, the owner’s own message is not', () => {
+    expect(eventOf(load('business-message'))).toEqual({ chat: 'private', text: 'Olá, is the shop open on Sunday?' });
+    expect(eventOf(load('business-message-owner'))).toEqual({ chat: 'private' });
+    const ownerEdit = load('business-message-owner') as unknown as Record<string, unknown>;
+    ownerEdit.edited_business_message = ownerEdit.business_message;
+    delete ownerEdit.business_message;
+    expect(eventOf(ownerEdit as unknown as Update)).toEqual({ chat: 'private' });
+  });
+
   it('edits, captions and chat kinds', () => {
     expect(eventOf(load('edited-text'))).toEqual({ chat: 'private', edit: true });
     expect(eventOf(load('photo-caption'))).toMatchObject({ text: 'The box arrived damaged' });

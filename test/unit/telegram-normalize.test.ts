@@ -221,6 +221,13 @@ const EXPECTED: Record<string, Expected> = {
     title: 'forum topic: a real reply is shown',
     messages: out(inForum(ANN, 61), ['text', 'Ann Lee: [reply to "How do I return a blender?"]\nSame question here']),
   },
+  'forum-general': {
+    title: 'forum General: a reply there carries a message_thread_id, but no topic (no is_topic_message)',
+    messages: out(
+      { ...inForum(BOB, 63), info: { ...BOB, chat_type: 'supergroup', chat_title: 'Acme Help Forum', message_id: 63, bot_username: BOT } },
+      ['text', 'Bob Smith: [reply to "The return form is pinned in General"]\nFound it, thanks'],
+    ),
+  },
   'forwarded-origin-user': {
     title: 'forward_origin user',
     messages: out(annDM(131), ['text', '[forwarded from Bob Smith]\nYour parcel is at the depot']),
@@ -320,6 +327,28 @@ const EXPECTED: Record<string, Expected> = {
       ['text', 'Olá, is the shop open on Sunday?'],
     ),
   },
+  'business-message-owner': {
+    title: 'the business owner writing from their app: an outgoing echo, the client is still the customer',
+    messages: out(
+      { client: { client_id: '7011223344', client_name: 'Carla' }, info: { user_id: 7011223344, chat_type: 'private', message_id: 13, bot_username: BOT, business_connection_id: 'AbCdEfGh1234_business' } },
+      ['text', 'Yes, 10:00–16:00 on Sundays.'],
+    ).map((m) => ({ ...m, echo: true, echo_outgoing: true })),
+  },
+  'business-message-own-bot': {
+    title: 'this bot’s own send on behalf of the business comes back: skipped (the agent has it)',
+    skipped: 'business_message: sent by this bot on behalf of the business',
+  },
+  'edited-business-message': {
+    title: 'the customer edits a business message',
+    messages: out(
+      {
+        client: { client_id: '7011223344', client_name: 'Carla' },
+        info: { user_id: 7011223344, language: 'pt-br', chat_type: 'private', message_id: 12, bot_username: BOT, edited: true, business_connection_id: 'AbCdEfGh1234_business' },
+      },
+      ['text', '(edited) Olá, is the shop open on Sunday afternoon?'],
+    ),
+  },
+  'skip-deleted-business-messages': { title: 'deleted business messages: nothing an agent can read', skipped: 'deleted_business_messages update' },
   'callback-query': {
     title: 'an inline button press becomes a readable text with the button label',
     messages: out(annDM(92), ['text', '[button] Track']),
@@ -447,6 +476,24 @@ describe('normalizeUpdate details', () => {
     expect(run(update).result.messages[0]?.data).toBe(
       'Bob Smith: [reply to "Where is the returns form?"]\nHow do I return a blender?',
     );
+  });
+
+  it('an edit by the business owner is an outgoing echo too', () => {
+    const update = load('business-message-owner') as unknown as Record<string, unknown>;
+    update.edited_business_message = { ...(update.business_message as object), edit_date: 1718615099 };
+    delete update.business_message;
+    const [m] = run(update).result.messages;
+    expect(m).toMatchObject({ client_id: '7011223344', client_name: 'Carla', type: 'text', data: '(edited) Yes, 10:00–16:00 on Sundays.', echo: true, echo_outgoing: true });
+    expect(m!.info).toMatchObject({ user_id: 7011223344, edited: true });
+  });
+
+  it('a business owner sharing their own contact does not become the client’s phone', () => {
+    const update = load('business-message-owner') as unknown as { business_message: Record<string, unknown> };
+    delete update.business_message.text;
+    update.business_message.contact = { phone_number: '351912345678', first_name: 'Marta', user_id: 6011002200 };
+    const [m] = run(update).result.messages;
+    expect(m).toMatchObject({ data: 'Contact: Marta, 351912345678', echo: true });
+    expect(m!.client_phone).toBeUndefined();
   });
 
   it('marks an edited media message without caption with a description', () => {
