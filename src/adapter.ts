@@ -24,6 +24,7 @@ export interface InboundSink {
 
 export interface SendProgress {
   partsSent: number;
+  /** After each part but the last (the message is popped when its last part went out). */
   onPartSent(partsSentSoFar: number): Promise<void>;
 }
 

@@ -154,8 +154,16 @@ describe('sendToTelegram: text', () => {
     expect(persisted).toBe(1);
 
     await sendToTelegram(opts, text(long), progress);
-    expect(persisted).toBe(parts.length);
+    // Every part but the last is marked; the last one ends the message.
+    expect(persisted).toBe(parts.length - 1);
     expect(double.sent.filter((s) => s.method === 'sendMessage').map((s) => s.text)).toEqual(parts);
+  });
+
+  it('marks no progress for a one-part text: the message is done when its only part is sent', async () => {
+    const marks: number[] = [];
+    await sendToTelegram(opts, text('short'), { partsSent: 0, onPartSent: async (n) => void marks.push(n) });
+    expect(double.sent.map((s) => s.text)).toEqual(['short']);
+    expect(marks).toEqual([]);
   });
 
   it('does nothing when every part was already sent', async () => {
@@ -345,7 +353,7 @@ describe('sendToTelegram: where in the chat (reply route)', () => {
 
     expect(double.sent.map((s) => s.text)).toEqual(parts);
     expect(double.sent.map((s) => s.message_thread_id)).toEqual([42, ...parts.slice(1).map(() => undefined)]);
-    expect(persisted).toEqual(parts.map((_, i) => i + 1));
+    expect(persisted).toEqual(parts.slice(1).map((_, i) => i + 1));
     expect(gone).toEqual([[FORUM, 42]]);
     const refused = double.calls.filter((c) => c.status === 400);
     expect(refused.map((c) => [c.method, c.description, c.params.message_thread_id])).toEqual([['sendMessage', 'Bad Request: message thread not found', 42]]);
