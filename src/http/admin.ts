@@ -11,6 +11,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import fastifyBasicAuth from '@fastify/basic-auth';
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { FastifyAdapter } from '@bull-board/fastify';
 import type { Queue } from 'bullmq';
 
 export const ADMIN_PATH = '/admin';
@@ -32,13 +35,6 @@ export function registerAdmin(app: FastifyInstance, opts: { user: string; passwo
       },
     });
     scope.addHook('onRequest', scope.basicAuth);
-
-    // Loaded only when the dashboard is on: bull-board costs ~5 MB of memory in every process.
-    const [{ createBullBoard }, { BullMQAdapter }, { FastifyAdapter }] = await Promise.all([
-      import('@bull-board/api'),
-      import('@bull-board/api/bullMQAdapter'),
-      import('@bull-board/fastify'),
-    ]);
 
     const serverAdapter = new FastifyAdapter();
     serverAdapter.setBasePath(ADMIN_PATH);
