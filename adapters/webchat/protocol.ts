@@ -6,13 +6,24 @@
  *   {type:"hello", key, name?, phone?, page?, referrer?, language?}   first frame, once
  *   {type:"profile", name?, phone?}                                    the visitor filled the form
  *   {type:"message", id, text}                                         id: the page's message id
+ *   {type:"button", id, data}                                          the visitor pressed a button of a bot message
+ *                                                                      (data must be on a keyboard in their history)
+ *   {type:"phone", id, phone, name?}                                   the visitor shared their phone (a bot asked, or not)
  *   {type:"ping"}
  * Bridge → page:
  *   {type:"welcome", clientId, history:[entry…]}                      also after a Redis reconnect
- *   {type:"ack", id, status:"queued"|"duplicate", entry}              the message is durable
- *   {type:"message", entry}                                            agent reply, or own message from another tab (never the sending tab)
+ *   {type:"ack", id, status:"queued"|"duplicate", entry}              the message, press or phone is durable
+ *   {type:"message", entry}                                            agent or bot reply, or own message from another tab (never the sending tab)
  *   {type:"error", code, message, id?}                                 this frame was refused; the socket stays
+ *       code: bad_frame (names the problem), hello_first, unknown_button (not a button of this chat), unavailable (try again)
  *   {type:"pong"}
+ * An entry: {id, from:"visitor"|"agent", type, data, name?, size?, at, keyboard?, kind?}; a bot
+ * reply's `keyboard` is {buttons:[[{label, data}…]…]} | {requestPhone: label} | {remove: true}
+ * (src/message.ts ReplyKeyboard); a visitor entry's `kind` is "button" (data: the label) or
+ * "phone" (data: "Contact: <name>, <phone>").
+ * In a channel with a bot flow (or middleware), the first hello of a visitor with no history
+ * starts the conversation — the web chat's Telegram /start: the bot's greeting and menu arrive
+ * as `message` frames.
  * Close codes: 4404 unknown chat, 4408 no hello in time, 4429 too many tabs, 1008 too many bad frames.
  *
  * The visitor's `key` is a random secret kept in the page's localStorage. The conversation id
@@ -21,6 +32,8 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { MAX_BUTTON_DATA_BYTES } from '../../src/flow/middleware.js';
+import type { ReplyKeyboard } from '../../src/message.js';
 
 export const MAX_TEXT = 5000;
 /** Larger frames close the socket (1009) before they are parsed. */
@@ -33,10 +46,17 @@ const optionalText = (max: number) =>
   z.preprocess((v) => (typeof v === 'string' && v.trim() === '' ? undefined : v), z.string().trim().max(max, `must be at most ${max} characters`).optional());
 
 const name = optionalText(100);
-const phone = z.preprocess(
-  (v) => (typeof v === 'string' && v.trim() === '' ? undefined : v),
-  z.string().trim().regex(/^\+?[0-9][0-9 ().-]{2,30}$/, 'expected a phone number: digits, spaces, +, -, ( and )').optional(),
-);
+const PHONE_RE = /^\+?[0-9][0-9 ().-]{2,30}$/;
+const PHONE_MESSAGE = 'expected a phone number: digits, spaces, +, -, ( and )';
+const phone = z.preprocess((v) => (typeof v === 'string' && v.trim() === '' ? undefined : v), z.string().trim().regex(PHONE_RE, PHONE_MESSAGE).optional());
+/** The phone a visitor shares (a `phone` frame): required. */
+const sharedPhone = z.string({ error: 'expected a string' }).trim().regex(PHONE_RE, PHONE_MESSAGE);
+
+/** A button's data: what the bot put on it (at most 64 bytes, Telegram's callback_data limit, as src/flow checks). */
+const buttonData = z
+  .string({ error: 'expected a string' })
+  .min(1, 'must not be empty')
+  .refine((v) => Buffer.byteLength(v) <= MAX_BUTTON_DATA_BYTES, `must be at most ${MAX_BUTTON_DATA_BYTES} bytes (the data of a button the bot sent)`);
 
 /** Where the visitor is: sent with the hello and with each upload, forwarded to Blinger in `info`. */
 export const visitorContext = z.object({
@@ -57,8 +77,10 @@ export const clientFrame = z.discriminatedUnion('type', [
     id: messageId,
     text: z.string({ error: 'expected a string' }).trim().min(1, 'must not be empty').max(MAX_TEXT, `must be at most ${MAX_TEXT} characters`),
   }),
+  z.object({ type: z.literal('button'), id: messageId, data: buttonData }),
+  z.object({ type: z.literal('phone'), id: messageId, phone: sharedPhone, name }),
   z.object({ type: z.literal('ping') }),
-], { error: 'expected type to be one of hello, profile, message, ping' });
+], { error: 'expected type to be one of hello, profile, message, button, phone, ping' });
 
 export type ClientFrame = z.output<typeof clientFrame>;
 
@@ -73,6 +95,10 @@ export interface ChatEntry {
   name?: string;
   size?: number;
   at: number;
+  /** A bot reply's buttons, phone request, or "hide the phone request". */
+  keyboard?: ReplyKeyboard;
+  /** A visitor entry that is not typed text: a button press (data: its label) or a shared phone. */
+  kind?: 'button' | 'phone';
 }
 
 export type ServerFrame =
@@ -97,11 +123,16 @@ export function describeFrameIssues(error: z.ZodError): string {
   return error.issues
     .map((i) => {
       const field = i.path.map(String).join('.');
-      if (!field && i.code === 'invalid_type') return 'expected a JSON object with a "type": hello, profile, message or ping';
+      if (!field && i.code === 'invalid_type') return 'expected a JSON object with a "type": hello, profile, message, button, phone or ping';
       const msg = i.code === 'invalid_type' && i.input === undefined ? 'is required' : i.message;
       return field ? `${field}: ${msg}` : msg;
     })
     .join('; ');
+}
+
+/** The text a shared phone reaches Blinger as (and the visitor's history shows): Telegram's contact text. */
+export function contactText(phone: string, name?: string): string {
+  return `Contact: ${name ? `${name}, ` : ''}${phone}`;
 }
 
 /** The extra end-user facts for Blinger's `info`: only what is known. */

@@ -5,7 +5,8 @@
  *   POST /chat/:channelId/upload   one file, raw body (Content-Type = the file's type), size-capped
  *   GET  /webchat/assets/:file     chat.js, chat.css, embed.js
  * Bad input gets a clear answer to that client only: 404 unknown chat (an HTML page, or close
- * code 4404 on the socket), 413 over the upload cap, an `error` frame for a malformed frame.
+ * code 4404 on the socket), 413 over the upload cap, an `error` frame for a malformed frame or a
+ * press of a button the visitor was never shown.
  */
 import websocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -196,7 +197,8 @@ function runSession(chat: WebchatAdapter, socket: ChatSocket, userAgent: string 
 
   const refuse = (code: string, message: string, id?: string) => {
     send(socket, { type: 'error', code, message, ...(id ? { id } : {}) });
-    if (code === 'bad_frame' && ++badFrames >= MAX_BAD_FRAMES) socket.close(1008, 'too many malformed frames');
+    // A press of a button the chat never showed is as suspect as a malformed frame.
+    if ((code === 'bad_frame' || code === 'unknown_button') && ++badFrames >= MAX_BAD_FRAMES) socket.close(1008, 'too many malformed frames');
   };
 
   const handle = async (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): Promise<void> => {
@@ -229,12 +231,25 @@ function runSession(chat: WebchatAdapter, socket: ChatSocket, userAgent: string 
         clearTimeout(helloTimer);
         visitor = { clientId, context, userAgent, origin: chat.hub.tagOf(socket) };
         // Registered first, then the history: a reply landing in between comes twice, never zero times.
+        let opened;
         try {
-          send(socket, { type: 'welcome', clientId, history: await chat.history(clientId) });
+          opened = await chat.open(clientId);
         } catch (err) {
           chat.log.warn({ err: redact(String((err as Error).message)) }, 'history unavailable');
           send(socket, { type: 'welcome', clientId, history: [] });
           refuse('unavailable', 'the conversation history is unavailable right now; it will show after a reconnect');
+          return;
+        }
+        send(socket, { type: 'welcome', clientId, history: opened.history });
+        // A new conversation with a bot in front: its /start, so the greeting and menu come now.
+        // Before any later frame of this socket (they wait on `chain`), so it is the first event.
+        if (opened.isNew && chat.hasFlow) {
+          try {
+            await chat.startConversation(visitor);
+          } catch (err) {
+            // Nothing the visitor sent is lost; the next visit starts the conversation again.
+            chat.log.warn({ err: redact(String((err as Error).message)) }, 'web chat conversation not started');
+          }
         }
         return;
       }
@@ -250,6 +265,31 @@ function runSession(chat: WebchatAdapter, socket: ChatSocket, userAgent: string 
         } catch (err) {
           chat.log.warn({ err: redact(String((err as Error).message)) }, 'web chat message not queued');
           refuse('unavailable', 'your message could not be sent right now; it will be retried', frame.id);
+        }
+        return;
+      }
+      case 'button': {
+        if (!visitor) return refuse('hello_first', 'send hello first', frame.id);
+        let r;
+        try {
+          r = await chat.receiveButton(visitor, frame.id, frame.data);
+        } catch (err) {
+          chat.log.warn({ err: redact(String((err as Error).message)) }, 'web chat button press not queued');
+          return refuse('unavailable', 'your choice could not be sent right now; it will be retried', frame.id);
+        }
+        if (!r) return refuse('unknown_button', 'data: not a button of any message in this chat', frame.id);
+        return send(socket, { type: 'ack', id: frame.id, status: r.status, entry: r.entry });
+      }
+      case 'phone': {
+        if (!visitor) return refuse('hello_first', 'send hello first', frame.id);
+        // The visitor's phone (and name) from now on, as a filled form would make it.
+        visitor.context = { ...visitor.context, phone: frame.phone, ...(frame.name ? { name: frame.name } : {}) };
+        try {
+          const r = await chat.receivePhone(visitor, frame.id, frame.phone);
+          send(socket, { type: 'ack', id: frame.id, status: r.status, entry: r.entry });
+        } catch (err) {
+          chat.log.warn({ err: redact(String((err as Error).message)) }, 'web chat phone not queued');
+          refuse('unavailable', 'your phone number could not be sent right now; it will be retried', frame.id);
         }
         return;
       }

@@ -336,7 +336,7 @@ describe('bad input gets a clear error, and only that client sees it', () => {
     const [notJson, early, unknownType, badKey, binary, welcome, tooLong, good] = outcome.answers;
     expect(notJson).toEqual({ type: 'error', code: 'bad_frame', message: 'the frame is not valid JSON' });
     expect(early).toEqual({ type: 'error', code: 'hello_first', message: 'send hello first', id: 'early-msg-1' });
-    expect(unknownType).toMatchObject({ type: 'error', code: 'bad_frame', message: expect.stringContaining('hello, profile, message, ping') });
+    expect(unknownType).toMatchObject({ type: 'error', code: 'bad_frame', message: expect.stringContaining('hello, profile, message, button, phone, ping') });
     expect(badKey).toMatchObject({ type: 'error', code: 'bad_frame', message: expect.stringMatching(/^key: expected 22-128 characters/) });
     expect(binary).toMatchObject({ type: 'error', code: 'bad_frame', message: expect.stringContaining('binary frames') });
     expect(welcome).toMatchObject({ type: 'welcome', history: [] });

@@ -7,10 +7,22 @@ import type { BridgeConfig, ChannelConfig } from '../../src/config/schema.js';
 import { captureLogger } from './bridge.js';
 import { registerSecret } from '../../src/redact.js';
 import { WebchatAdapter } from '../../adapters/webchat/adapter.js';
+import { botFlowSchema, type BotFlowInput } from '../../src/flow/config.js';
 import { freePort } from './net.js';
 import { readyRedis, removeKeys, testRedisUrl, uniquePrefix } from './redis.js';
 
 export const MEDIA_SECRET = 'webchat-test-media-secret-0123456789';
+
+/** A web chat channel as BRIDGE_CONFIG has it, optionally with a bot flow (validated as the config's `bot` is). */
+export function webchatChannel(o: { id: string; blingerUrl: string; token: string; adapter?: Record<string, unknown>; bot?: BotFlowInput }): ChannelConfig {
+  return {
+    id: o.id,
+    blinger: { url: o.blingerUrl, token: o.token, timeoutMs: 2000 },
+    adapter: { type: 'webchat', ...o.adapter },
+    allowPrivateUrls: false,
+    ...(o.bot ? { bot: botFlowSchema.parse(o.bot) } : {}),
+  };
+}
 
 export interface ChatBridge {
   bridge: Bridge;

@@ -35,12 +35,28 @@ describe('client frames', () => {
     [{ type: 'message', id: 'short', text: 'x' }, 'id: expected 8-64 characters'],
     [{ type: 'message', id: 'abcdefgh', text: '   ' }, 'text: must not be empty'],
     [{ type: 'message', id: 'abcdefgh', text: 5 }, 'text: expected a string'],
-    [{ type: 'dance' }, 'expected type to be one of hello, profile, message, ping'],
+    [{ type: 'dance' }, 'expected type to be one of hello, profile, message, button, phone, ping'],
     [{ type: 'message', id: 'abcdefgh' }, 'text: is required'],
-    [[], 'expected a JSON object with a "type": hello, profile, message or ping'],
+    [[], 'expected a JSON object with a "type": hello, profile, message, button, phone or ping'],
+    [{ type: 'button', id: 'abcdefgh' }, 'data: is required'],
+    [{ type: 'button', id: 'abcdefgh', data: '' }, 'data: must not be empty'],
+    [{ type: 'button', id: 'abcdefgh', data: 7 }, 'data: expected a string'],
+    // 33 × 2 bytes: over Telegram's 64-byte callback_data, which every bot button keeps to.
+    [{ type: 'button', id: 'abcdefgh', data: 'é'.repeat(33) }, 'data: must be at most 64 bytes'],
+    [{ type: 'button', data: 'm:abc' }, 'id: is required'],
+    [{ type: 'phone', id: 'abcdefgh' }, 'phone: is required'],
+    [{ type: 'phone', id: 'abcdefgh', phone: '   ' }, 'phone: expected a phone number'],
+    [{ type: 'phone', id: 'abcdefgh', phone: '+1 555 0100', name: 'x'.repeat(101) }, 'name: must be at most 100 characters'],
     ['hi', 'expected a JSON object with a "type"'],
   ])('refuses %j: %s', (frame, text) => {
     expect(parse(frame)).toEqual(expect.stringContaining(text));
+  });
+
+  it('accepts a button press and a shared phone', () => {
+    expect(parse({ type: 'button', id: 'press-0001', data: 'm:Zk3q9' })).toEqual({ type: 'button', id: 'press-0001', data: 'm:Zk3q9' });
+    expect(parse({ type: 'button', id: 'press-0002', data: 'é'.repeat(32) })).toMatchObject({ data: 'é'.repeat(32) });
+    expect(parse({ type: 'phone', id: 'phone-0001', phone: ' +44 20 7946 0000 ', name: 'Ada' })).toEqual({ type: 'phone', id: 'phone-0001', phone: '+44 20 7946 0000', name: 'Ada' });
+    expect(parse({ type: 'phone', id: 'phone-0002', phone: '030 1234567', name: '' })).toEqual({ type: 'phone', id: 'phone-0002', phone: '030 1234567' });
   });
 
   it('passes only the known facts to Blinger’s info', () => {

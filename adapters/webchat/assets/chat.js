@@ -95,6 +95,54 @@
     return bubble;
   }
 
+  // ---- a bot message's buttons, and its "share my phone number" request
+  const PHONE_RE = /^\+?[0-9][0-9 ().-]{2,30}$/;
+
+  function keyboard(e) {
+    const k = e.from === 'agent' && e.keyboard;
+    if (!k) return null;
+    const group = document.createElement('div');
+    group.className = 'keyboard';
+    group.setAttribute('role', 'group');
+    const button = (label, onClick) => {
+      const b = document.createElement('button');
+      b.type = 'button'; b.className = 'kb-button'; b.textContent = label;
+      b.addEventListener('click', onClick);
+      return b;
+    };
+    if (Array.isArray(k.buttons) && k.buttons.length) {
+      // Every message keeps its buttons, as in Telegram: an older menu can still be used.
+      group.setAttribute('aria-label', 'Quick replies');
+      for (const row of k.buttons) {
+        const r = document.createElement('div');
+        r.className = 'kb-row';
+        for (const b of Array.isArray(row) ? row : []) {
+          if (b && typeof b.label === 'string' && typeof b.data === 'string') r.appendChild(button(b.label, () => press(b)));
+        }
+        if (r.childNodes.length) group.appendChild(r);
+      }
+      return group.childNodes.length ? group : null;
+    }
+    if (typeof k.requestPhone === 'string' && k.requestPhone) {
+      // Shown under the latest request only, until the phone is shared or the bot hides it.
+      group.classList.add('phone-ask');
+      group.removeAttribute('role');
+      group.appendChild(button(k.requestPhone, askedForPhone));
+      return group;
+    }
+    return null;
+  }
+
+  /** The phone request stays under the latest one, unless a later message hid it or the visitor shared theirs. */
+  function refreshPhoneAsk() {
+    let active = null;
+    for (const el of list.children) {
+      if (el.dataset.kb === 'phone') active = el;
+      else if (el.dataset.kb === 'remove' || (el.dataset.kind === 'phone' && !el.classList.contains('failed'))) active = null;
+    }
+    for (const g of list.querySelectorAll('.phone-ask')) g.hidden = g.parentElement !== active;
+  }
+
   let nearBottom = true;
   list.addEventListener('scroll', () => { nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80; });
   function stickToBottom() { if (nearBottom) list.scrollTop = list.scrollHeight; }
@@ -106,6 +154,11 @@
     if (fresh) { el = document.createElement('div'); el.dataset.id = e.id; }
     el.className = 'msg ' + e.from + (status ? ' ' + status : '');
     el.replaceChildren(content(e));
+    const k = e.keyboard || {};
+    el.dataset.kb = e.from !== 'agent' ? '' : k.buttons ? 'buttons' : k.requestPhone ? 'phone' : k.remove ? 'remove' : '';
+    el.dataset.kind = e.kind || '';
+    const kb = keyboard(e);
+    if (kb) el.appendChild(kb);
     const meta = document.createElement('div');
     meta.className = 'meta';
     const time = document.createElement('time');
@@ -126,6 +179,7 @@
     }
     el.appendChild(meta);
     if (fresh) { rendered.set(e.id, el); list.appendChild(el); }
+    refreshPhoneAsk();
     stickToBottom();
   }
 
@@ -197,6 +251,7 @@
         for (const [id, el] of rendered) if (!keep.has(id)) { el.remove(); rendered.delete(id); }
         for (const e of f.history) { if (!keep.has(e.id)) show(e); }
         for (const id of keep) { const el = rendered.get(id); if (el) list.appendChild(el); }
+        refreshPhoneAsk();
         nearBottom = true;
         stickToBottom();
         for (const item of outbox.values()) sendFrame(item.frame);
@@ -217,21 +272,54 @@
             setTimeout(() => { if (outbox.has(f.id)) sendFrame(item.frame); }, 3000);
           } else {
             outbox.delete(f.id);
-            show(item.entry, 'failed', 'Not sent: ' + f.message);
+            show(item.entry, 'failed', f.code === 'unknown_button' ? 'Not sent: this choice is not available any more' : 'Not sent: ' + f.message);
           }
         } else showAlert(f.message);
         break;
     }
   }
 
-  // ---- sending
-  function sendText(text) {
-    const id = randomId(12);
-    const entry = { id, from: 'visitor', type: 'text', data: text, at: Date.now() };
-    const frame = { type: 'message', id, text };
-    outbox.set(id, { frame, entry });
+  // ---- sending: typed text, button presses and the shared phone wait in the outbox until acknowledged
+  function queue(entry, frame) {
+    outbox.set(entry.id, { frame, entry });
     show(entry, 'pending');
     sendFrame(frame);
+  }
+
+  function sendText(text) {
+    const id = randomId(12);
+    queue({ id, from: 'visitor', type: 'text', data: text, at: Date.now() }, { type: 'message', id, text });
+  }
+
+  /** A press of a bot message's button: the visitor's choice shows as their message (the label). */
+  function press(b) {
+    // A double click is one choice: not again while the first press is on its way.
+    for (const item of outbox.values()) if (item.frame.type === 'button' && item.frame.data === b.data) return;
+    const id = randomId(12);
+    queue({ id, from: 'visitor', type: 'text', data: b.label, kind: 'button', at: Date.now() }, { type: 'button', id, data: b.data });
+  }
+
+  function sharePhone(phone) {
+    const id = randomId(12);
+    const name = state.name || undefined;
+    const data = 'Contact: ' + (name ? name + ', ' : '') + phone;
+    queue({ id, from: 'visitor', type: 'text', data, kind: 'phone', at: Date.now() }, { type: 'phone', id, phone, name });
+  }
+
+  // The bot asked for the phone: one tap shares the one in the form; without one, the form opens for it.
+  let sharingPhone = false;
+  function askedForPhone() {
+    const known = (state.phone || '').trim();
+    if (PHONE_RE.test(known)) return sharePhone(known);
+    sharingPhone = true;
+    $('profile').open = true;
+    $('profile-submit').textContent = 'Share';
+    $('profile-saved').textContent = 'Enter your phone number and press Share';
+    $('phone').focus();
+  }
+  function endSharing() {
+    sharingPhone = false;
+    $('profile-submit').textContent = 'Save';
   }
 
   async function upload(file, id) {
@@ -308,13 +396,20 @@
     state.phone = $('phone').value.trim();
     save();
     sendFrame({ type: 'profile', name: state.name || undefined, phone: state.phone || undefined });
-    $('profile-saved').textContent = 'Saved';
     showProfile();
+    if (sharingPhone) {
+      if (!state.phone) { $('profile-saved').textContent = 'Enter your phone number to share it'; $('phone').focus(); return; }
+      endSharing();
+      sharePhone(state.phone);
+    }
+    $('profile-saved').textContent = 'Saved';
     setTimeout(() => {
       $('profile-saved').textContent = '';
       $('profile').open = false;
     }, 1200);
   });
+
+  $('profile').addEventListener('toggle', () => { if (!$('profile').open && sharingPhone) { endSharing(); $('profile-saved').textContent = ''; } });
 
   connect();
 })();
