@@ -4,9 +4,9 @@
  * checks what the user got on Telegram and what Blinger received — echo fields and order included.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { startTelegramDouble, type SentRecord, type TelegramDouble } from '../doubles/telegram-api.js';
-import { startBlingerDouble, type BlingerDouble, type ReceivedMessage } from '../doubles/blinger.js';
-import { BLINGER_TOKEN, CHANNEL_ID, startTestBridge, type TestBridge } from '../helpers/bridge.js';
+import type { SentRecord, TelegramDouble } from '../doubles/telegram-api.js';
+import type { BlingerDouble, ReceivedMessage } from '../doubles/blinger.js';
+import { CHANNEL_ID, startTelegramStack, stopTelegramStack, type TestBridge } from '../helpers/bridge.js';
 import type { BotFlowInput } from '../../src/flow/config.js';
 import type { Middleware } from '../../src/flow/middleware.js';
 
@@ -37,17 +37,13 @@ const BOT: BotFlowInput = {
 
 async function setup(o: { bot?: BotFlowInput; middleware?: Middleware[]; mode?: 'polling' | 'webhook' } = {}): Promise<TestBridge> {
   now = MONDAY_NOON;
-  tg = await startTelegramDouble();
-  blinger = await startBlingerDouble({ token: BLINGER_TOKEN, channelId: CHANNEL_ID });
-  tb = await startTestBridge({ telegramApiRoot: tg.apiRoot, blingerUrl: blinger.url, mode: o.mode ?? 'webhook', telegram: RELAXED, bot: o.bot, middleware: o.middleware, now: () => now });
+  ({ tg, blinger, tb } = await startTelegramStack({ mode: o.mode ?? 'webhook', telegram: RELAXED, bot: o.bot, middleware: o.middleware, now: () => now }));
   return tb;
 }
 
 afterEach(async () => {
-  await tb?.stop();
+  await stopTelegramStack({ tg, blinger, tb });
   tb = undefined;
-  await tg?.close();
-  await blinger?.close();
 });
 
 /** One webhook delivery of a text; resolves once the bridge answered 200 (everything is queued). */

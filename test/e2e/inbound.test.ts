@@ -3,9 +3,9 @@
  * between the Telegram Bot API double and the Blinger Custom App double.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { startTelegramDouble, type TelegramDouble } from '../doubles/telegram-api.js';
-import { startBlingerDouble, type BlingerDouble } from '../doubles/blinger.js';
-import { BLINGER_TOKEN, BOT_TOKEN, CHANNEL_ID, startTestBridge, type TestBridge } from '../helpers/bridge.js';
+import type { TelegramDouble } from '../doubles/telegram-api.js';
+import type { BlingerDouble } from '../doubles/blinger.js';
+import { BLINGER_TOKEN, BOT_TOKEN, CHANNEL_ID, startTelegramStack, stopTelegramStack, type TestBridge } from '../helpers/bridge.js';
 import { deriveWebhookSecret } from '../../adapters/telegram/settings.js';
 
 let tg: TelegramDouble;
@@ -13,17 +13,13 @@ let blinger: BlingerDouble;
 let tb: TestBridge | undefined;
 
 async function setup(mode: 'polling' | 'webhook'): Promise<TestBridge> {
-  tg = await startTelegramDouble();
-  blinger = await startBlingerDouble({ token: BLINGER_TOKEN, channelId: CHANNEL_ID });
-  tb = await startTestBridge({ telegramApiRoot: tg.apiRoot, blingerUrl: blinger.url, mode });
+  ({ tg, blinger, tb } = await startTelegramStack({ mode }));
   return tb;
 }
 
 afterEach(async () => {
-  await tb?.stop();
+  await stopTelegramStack({ tg, blinger, tb });
   tb = undefined;
-  await tg?.close();
-  await blinger?.close();
 });
 
 const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>

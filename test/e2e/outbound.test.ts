@@ -2,11 +2,11 @@
  * Agent → end-user, end to end: Blinger's webhook → outbound lanes → Telegram Bot API double.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { startTelegramDouble, type TelegramDouble } from '../doubles/telegram-api.js';
-import { startBlingerDouble, type BlingerDouble } from '../doubles/blinger.js';
+import type { TelegramDouble } from '../doubles/telegram-api.js';
+import type { BlingerDouble } from '../doubles/blinger.js';
 import { splitText } from '../../adapters/telegram/split-text.js';
 import { MediaSigner } from '../../src/media/links.js';
-import { BLINGER_TOKEN, CHANNEL_ID, startTestBridge, type TestBridge } from '../helpers/bridge.js';
+import { BLINGER_TOKEN, CHANNEL_ID, startTelegramStack, stopTelegramStack, type TestBridge } from '../helpers/bridge.js';
 
 let tg: TelegramDouble;
 let blinger: BlingerDouble;
@@ -15,17 +15,13 @@ let tb: TestBridge | undefined;
 const RELAXED = { limits: { bot: { max: 10_000, windowMs: 1000 }, privateChat: { max: 10_000, windowMs: 1000 }, group: { max: 10_000, windowMs: 1000 } } };
 
 async function setup(opts: { telegram?: Record<string, unknown>; enforceLimits?: boolean; seed?: number } = {}): Promise<TestBridge> {
-  tg = await startTelegramDouble({ enforceLimits: opts.enforceLimits ?? false, seed: opts.seed ?? 7 });
-  blinger = await startBlingerDouble({ token: BLINGER_TOKEN, channelId: CHANNEL_ID });
-  tb = await startTestBridge({ telegramApiRoot: tg.apiRoot, blingerUrl: blinger.url, mode: 'webhook', telegram: opts.telegram });
+  ({ tg, blinger, tb } = await startTelegramStack({ double: { enforceLimits: opts.enforceLimits ?? false, seed: opts.seed ?? 7 }, mode: 'webhook', telegram: opts.telegram }));
   return tb;
 }
 
 afterEach(async () => {
-  await tb?.stop();
+  await stopTelegramStack({ tg, blinger, tb });
   tb = undefined;
-  await tg?.close();
-  await blinger?.close();
 });
 
 const reply = (client_id: string, data: string, type: 'text' | 'image' | 'file' = 'text') => blinger.sendReply(tb!.url, { client_id, type, data });

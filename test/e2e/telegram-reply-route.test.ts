@@ -5,9 +5,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startTelegramDouble, type PartialUpdate, type TelegramDouble } from '../doubles/telegram-api.js';
-import { startBlingerDouble, type BlingerDouble } from '../doubles/blinger.js';
-import { BLINGER_TOKEN, CHANNEL_ID, startTestBridge, type TestBridge } from '../helpers/bridge.js';
+import type { PartialUpdate, TelegramDouble } from '../doubles/telegram-api.js';
+import type { BlingerDouble } from '../doubles/blinger.js';
+import { startTelegramStack, stopTelegramStack, type TestBridge } from '../helpers/bridge.js';
 import type { BotFlowInput } from '../../src/flow/config.js';
 
 let tg: TelegramDouble;
@@ -15,17 +15,13 @@ let blinger: BlingerDouble;
 let tb: TestBridge | undefined;
 
 async function setup(mode: 'polling' | 'webhook', bot?: BotFlowInput): Promise<TestBridge> {
-  tg = await startTelegramDouble();
-  blinger = await startBlingerDouble({ token: BLINGER_TOKEN, channelId: CHANNEL_ID });
-  tb = await startTestBridge({ telegramApiRoot: tg.apiRoot, blingerUrl: blinger.url, mode, ...(bot ? { bot } : {}) });
+  ({ tg, blinger, tb } = await startTelegramStack({ mode, ...(bot ? { bot } : {}) }));
   return tb;
 }
 
 afterEach(async () => {
-  await tb?.stop();
+  await stopTelegramStack({ tg, blinger, tb });
   tb = undefined;
-  await tg?.close();
-  await blinger?.close();
 });
 
 /** A fixture as a new update: the double gives it a fresh update_id (no dedupe across uses). */

@@ -10,6 +10,8 @@ import { createLogger } from '../../src/log.js';
 import { registerSecret } from '../../src/redact.js';
 import { botFlowSchema, type BotFlowInput } from '../../src/flow/config.js';
 import type { Middleware } from '../../src/flow/middleware.js';
+import { startTelegramDouble, type TelegramDouble, type TelegramDoubleOptions } from '../doubles/telegram-api.js';
+import { startBlingerDouble, type BlingerDouble } from '../doubles/blinger.js';
 import { freePort } from './net.js';
 import { readyRedis, removeKeys, testRedisUrl, uniquePrefix } from './redis.js';
 
@@ -114,4 +116,30 @@ export async function startTestBridge(o: TestBridgeOptions): Promise<TestBridge>
       }
     },
   };
+}
+
+/** Fresh Telegram and Blinger doubles with a bridge between them: what most e2e tests start. */
+export interface TelegramStack {
+  tg: TelegramDouble;
+  blinger: BlingerDouble;
+  tb: TestBridge;
+}
+
+export async function startTelegramStack(o: Omit<TestBridgeOptions, 'telegramApiRoot' | 'blingerUrl'> & { double?: TelegramDoubleOptions } = {}): Promise<TelegramStack> {
+  const { double, ...bridge } = o;
+  const tg = await startTelegramDouble(double);
+  const blinger = await startBlingerDouble({ token: BLINGER_TOKEN, channelId: CHANNEL_ID });
+  try {
+    return { tg, blinger, tb: await startTestBridge({ ...bridge, telegramApiRoot: tg.apiRoot, blingerUrl: blinger.url }) };
+  } catch (err) {
+    await stopTelegramStack({ tg, blinger });
+    throw err;
+  }
+}
+
+/** Stops what startTelegramStack started, the bridge first (it may still be sending). */
+export async function stopTelegramStack(s: Partial<TelegramStack>): Promise<void> {
+  await s.tb?.stop();
+  await s.tg?.close();
+  await s.blinger?.close();
 }
