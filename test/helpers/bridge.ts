@@ -32,6 +32,27 @@ export function captureLogger(): { logs: string[]; log: pino.Logger } {
   return { logs, log: createLogger('debug', { destination: sink as unknown as pino.DestinationStream, pretty: false }) };
 }
 
+/** What every test bridge starts from: loopback on its own port and Redis prefix, debug logs, no channels. */
+export function baseTestConfig(o: { port: number; prefix: string; redisUrl?: string; mediaSecret?: string }): BridgeConfig {
+  return {
+    redisUrl: o.redisUrl ?? testRedisUrl(),
+    redisPrefix: o.prefix,
+    port: o.port,
+    host: '127.0.0.1',
+    publicUrl: `http://127.0.0.1:${o.port}`,
+    mediaSecret: o.mediaSecret ?? MEDIA_SECRET,
+    mediaTtlMs: 3_600_000,
+    logLevel: 'debug',
+    retryMaxAgeMs: 60_000,
+    concurrency: 20,
+    sandbox: false,
+    channels: [],
+  };
+}
+
+/** Short locks, stall checks and backoffs, so crash and retry tests take seconds. */
+export const TEST_TUNING = { lockDurationMs: 2000, stalledIntervalMs: 1000, keeperIntervalMs: 500, backoff: { baseMs: 20, maxMs: 200 } };
+
 export interface TestBridge {
   bridge: Bridge;
   url: string;
@@ -68,19 +89,10 @@ export async function startTestBridge(o: TestBridgeOptions): Promise<TestBridge>
   const port = await freePort();
   const prefix = o.prefix ?? uniquePrefix();
   const config: BridgeConfig = {
-    redisUrl: o.redisUrl ?? testRedisUrl(),
-    redisPrefix: prefix,
-    port,
-    host: '127.0.0.1',
-    publicUrl: `http://127.0.0.1:${port}`,
-    mediaSecret: MEDIA_SECRET,
-    mediaTtlMs: 3_600_000,
-    logLevel: 'debug',
+    ...baseTestConfig({ port, prefix, redisUrl: o.redisUrl }),
     retryMaxAgeMs: o.retryMaxAgeMs ?? 60_000,
     ...(o.admin ? { admin: o.admin } : {}),
     ...(o.redisCluster ? { redisCluster: true } : {}),
-    concurrency: 20,
-    sandbox: false,
     channels: [
       {
         id: CHANNEL_ID,
@@ -99,7 +111,7 @@ export async function startTestBridge(o: TestBridgeOptions): Promise<TestBridge>
     log,
     role: o.role,
     ...(o.middleware ? { middleware: o.middleware } : {}),
-    tuning: { lockDurationMs: 2000, stalledIntervalMs: 1000, keeperIntervalMs: 500, backoff: { baseMs: 20, maxMs: 200 }, ...(o.now ? { now: o.now } : {}) },
+    tuning: { ...TEST_TUNING, ...(o.now ? { now: o.now } : {}) },
   });
   const url = await bridge.start();
   return {

@@ -4,12 +4,12 @@
  */
 import { createBridge, type Bridge, type Role } from '../../src/bridge.js';
 import type { BridgeConfig, ChannelConfig } from '../../src/config/schema.js';
-import { captureLogger } from './bridge.js';
+import { baseTestConfig, captureLogger, TEST_TUNING } from './bridge.js';
 import { registerSecret } from '../../src/redact.js';
 import { WebchatAdapter } from '../../adapters/webchat/adapter.js';
 import { botFlowSchema, type BotFlowInput } from '../../src/flow/config.js';
 import { freePort } from './net.js';
-import { readyRedis, removeKeys, testRedisUrl, uniquePrefix } from './redis.js';
+import { readyRedis, removeKeys, uniquePrefix } from './redis.js';
 
 export const MEDIA_SECRET = 'webchat-test-media-secret-0123456789';
 
@@ -51,16 +51,7 @@ export async function startChatBridge(o: ChatBridgeOptions = {}): Promise<ChatBr
   const port = await freePort();
   const prefix = o.prefix ?? uniquePrefix();
   const config: BridgeConfig = {
-    redisUrl: o.redisUrl ?? testRedisUrl(),
-    redisPrefix: prefix,
-    port,
-    host: '127.0.0.1',
-    publicUrl: `http://127.0.0.1:${port}`,
-    mediaSecret: MEDIA_SECRET,
-    mediaTtlMs: 3_600_000,
-    logLevel: 'debug',
-    retryMaxAgeMs: 60_000,
-    concurrency: 20,
+    ...baseTestConfig({ port, prefix, redisUrl: o.redisUrl, mediaSecret: MEDIA_SECRET }),
     sandbox: !o.channels,
     channels: o.channels ?? [],
   };
@@ -70,7 +61,7 @@ export async function startChatBridge(o: ChatBridgeOptions = {}): Promise<ChatBr
     config,
     log,
     role: o.role,
-    tuning: { lockDurationMs: 2000, stalledIntervalMs: 1000, keeperIntervalMs: 500, backoff: { baseMs: 20, maxMs: 200 } },
+    tuning: TEST_TUNING,
   });
   const url = await bridge.start();
   return {
