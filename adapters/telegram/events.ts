@@ -5,20 +5,11 @@
  */
 import type { Update } from 'telegraf/types';
 import type { InboundEvent, InboundMessage } from '../../src/message.js';
-import { buttonLabel, isBusinessOwnerMessage } from './normalize.js';
+import { buttonLabel, isBusinessOwnerMessage, MESSAGE_SOURCES } from './normalize.js';
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
-
-const MESSAGE_KEYS: ReadonlyArray<readonly [string, boolean]> = [
-  ['message', false],
-  ['edited_message', true],
-  ['channel_post', false],
-  ['edited_channel_post', true],
-  ['business_message', false],
-  ['edited_business_message', true],
-];
 
 function chatKind(chat: unknown): InboundEvent['chat'] {
   const type = isObj(chat) ? chat.type : undefined;
@@ -49,7 +40,7 @@ export function telegramEvent(update: Update, messages: InboundMessage[], botUse
     const label = buttonLabel(msg, data);
     return { button: label !== undefined ? { data, label } : { data }, chat: chatKind(msg.chat) };
   }
-  const source = MESSAGE_KEYS.find(([key]) => isObj(u[key]));
+  const source = MESSAGE_SOURCES.find(([key]) => isObj(u[key]));
   if (!source) return {};
   const msg = u[source[0]] as Obj;
   const event: InboundEvent = { chat: chatKind(msg.chat) };

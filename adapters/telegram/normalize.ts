@@ -36,8 +36,8 @@ const obj = (v: unknown): Obj | undefined => (isObj(v) ? v : undefined);
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 
-/** Update fields that carry a message, and whether that message is an edit. */
-const SOURCES: ReadonlyArray<readonly [string, boolean]> = [
+/** Update fields that carry a message, and whether that message is an edit (events.ts reads them too). */
+export const MESSAGE_SOURCES: ReadonlyArray<readonly [string, boolean]> = [
   ['message', false],
   ['edited_message', true],
   ['channel_post', false],
@@ -56,7 +56,7 @@ export function normalizeUpdate(update: Update, ctx: NormalizeContext): Normaliz
       const pressed = normalizeCallbackQuery(u.callback_query, ctx);
       return typeof pressed === 'string' ? skip(`callback_query: ${pressed}`) : { updateId, messages: pressed };
     }
-    const source = SOURCES.find(([key]) => isObj(u[key]));
+    const source = MESSAGE_SOURCES.find(([key]) => isObj(u[key]));
     if (!source) {
       const kind = Object.keys(u).find((k) => k !== 'update_id');
       return skip(kind ? `${kind} update` : 'empty update');

@@ -222,18 +222,8 @@ function outboundOf(clientId: string, r: BotReply): OutboundMessage {
   return { client_id: clientId, type: r.type, data: r.data, ...(r.keyboard ? { keyboard: r.keyboard } : {}) };
 }
 
-interface ContextInit {
-  channelId: string;
-  clientId: string;
-  messages: InboundMessage[];
-  event: InboundEvent;
-  text: string | undefined;
-  chat: 'private' | 'group' | 'channel';
-  handedOver: boolean;
-  facts: ConversationFacts;
-  now: number;
-  log: Logger;
-}
+/** What a context starts from: the data fields of FlowContext (its facts still writable here). */
+type ContextInit = Pick<FlowContext, 'channelId' | 'clientId' | 'messages' | 'event' | 'text' | 'chat' | 'handedOver' | 'now' | 'log'> & { facts: ConversationFacts };
 
 class Context implements FlowContext {
   readonly channelId: string;
