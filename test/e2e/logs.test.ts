@@ -5,12 +5,10 @@
  */
 import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startTelegramDouble } from '../doubles/telegram-api.js';
-import { startBlingerDouble } from '../doubles/blinger.js';
-import { BLINGER_TOKEN, BOT_TOKEN, CHANNEL_ID, MEDIA_SECRET } from '../helpers/bridge.js';
+import { BLINGER_TOKEN, BOT_TOKEN, CHANNEL_ID, MEDIA_SECRET, startChildTestbed } from '../helpers/bridge.js';
 import { startBridgeChild } from '../helpers/cli.js';
 import { freePort } from '../helpers/net.js';
-import { readyRedis, removeKeys, testRedisUrl, uniquePrefix } from '../helpers/redis.js';
+import { testRedisUrl } from '../helpers/redis.js';
 import { deriveWebhookSecret } from '../../adapters/telegram/settings.js';
 
 const ADMIN_PASSWORD = 'admin-password-do-not-log-42';
@@ -24,14 +22,7 @@ const eventsOf = (lines: Line[], cid: string) => lines.filter((l) => l.cid === c
 
 describe('logs', () => {
   it('trace every message by correlation id through its lifecycle, and never show a secret — even one an upstream echoes back', async () => {
-    const tg = await startTelegramDouble();
-    const blinger = await startBlingerDouble({ token: BLINGER_TOKEN, channelId: CHANNEL_ID });
-    const redis = await readyRedis();
-    const prefix = uniquePrefix();
-    cleanups.push(() => tg.close(), () => blinger.close(), async () => {
-      await removeKeys(redis, prefix);
-      await redis.quit();
-    });
+    const { tg, blinger, redis, prefix } = await startChildTestbed(cleanups);
     // Blinger's errors quote the credentials back (as a badly written upstream might).
     let transientSent = false;
     blinger.setHandler((req) => {

@@ -8,12 +8,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startTelegramDouble } from '../doubles/telegram-api.js';
-import { startBlingerDouble } from '../doubles/blinger.js';
-import { BLINGER_TOKEN, BOT_TOKEN, CHANNEL_ID, MEDIA_SECRET, startTestBridge } from '../helpers/bridge.js';
+import { BLINGER_TOKEN, BOT_TOKEN, CHANNEL_ID, MEDIA_SECRET, startTestBridge, startChildTestbed } from '../helpers/bridge.js';
 import { startBridgeChild, type BridgeChild } from '../helpers/cli.js';
 import { freePort } from '../helpers/net.js';
-import { readyRedis, removeKeys, testRedisUrl, uniquePrefix } from '../helpers/redis.js';
+import { testRedisUrl } from '../helpers/redis.js';
 
 const LEASE_MS = 3000;
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
@@ -23,14 +21,7 @@ afterEach(async () => {
 
 describe('polling leader', () => {
   it('one of two ingress processes polls; after kill -9 of it the other takes over within the lease, and no update is lost', async () => {
-    const tg = await startTelegramDouble();
-    const blinger = await startBlingerDouble({ token: BLINGER_TOKEN, channelId: CHANNEL_ID });
-    const redis = await readyRedis();
-    const prefix = uniquePrefix();
-    cleanups.push(() => tg.close(), () => blinger.close(), async () => {
-      await removeKeys(redis, prefix);
-      await redis.quit();
-    });
+    const { tg, blinger, redis, prefix } = await startChildTestbed(cleanups);
     const dir = mkdtempSync(join(tmpdir(), 'bb-leader-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const configFile = join(dir, 'channels.yaml');

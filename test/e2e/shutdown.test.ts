@@ -5,12 +5,12 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
-import { startTelegramDouble, type TelegramDouble } from '../doubles/telegram-api.js';
-import { startBlingerDouble, type BlingerDouble } from '../doubles/blinger.js';
-import { BLINGER_TOKEN, BOT_TOKEN, CHANNEL_ID, MEDIA_SECRET, startTestBridge } from '../helpers/bridge.js';
+import type { TelegramDouble } from '../doubles/telegram-api.js';
+import type { BlingerDouble } from '../doubles/blinger.js';
+import { BLINGER_TOKEN, BOT_TOKEN, CHANNEL_ID, MEDIA_SECRET, startTestBridge, startChildTestbed } from '../helpers/bridge.js';
 import { startBridgeChild, type BridgeChild } from '../helpers/cli.js';
 import { freePort } from '../helpers/net.js';
-import { readyRedis, removeKeys, testRedisUrl, uniquePrefix } from '../helpers/redis.js';
+import { testRedisUrl } from '../helpers/redis.js';
 import { LaneStore } from '../../src/delivery/lane-store.js';
 import type { InboundMessage } from '../../src/message.js';
 
@@ -20,14 +20,7 @@ afterEach(async () => {
 });
 
 async function setup(): Promise<{ tg: TelegramDouble; blinger: BlingerDouble; redis: Redis; prefix: string; bridge: BridgeChild; url: string }> {
-  const tg = await startTelegramDouble();
-  const blinger = await startBlingerDouble({ token: BLINGER_TOKEN, channelId: CHANNEL_ID });
-  const redis = await readyRedis();
-  const prefix = uniquePrefix();
-  cleanups.push(() => tg.close(), () => blinger.close(), async () => {
-    await removeKeys(redis, prefix);
-    await redis.quit();
-  });
+  const { tg, blinger, redis, prefix } = await startChildTestbed(cleanups);
   const port = await freePort();
   const bridge = await startBridgeChild(['--role', 'all'], {
     REDIS_URL: testRedisUrl(),

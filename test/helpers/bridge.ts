@@ -13,6 +13,7 @@ import type { Middleware } from '../../src/flow/middleware.js';
 import { startTelegramDouble, type TelegramDouble, type TelegramDoubleOptions } from '../doubles/telegram-api.js';
 import { startBlingerDouble, type BlingerDouble } from '../doubles/blinger.js';
 import { freePort } from './net.js';
+import type { Redis } from 'ioredis';
 import { readyRedis, removeKeys, testRedisUrl, uniquePrefix } from './redis.js';
 
 export const BOT_TOKEN = '123456:TEST-token-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa';
@@ -154,4 +155,20 @@ export async function stopTelegramStack(s: Partial<TelegramStack>): Promise<void
   await s.tb?.stop();
   await s.tg?.close();
   await s.blinger?.close();
+}
+
+/**
+ * For tests whose bridge runs as a child process: both doubles, a Redis connection and a fresh key
+ * prefix. Their teardown (keys removed) is pushed onto `cleanups`.
+ */
+export async function startChildTestbed(cleanups: Array<() => unknown>): Promise<{ tg: TelegramDouble; blinger: BlingerDouble; redis: Redis; prefix: string }> {
+  const tg = await startTelegramDouble();
+  const blinger = await startBlingerDouble({ token: BLINGER_TOKEN, channelId: CHANNEL_ID });
+  const redis = await readyRedis();
+  const prefix = uniquePrefix();
+  cleanups.push(() => tg.close(), () => blinger.close(), async () => {
+    await removeKeys(redis, prefix);
+    await redis.quit();
+  });
+  return { tg, blinger, redis, prefix };
 }
