@@ -34,10 +34,16 @@ for (const file of positionals) {
   const byPkg = new Map<string, number>();
   for (const [id, us] of self) {
     const f = byId.get(id)!.callFrame;
-    const where = f.url.replace(/^file:\/\//, '').replace(/.*\/node_modules\//, 'npm:').replace(/.*\/(src|adapters|dist)\//, '$1/');
+    const where = f.url
+      .replace(/^file:\/\//, '')
+      .replace(/.*\/node_modules\//, 'npm:')
+      .replace(/.*\/(src|adapters|dist)\//, '$1/');
     const key = `${f.functionName || '(anonymous)'}  ${where}:${f.lineNumber + 1}`;
     byFn.set(key, (byFn.get(key) ?? 0) + us);
-    const pkg = f.url === '' ? `(${f.functionName || 'native'})` : /node_modules\/((@[^/]+\/)?[^/]+)/.exec(f.url)?.[1] ?? (f.url.startsWith('node:') ? 'node core' : 'bridge code');
+    const pkg =
+      f.url === ''
+        ? `(${f.functionName || 'native'})`
+        : (/node_modules\/((@[^/]+\/)?[^/]+)/.exec(f.url)?.[1] ?? (f.url.startsWith('node:') ? 'node core' : 'bridge code'));
     byPkg.set(pkg, (byPkg.get(pkg) ?? 0) + us);
   }
   const pct = (us: number) => `${((us / total) * 100).toFixed(1).padStart(5)} %`;

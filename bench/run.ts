@@ -69,7 +69,11 @@ const BLINGER_TOKEN = 'bench-blinger-token-0123456789';
 const BOT_TOKEN = DEFAULT_BOT.token;
 const SECRET = deriveWebhookSecret(BOT_TOKEN);
 /** Limits the Telegram double does not enforce in the throughput runs, so the bridge must not pace either. */
-const NO_LIMITS = { bot: { max: 1_000_000, windowMs: 1000 }, privateChat: { max: 1_000_000, windowMs: 1000 }, group: { max: 1_000_000, windowMs: 1000 } };
+const NO_LIMITS = {
+  bot: { max: 1_000_000, windowMs: 1000 },
+  privateChat: { max: 1_000_000, windowMs: 1000 },
+  group: { max: 1_000_000, windowMs: 1000 },
+};
 /** Whole-run deadline: the benchmark stops by itself. */
 const DEADLINE = Date.now() + 45 * 60_000;
 
@@ -144,7 +148,13 @@ function outboundLoad(baseUrl: string, conversations: number, perConversation: n
     const texts: string[] = [];
     for (let i = 0; i < perConversation; i++) {
       const text = `${tag}${c}-${i}`;
-      list.push({ url, headers, body: Buffer.from(JSON.stringify({ token: BLINGER_TOKEN, custom_channel_id: CHANNEL_ID, client_id: String(1000 + c), type: 'text', data: text })) });
+      list.push({
+        url,
+        headers,
+        body: Buffer.from(
+          JSON.stringify({ token: BLINGER_TOKEN, custom_channel_id: CHANNEL_ID, client_id: String(1000 + c), type: 'text', data: text }),
+        ),
+      });
       texts.push(text);
     }
     requests.push(list);
@@ -154,12 +164,9 @@ function outboundLoad(baseUrl: string, conversations: number, perConversation: n
 }
 
 function load(direction: Direction, baseUrl: string, perConversation: number, tag: string, conversations = P.conversations): Load {
-  return direction === 'inbound' ? inboundLoad(baseUrl, conversations, perConversation, tag) : outboundLoad(baseUrl, conversations, perConversation, tag);
-}
-
-/** Deliveries seen by the receiving double so far. */
-function deliveredCount(direction: Direction): number {
-  return direction === 'inbound' ? blinger.received.length : tg.sent.length;
+  return direction === 'inbound'
+    ? inboundLoad(baseUrl, conversations, perConversation, tag)
+    : outboundLoad(baseUrl, conversations, perConversation, tag);
 }
 
 function waitDelivered(direction: Direction, count: number, timeoutMs: number): Promise<unknown> {
@@ -167,21 +174,38 @@ function waitDelivered(direction: Direction, count: number, timeoutMs: number): 
 }
 
 function arrivals(direction: Direction): Map<string, string[]> {
-  return direction === 'inbound' ? groupBy(blinger.received, (m) => m.client_id, (m) => m.data) : groupBy(tg.sent, (s) => s.chat_id, (s) => s.text ?? '');
+  return direction === 'inbound'
+    ? groupBy(
+        blinger.received,
+        (m) => m.client_id,
+        (m) => m.data,
+      )
+    : groupBy(
+        tg.sent,
+        (s) => s.chat_id,
+        (s) => s.text ?? '',
+      );
 }
 
 /** Extra node options for the bridge in the "capped heap" runs of the memory scenario. */
 let bridgeNodeArgs: string[] = process.env.BENCH_BRIDGE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
 const HEAP_CAP = '--max-old-space-size=128';
 
-function bridgeFor(direction: Direction, extra: { role?: 'all' | 'ingress' | 'worker'; prefix?: string; limited?: boolean } = {}): Promise<Subject> {
+function bridgeFor(
+  direction: Direction,
+  extra: { role?: 'all' | 'ingress' | 'worker'; prefix?: string; limited?: boolean } = {},
+): Promise<Subject> {
   const telegram = extra.limited ? tgLimited : tg;
   return startBridge({
     redisUrl: redis.url,
     prefix: extra.prefix ?? `bb${++prefixSeq}`,
     channelId: CHANNEL_ID,
     blinger: { url: blinger.url, token: BLINGER_TOKEN },
-    telegram: { token: BOT_TOKEN, apiRoot: telegram.apiRoot, ...(extra.limited ? {} : { limits: direction === 'outbound' ? NO_LIMITS : undefined }) },
+    telegram: {
+      token: BOT_TOKEN,
+      apiRoot: telegram.apiRoot,
+      ...(extra.limited ? {} : { limits: direction === 'outbound' ? NO_LIMITS : undefined }),
+    },
     role: extra.role ?? 'all',
     logLevel: P.logLevel,
     cpuProfileDir: PROFILE_DIR,
@@ -245,7 +269,14 @@ async function throughputBridge(direction: Direction): Promise<ThroughputRun> {
     const end = performance.now();
     const used = cpu();
     const figures = verify(l.expected, arrivals(direction));
-    return { cpu: used, msgPerS: (P.messages / (end - run.startedAt)) * 1000, peakRss: bridge.peakRss(), ackP50: percentile(run.acks, 50), ackP99: percentile(run.acks, 99), figures };
+    return {
+      cpu: used,
+      msgPerS: (P.messages / (end - run.startedAt)) * 1000,
+      peakRss: bridge.peakRss(),
+      ackP50: percentile(run.acks, 50),
+      ackP99: percentile(run.acks, 99),
+      figures,
+    };
   } finally {
     await bridge.stop();
   }
@@ -253,14 +284,26 @@ async function throughputBridge(direction: Direction): Promise<ThroughputRun> {
 
 function targetOf(direction: Direction): Record<string, string> {
   return direction === 'inbound'
-    ? { BENCH_KIND: 'inbound', BENCH_TARGET_URL: blinger.url, BENCH_TARGET_AUTH: BLINGER_TOKEN, BENCH_BLINGER_TOKEN: BLINGER_TOKEN, BENCH_CHANNEL_ID: CHANNEL_ID }
+    ? {
+        BENCH_KIND: 'inbound',
+        BENCH_TARGET_URL: blinger.url,
+        BENCH_TARGET_AUTH: BLINGER_TOKEN,
+        BENCH_BLINGER_TOKEN: BLINGER_TOKEN,
+        BENCH_CHANNEL_ID: CHANNEL_ID,
+      }
     : { BENCH_KIND: 'outbound', BENCH_TARGET_URL: `${tg.apiRoot}/bot${BOT_TOKEN}/sendMessage`, BENCH_TARGET_AUTH: '' };
 }
 
 /** Raw BullMQ. mode direct: the child adds the jobs itself; http: the same webhook load as the bridge. */
 async function throughputCeiling(direction: Direction, mode: 'direct' | 'http'): Promise<ThroughputRun> {
   await clean();
-  const ceiling = await startScript('ceiling.ts', { ...targetOf(direction), BENCH_REDIS_URL: redis.url, BENCH_PREFIX: `ceil${++prefixSeq}`, BENCH_MODE: mode, BENCH_CONCURRENCY: '50' });
+  const ceiling = await startScript('ceiling.ts', {
+    ...targetOf(direction),
+    BENCH_REDIS_URL: redis.url,
+    BENCH_PREFIX: `ceil${++prefixSeq}`,
+    BENCH_MODE: mode,
+    BENCH_CONCURRENCY: '50',
+  });
   try {
     const run = async (conversations: number, perConversation: number, tag: string) => {
       if (mode === 'direct') {
@@ -282,7 +325,13 @@ async function throughputCeiling(direction: Direction, mode: 'direct' | 'http'):
     const r = await run(P.conversations, P.messages / P.conversations, 'm');
     await waitDelivered(direction, P.messages, 300_000);
     const end = performance.now();
-    return { cpu: cpu(), msgPerS: (P.messages / (end - r.started)) * 1000, peakRss: ceiling.peakRss(), ackP50: percentile(r.acks, 50), ackP99: percentile(r.acks, 99) };
+    return {
+      cpu: cpu(),
+      msgPerS: (P.messages / (end - r.started)) * 1000,
+      peakRss: ceiling.peakRss(),
+      ackP50: percentile(r.acks, 50),
+      ackP99: percentile(r.acks, 99),
+    };
   } finally {
     await ceiling.stop();
   }
@@ -301,7 +350,14 @@ async function throughputNaive(direction: Direction): Promise<ThroughputRun> {
     const end = performance.now();
     const used = cpu();
     const figures = verify(l.expected, arrivals(direction));
-    return { cpu: used, msgPerS: (P.messages / (end - run.startedAt)) * 1000, peakRss: naive.peakRss(), ackP50: percentile(run.acks, 50), ackP99: percentile(run.acks, 99), figures };
+    return {
+      cpu: used,
+      msgPerS: (P.messages / (end - run.startedAt)) * 1000,
+      peakRss: naive.peakRss(),
+      ackP50: percentile(run.acks, 50),
+      ackP99: percentile(run.acks, 99),
+      figures,
+    };
   } finally {
     await naive.stop();
   }
@@ -372,12 +428,17 @@ async function latencyBridge(direction: Direction): Promise<LatencyRun> {
     lag.disable();
     const gcAfter = await gcStats(bridge.url);
     const gc: LatencyRun['gc'] = {};
-    for (const [kind, a] of Object.entries(gcAfter)) gc[kind] = { count: a.count - (gcBefore[kind]?.count ?? 0), ms: a.ms - (gcBefore[kind]?.ms ?? 0) };
+    for (const [kind, a] of Object.entries(gcAfter))
+      gc[kind] = { count: a.count - (gcBefore[kind]?.count ?? 0), ms: a.ms - (gcBefore[kind]?.ms ?? 0) };
     const e2e: number[] = [];
     for (let i = 0; i < sequence.length; i++) e2e.push(arrivedAt[i]! - run.dueAt[i]!);
     if (process.env.BENCH_DUMP) {
       // Per-message timings for offline analysis: [due ms from start, ack ms, end-to-end ms].
-      const rows = Array.from({ length: sequence.length }, (_, i) => [Math.round(run.dueAt[i]! - run.startedAt), +run.ackOf[i]!.toFixed(2), +e2e[i]!.toFixed(2)]);
+      const rows = Array.from({ length: sequence.length }, (_, i) => [
+        Math.round(run.dueAt[i]! - run.startedAt),
+        +run.ackOf[i]!.toFixed(2),
+        +e2e[i]!.toFixed(2),
+      ]);
       writeFileSync(join(WORK_DIR, `latency-${direction}-${Date.now()}.json`), JSON.stringify(rows));
     }
     return {
@@ -446,7 +507,14 @@ async function pacing(): Promise<PacingRun> {
       overall: ((times.length - 1) / (last - first)) * 1000,
       tooMany: tgLimited.stats.tooManyRequests,
       seconds: (last - first) / 1000,
-      figures: verify(l.expected, groupBy(tgLimited.sent, (s) => s.chat_id, (s) => s.text ?? '')),
+      figures: verify(
+        l.expected,
+        groupBy(
+          tgLimited.sent,
+          (s) => s.chat_id,
+          (s) => s.text ?? '',
+        ),
+      ),
     };
   } finally {
     await bridge.stop();
@@ -518,11 +586,20 @@ async function memory(): Promise<MemoryRun> {
 
     // The same number of raw BullMQ jobs, for comparison.
     await clean();
-    const ceiling = await startScript('ceiling.ts', { ...targetOf('inbound'), BENCH_REDIS_URL: redis.url, BENCH_PREFIX: `ceilmem${++prefixSeq}`, BENCH_MODE: 'direct', BENCH_WORKER: '0' });
+    const ceiling = await startScript('ceiling.ts', {
+      ...targetOf('inbound'),
+      BENCH_REDIS_URL: redis.url,
+      BENCH_PREFIX: `ceilmem${++prefixSeq}`,
+      BENCH_MODE: 'direct',
+      BENCH_WORKER: '0',
+    });
     let bullmqBytesPerJob = Number.NaN;
     try {
       const b = await usedMemory();
-      const res = await client.post({ url: `${ceiling.url}/fill`, body: Buffer.from(JSON.stringify({ count: P.backlog })), headers: {} }, 300_000);
+      const res = await client.post(
+        { url: `${ceiling.url}/fill`, body: Buffer.from(JSON.stringify({ count: P.backlog })), headers: {} },
+        300_000,
+      );
       if (res.status !== 200) throw new Error(`ceiling /fill answered ${res.status}`);
       bullmqBytesPerJob = ((await usedMemory()) - b) / P.backlog;
     } finally {
@@ -558,7 +635,14 @@ const rows: Row[] = [];
 const notes: string[] = [];
 
 /** A table row: the median of the runs (or their largest, for peaks), each run, the target. */
-function row(measure: string, values: number[], fmt: (n: number) => string, target = '', ok?: (m: number) => boolean, aggregate: (v: number[]) => number = median): number {
+function row(
+  measure: string,
+  values: number[],
+  fmt: (n: number) => string,
+  target = '',
+  ok?: (m: number) => boolean,
+  aggregate: (v: number[]) => number = median,
+): number {
   const m = aggregate(values);
   rows.push({ measure, value: fmt(m), runs: values.map(fmt).join(' / '), target, verdict: ok ? (ok(m) ? 'met' : '**missed**') : '' });
   return m;
@@ -569,7 +653,9 @@ function figuresSummary(name: string, figs: (Figures | undefined)[]): void {
   if (f.length === 0) return;
   const sum = (k: keyof Figures) => f.reduce((a, x) => a + x[k], 0);
   const bad = sum('lost') + sum('orderViolations');
-  notes.push(`${name}: ${sum('sent')} sent, ${sum('delivered')} delivered, ${sum('lost')} lost, ${sum('duplicates')} duplicates, ${sum('orderViolations')} order violations over ${f.length} run(s)${bad ? ' — **FAILED**' : ''}`);
+  notes.push(
+    `${name}: ${sum('sent')} sent, ${sum('delivered')} delivered, ${sum('lost')} lost, ${sum('duplicates')} duplicates, ${sum('orderViolations')} order violations over ${f.length} run(s)${bad ? ' — **FAILED**' : ''}`,
+  );
 }
 
 function table(): string {
@@ -638,7 +724,9 @@ async function main(): Promise<void> {
         for (let i = 0; i < P.reps; i++) {
           checkDeadline();
           const r = await fn();
-          log(`${name} ${i + 1}/${P.reps}: ${JSON.stringify(r, (k, v) => (typeof v === 'number' ? Math.round(v * 100) / 100 : k === 'figures' ? undefined : v))}`);
+          log(
+            `${name} ${i + 1}/${P.reps}: ${JSON.stringify(r, (k, v) => (typeof v === 'number' ? Math.round(v * 100) / 100 : k === 'figures' ? undefined : v))}`,
+          );
           out.push(r);
         }
         return out;
@@ -676,7 +764,9 @@ async function main(): Promise<void> {
       bridgeNodeArgs = [...before, HEAP_CAP];
       try {
         capped = { throughput: await throughputBridge('outbound'), latency: await latencyBridge('outbound') };
-        log(`outbound with ${HEAP_CAP}: ${fmtInt(capped.throughput.msgPerS)} msg/s, peak RSS ${fmtMB(capped.throughput.peakRss)} / ${fmtMB(capped.latency.peakRss)}, ack p99 ${fmtMs(capped.latency.ackP99)} ms, end-to-end p99 ${fmtMs(capped.latency.e2eP99)} ms`);
+        log(
+          `outbound with ${HEAP_CAP}: ${fmtInt(capped.throughput.msgPerS)} msg/s, peak RSS ${fmtMB(capped.throughput.peakRss)} / ${fmtMB(capped.latency.peakRss)}, ack p99 ${fmtMs(capped.latency.ackP99)} ms, end-to-end p99 ${fmtMs(capped.latency.e2eP99)} ms`,
+        );
       } finally {
         bridgeNodeArgs = before;
       }
@@ -687,52 +777,204 @@ async function main(): Promise<void> {
     const v = <T>(list: T[], f: (t: T) => number) => list.map(f);
     let inMedian = Number.NaN;
     let outMedian = Number.NaN;
-    if (inbound.length) inMedian = row('inbound msg/s (Telegram webhook → bridge → Blinger)', v(inbound, (r) => r.msgPerS), msgs);
-    if (outbound.length) outMedian = row('outbound msg/s (Blinger webhook → bridge → Telegram)', v(outbound, (r) => r.msgPerS), msgs);
-    const ceilInMedian = ceilIn.length ? row('ceiling inbound msg/s (raw BullMQ: add → Worker(50) → POST)', v(ceilIn, (r) => r.msgPerS), msgs) : Number.NaN;
-    const ceilOutMedian = ceilOut.length ? row('ceiling outbound msg/s (raw BullMQ)', v(ceilOut, (r) => r.msgPerS), msgs) : Number.NaN;
-    const ceilHttpInMedian = ceilHttpIn.length ? row('ceiling with webhooks, inbound msg/s', v(ceilHttpIn, (r) => r.msgPerS), msgs) : Number.NaN;
-    const ceilHttpOutMedian = ceilHttpOut.length ? row('ceiling with webhooks, outbound msg/s', v(ceilHttpOut, (r) => r.msgPerS), msgs) : Number.NaN;
-    if (naiveIn.length) row('naive inbound msg/s (direct POST, no queue)', v(naiveIn, (r) => r.msgPerS), msgs);
-    if (naiveOut.length) row('naive outbound msg/s (direct POST, no queue)', v(naiveOut, (r) => r.msgPerS), msgs);
+    if (inbound.length)
+      inMedian = row(
+        'inbound msg/s (Telegram webhook → bridge → Blinger)',
+        v(inbound, (r) => r.msgPerS),
+        msgs,
+      );
+    if (outbound.length)
+      outMedian = row(
+        'outbound msg/s (Blinger webhook → bridge → Telegram)',
+        v(outbound, (r) => r.msgPerS),
+        msgs,
+      );
+    const ceilInMedian = ceilIn.length
+      ? row(
+          'ceiling inbound msg/s (raw BullMQ: add → Worker(50) → POST)',
+          v(ceilIn, (r) => r.msgPerS),
+          msgs,
+        )
+      : Number.NaN;
+    const ceilOutMedian = ceilOut.length
+      ? row(
+          'ceiling outbound msg/s (raw BullMQ)',
+          v(ceilOut, (r) => r.msgPerS),
+          msgs,
+        )
+      : Number.NaN;
+    const ceilHttpInMedian = ceilHttpIn.length
+      ? row(
+          'ceiling with webhooks, inbound msg/s',
+          v(ceilHttpIn, (r) => r.msgPerS),
+          msgs,
+        )
+      : Number.NaN;
+    const ceilHttpOutMedian = ceilHttpOut.length
+      ? row(
+          'ceiling with webhooks, outbound msg/s',
+          v(ceilHttpOut, (r) => r.msgPerS),
+          msgs,
+        )
+      : Number.NaN;
+    if (naiveIn.length)
+      row(
+        'naive inbound msg/s (direct POST, no queue)',
+        v(naiveIn, (r) => r.msgPerS),
+        msgs,
+      );
+    if (naiveOut.length)
+      row(
+        'naive outbound msg/s (direct POST, no queue)',
+        v(naiveOut, (r) => r.msgPerS),
+        msgs,
+      );
     if (inbound.length && ceilIn.length) {
       const ratios = inbound.map((r) => r.msgPerS / ceilInMedian);
       row('inbound / ceiling', ratios, fmtPct, '≥ 85 %', (m) => m >= 0.85);
     }
-    if (outbound.length && ceilOut.length) row('outbound / ceiling', outbound.map((r) => r.msgPerS / ceilOutMedian), fmtPct);
-    if (inbound.length && ceilHttpIn.length) row('inbound / ceiling with webhooks', inbound.map((r) => r.msgPerS / ceilHttpInMedian), fmtPct);
-    if (outbound.length && ceilHttpOut.length) row('outbound / ceiling with webhooks', outbound.map((r) => r.msgPerS / ceilHttpOutMedian), fmtPct);
-    for (const [name, list] of [['inbound', latIn], ['outbound', latOut]] as const) {
+    if (outbound.length && ceilOut.length)
+      row(
+        'outbound / ceiling',
+        outbound.map((r) => r.msgPerS / ceilOutMedian),
+        fmtPct,
+      );
+    if (inbound.length && ceilHttpIn.length)
+      row(
+        'inbound / ceiling with webhooks',
+        inbound.map((r) => r.msgPerS / ceilHttpInMedian),
+        fmtPct,
+      );
+    if (outbound.length && ceilHttpOut.length)
+      row(
+        'outbound / ceiling with webhooks',
+        outbound.map((r) => r.msgPerS / ceilHttpOutMedian),
+        fmtPct,
+      );
+    for (const [name, list] of [
+      ['inbound', latIn],
+      ['outbound', latOut],
+    ] as const) {
       if (!list.length) continue;
-      row(`${name} at ${fmtInt(P.latencyRate)} msg/s: ack p50`, v(list, (r) => r.ackP50), ms);
-      row(`${name} at ${fmtInt(P.latencyRate)} msg/s: ack p99`, v(list, (r) => r.ackP99), ms, '≤ 5 ms', (m) => m <= 5);
-      row(`${name} at ${fmtInt(P.latencyRate)} msg/s: end-to-end p50`, v(list, (r) => r.e2eP50), ms);
-      row(`${name} at ${fmtInt(P.latencyRate)} msg/s: end-to-end p99`, v(list, (r) => r.e2eP99), ms, '≤ 15 ms', (m) => m <= 15);
+      row(
+        `${name} at ${fmtInt(P.latencyRate)} msg/s: ack p50`,
+        v(list, (r) => r.ackP50),
+        ms,
+      );
+      row(
+        `${name} at ${fmtInt(P.latencyRate)} msg/s: ack p99`,
+        v(list, (r) => r.ackP99),
+        ms,
+        '≤ 5 ms',
+        (m) => m <= 5,
+      );
+      row(
+        `${name} at ${fmtInt(P.latencyRate)} msg/s: end-to-end p50`,
+        v(list, (r) => r.e2eP50),
+        ms,
+      );
+      row(
+        `${name} at ${fmtInt(P.latencyRate)} msg/s: end-to-end p99`,
+        v(list, (r) => r.e2eP99),
+        ms,
+        '≤ 15 ms',
+        (m) => m <= 15,
+      );
       const failures = list.reduce((a, r) => a + r.failures, 0);
-      const gcLine = (r: LatencyRun) => Object.entries(r.gc).filter(([, g]) => g.count > 0).map(([k, g]) => `${k} ${g.count}× ${g.ms.toFixed(0)} ms`).join(', ');
-      notes.push(`latency ${name}: ${failures} requests not acknowledged; bridge GC in the measured ${fmtInt(P.latencyMessages / P.latencyRate)} s: ${list.map(gcLine).join(' / ')}; load generator's own event-loop delay p99 ${list.map((r) => `${r.generatorLagP99.toFixed(1)} ms`).join(' / ')}; bridge CPU per message ${list.map((r) => `${((r.cpu.subject / P.latencyMessages) * 1000).toFixed(0)} µs`).join(' / ')}; other processes on the machine ${list.map((r) => `${(r.cpu.other / r.cpu.wall).toFixed(2)}`).join(' / ')} cores`);
+      const gcLine = (r: LatencyRun) =>
+        Object.entries(r.gc)
+          .filter(([, g]) => g.count > 0)
+          .map(([k, g]) => `${k} ${g.count}× ${g.ms.toFixed(0)} ms`)
+          .join(', ');
+      notes.push(
+        `latency ${name}: ${failures} requests not acknowledged; bridge GC in the measured ${fmtInt(P.latencyMessages / P.latencyRate)} s: ${list.map(gcLine).join(' / ')}; load generator's own event-loop delay p99 ${list.map((r) => `${r.generatorLagP99.toFixed(1)} ms`).join(' / ')}; bridge CPU per message ${list.map((r) => `${((r.cpu.subject / P.latencyMessages) * 1000).toFixed(0)} µs`).join(' / ')}; other processes on the machine ${list.map((r) => `${(r.cpu.other / r.cpu.wall).toFixed(2)}`).join(' / ')} cores`,
+      );
     }
     const largest = (list: number[]) => Math.max(...list);
     const rssIn = [...inbound, ...latIn].map((r) => r.peakRss);
     const rssOut = [...outbound, ...latOut].map((r) => r.peakRss);
-    if (rssIn.length) row('bridge peak RSS, inbound throughput + latency runs (largest)', rssIn, fmtMB, '≤ 150 MB', (m) => m <= 150 * 1024 * 1024, largest);
-    if (rssOut.length) row('bridge peak RSS, outbound throughput + latency runs (largest)', rssOut, fmtMB, '≤ 150 MB', (m) => m <= 150 * 1024 * 1024, largest);
+    if (rssIn.length)
+      row('bridge peak RSS, inbound throughput + latency runs (largest)', rssIn, fmtMB, '≤ 150 MB', (m) => m <= 150 * 1024 * 1024, largest);
+    if (rssOut.length)
+      row(
+        'bridge peak RSS, outbound throughput + latency runs (largest)',
+        rssOut,
+        fmtMB,
+        '≤ 150 MB',
+        (m) => m <= 150 * 1024 * 1024,
+        largest,
+      );
     if (capped) {
-      row(`bridge peak RSS, outbound runs with node ${HEAP_CAP} (1 run each)`, [capped.throughput.peakRss, capped.latency.peakRss], fmtMB, '≤ 150 MB', (m) => m <= 150 * 1024 * 1024, largest);
-      notes.push(`outbound with node ${HEAP_CAP}: ${fmtInt(capped.throughput.msgPerS)} msg/s; at 1,000 msg/s ack p99 ${fmtMs(capped.latency.ackP99)} ms, end-to-end p99 ${fmtMs(capped.latency.e2eP99)} ms; GC ${Object.entries(capped.latency.gc).filter(([, g]) => g.count > 0).map(([k, g]) => `${k} ${g.count}× ${g.ms.toFixed(0)} ms`).join(', ')}`);
+      row(
+        `bridge peak RSS, outbound runs with node ${HEAP_CAP} (1 run each)`,
+        [capped.throughput.peakRss, capped.latency.peakRss],
+        fmtMB,
+        '≤ 150 MB',
+        (m) => m <= 150 * 1024 * 1024,
+        largest,
+      );
+      notes.push(
+        `outbound with node ${HEAP_CAP}: ${fmtInt(capped.throughput.msgPerS)} msg/s; at 1,000 msg/s ack p99 ${fmtMs(capped.latency.ackP99)} ms, end-to-end p99 ${fmtMs(capped.latency.e2eP99)} ms; GC ${Object.entries(
+          capped.latency.gc,
+        )
+          .filter(([, g]) => g.count > 0)
+          .map(([k, g]) => `${k} ${g.count}× ${g.ms.toFixed(0)} ms`)
+          .join(', ')}`,
+      );
     }
     if (mem.length) {
-      row(`worker peak RSS draining ${fmtInt(P.backlog)} queued (largest)`, v(mem, (r) => r.workerPeakRss), fmtMB, '≤ 150 MB', (m) => m <= 150 * 1024 * 1024, largest);
-      row('Redis bytes per queued message (all keys)', v(mem, (r) => r.bytesPerMessage), fmtInt);
-      row('  of which the lane entry', v(mem, (r) => r.laneBytesPerMessage), fmtInt);
-      row('  of which the update_id dedupe mark (kept 24 h)', v(mem, (r) => r.dedupeBytesPerMessage), fmtInt);
-      row('raw BullMQ bytes per queued job (same body)', v(mem, (r) => r.bullmqBytesPerJob), fmtInt);
-      notes.push(`memory: ingest of ${fmtInt(P.backlog)} through an ingress-only bridge ${mem.map((r) => msgs(r.ingestMsgPerS)).join(' / ')} (ingress peak RSS ${mem.map((r) => fmtMB(r.ingressPeakRss)).join(' / ')}); drain by a worker-only bridge ${mem.map((r) => msgs(r.drainMsgPerS)).join(' / ')}`);
+      row(
+        `worker peak RSS draining ${fmtInt(P.backlog)} queued (largest)`,
+        v(mem, (r) => r.workerPeakRss),
+        fmtMB,
+        '≤ 150 MB',
+        (m) => m <= 150 * 1024 * 1024,
+        largest,
+      );
+      row(
+        'Redis bytes per queued message (all keys)',
+        v(mem, (r) => r.bytesPerMessage),
+        fmtInt,
+      );
+      row(
+        '  of which the lane entry',
+        v(mem, (r) => r.laneBytesPerMessage),
+        fmtInt,
+      );
+      row(
+        '  of which the update_id dedupe mark (kept 24 h)',
+        v(mem, (r) => r.dedupeBytesPerMessage),
+        fmtInt,
+      );
+      row(
+        'raw BullMQ bytes per queued job (same body)',
+        v(mem, (r) => r.bullmqBytesPerJob),
+        fmtInt,
+      );
+      notes.push(
+        `memory: ingest of ${fmtInt(P.backlog)} through an ingress-only bridge ${mem.map((r) => msgs(r.ingestMsgPerS)).join(' / ')} (ingress peak RSS ${mem.map((r) => fmtMB(r.ingressPeakRss)).join(' / ')}); drain by a worker-only bridge ${mem.map((r) => msgs(r.drainMsgPerS)).join(' / ')}`,
+      );
     }
     if (pace.length) {
-      row('pacing: sustained msg/s against Telegram\'s 30/s per bot', v(pace, (r) => r.sustained), (n) => `${n.toFixed(2)} msg/s`, '≥ 29 msg/s', (m) => m >= 29);
-      row('pacing: overall msg/s (with ramp-up and the last chats\' tail)', v(pace, (r) => r.overall), (n) => `${n.toFixed(2)} msg/s`);
-      row('pacing: 429 answers', v(pace, (r) => r.tooMany), fmtInt, '0', (m) => m === 0);
+      row(
+        "pacing: sustained msg/s against Telegram's 30/s per bot",
+        v(pace, (r) => r.sustained),
+        (n) => `${n.toFixed(2)} msg/s`,
+        '≥ 29 msg/s',
+        (m) => m >= 29,
+      );
+      row(
+        "pacing: overall msg/s (with ramp-up and the last chats' tail)",
+        v(pace, (r) => r.overall),
+        (n) => `${n.toFixed(2)} msg/s`,
+      );
+      row(
+        'pacing: 429 answers',
+        v(pace, (r) => r.tooMany),
+        fmtInt,
+        '0',
+        (m) => m === 0,
+      );
       notes.push(`pacing: ${fmtInt(P.pacingReplies)} replies took ${pace.map((r) => `${r.seconds.toFixed(1)} s`).join(' / ')}`);
     }
     const cpuNote = (name: string, list: ThroughputRun[]) => {
@@ -741,7 +983,9 @@ async function main(): Promise<void> {
       const per = (k: keyof CpuUse) => median(runs.map((r) => (r.cpu![k] / P.messages) * 1000));
       const busy = median(runs.map((r) => (r.cpu!.subject + r.cpu!.redis + r.cpu!.bench) / r.cpu!.wall));
       const other = median(runs.map((r) => r.cpu!.other / r.cpu!.wall));
-      notes.push(`CPU per message, ${name}: subject ${per('subject').toFixed(0)} µs, Redis ${per('redis').toFixed(0)} µs, load generator + double ${per('bench').toFixed(0)} µs (together ${busy.toFixed(2)} of ${machine.cores} cores busy; other processes ${other.toFixed(2)} cores)`);
+      notes.push(
+        `CPU per message, ${name}: subject ${per('subject').toFixed(0)} µs, Redis ${per('redis').toFixed(0)} µs, load generator + double ${per('bench').toFixed(0)} µs (together ${busy.toFixed(2)} of ${machine.cores} cores busy; other processes ${other.toFixed(2)} cores)`,
+      );
     };
     cpuNote('bridge inbound', inbound);
     cpuNote('ceiling inbound', ceilIn);
@@ -751,11 +995,26 @@ async function main(): Promise<void> {
     cpuNote('ceiling outbound', ceilOut);
     cpuNote('ceiling with webhooks outbound', ceilHttpOut);
     cpuNote('naive outbound', naiveOut);
-    figuresSummary('inbound throughput runs', inbound.map((r) => r.figures));
-    figuresSummary('outbound throughput runs', outbound.map((r) => r.figures));
-    figuresSummary('naive runs (order only holds because each sender waits)', [...naiveIn, ...naiveOut].map((r) => r.figures));
-    figuresSummary('latency runs', [...latIn, ...latOut].map((r) => r.figures));
-    figuresSummary('pacing runs', pace.map((r) => r.figures));
+    figuresSummary(
+      'inbound throughput runs',
+      inbound.map((r) => r.figures),
+    );
+    figuresSummary(
+      'outbound throughput runs',
+      outbound.map((r) => r.figures),
+    );
+    figuresSummary(
+      'naive runs (order only holds because each sender waits)',
+      [...naiveIn, ...naiveOut].map((r) => r.figures),
+    );
+    figuresSummary(
+      'latency runs',
+      [...latIn, ...latOut].map((r) => r.figures),
+    );
+    figuresSummary(
+      'pacing runs',
+      pace.map((r) => r.figures),
+    );
     void inMedian;
     void outMedian;
 

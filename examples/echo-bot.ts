@@ -23,7 +23,10 @@ const echoBot: Middleware = async (ctx, next) => {
   const order = /^\/order\s+(\d{1,10})$/.exec(text);
   if (order) {
     return ctx.reply(`Order ${order[1]} left our warehouse yesterday.`, {
-      buttons: [{ label: 'Where is it now?', data: `track:${order[1]}` }, { label: 'Talk to an operator', data: 'operator' }],
+      buttons: [
+        { label: 'Where is it now?', data: `track:${order[1]}` },
+        { label: 'Talk to an operator', data: 'operator' },
+      ],
     });
   }
   if (ctx.event.button?.data.startsWith('track:')) return ctx.reply('It is with the courier and arrives tomorrow.');
@@ -41,7 +44,11 @@ const echoBot: Middleware = async (ctx, next) => {
 async function main(): Promise<void> {
   const config = loadConfig();
   const bridge = createBridge({ config, middleware: [echoBot] });
-  const stop = () => void bridge.stop().then(() => process.exit(0), () => process.exit(1));
+  const stop = () =>
+    void bridge.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   const address = await bridge.start();

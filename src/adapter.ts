@@ -19,7 +19,10 @@ export interface InboundSink {
    * With a bot flow, the bot's answers are queued in the same step, and 'queued' also covers an
    * event the flow deliberately dropped.
    */
-  enqueue(messages: InboundMessage[], opts?: { dedupeId?: string; correlationId?: string; event?: InboundEvent }): Promise<'queued' | 'duplicate'>;
+  enqueue(
+    messages: InboundMessage[],
+    opts?: { dedupeId?: string; correlationId?: string; event?: InboundEvent },
+  ): Promise<'queued' | 'duplicate'>;
 }
 
 export interface SendProgress {

@@ -80,22 +80,52 @@ export function createBridge(opts: BridgeOptions): Bridge {
   const metrics = new BridgeMetrics({ log, messengerOf: (id) => channels.get(id)?.adapter.type });
   const blinger = new BlingerClient(metrics.blingerStatus);
   const backoff = opts.tuning?.backoff;
-  const inbound = new LaneQueue<InboundMessage>({ direction: 'inbound', prefix: config.redisPrefix, producer, log, retryMaxAgeMs: config.retryMaxAgeMs, backoff });
-  const outbound = new LaneQueue<OutboundMessage>({ direction: 'outbound', prefix: config.redisPrefix, producer, log, retryMaxAgeMs: config.retryMaxAgeMs, backoff });
+  const inbound = new LaneQueue<InboundMessage>({
+    direction: 'inbound',
+    prefix: config.redisPrefix,
+    producer,
+    log,
+    retryMaxAgeMs: config.retryMaxAgeMs,
+    backoff,
+  });
+  const outbound = new LaneQueue<OutboundMessage>({
+    direction: 'outbound',
+    prefix: config.redisPrefix,
+    producer,
+    log,
+    retryMaxAgeMs: config.retryMaxAgeMs,
+    backoff,
+  });
   metrics.attach(inbound, 'inbound');
   metrics.attach(outbound, 'outbound');
 
   const registry = new Map((opts.adapters ?? builtInAdapters).map((d) => [d.type, d]));
   // No channel configured: one built-in channel between the web chat and a Custom App stand-in.
-  const sandbox = config.sandbox ? createSandbox({ publicUrl: config.publicUrl, redis: producer, redisPrefix: config.redisPrefix, log }) : undefined;
+  const sandbox = config.sandbox
+    ? createSandbox({ publicUrl: config.publicUrl, redis: producer, redisPrefix: config.redisPrefix, log })
+    : undefined;
   const channels = new Map<string, ChannelRuntime>();
   // Channels with a bot flow or developer middleware: their events go through it to the lanes.
   const flows = new Map<string, FlowRunner>();
   for (const channel of sandbox ? [sandbox.channel] : config.channels) {
     const def = registry.get(channel.adapter.type);
-    if (!def) throw new Error(`channel ${channel.id}: unknown adapter type "${channel.adapter.type}" (known: ${[...registry.keys()].join(', ')})`);
+    if (!def)
+      throw new Error(`channel ${channel.id}: unknown adapter type "${channel.adapter.type}" (known: ${[...registry.keys()].join(', ')})`);
     if (channel.bot || opts.middleware?.length) {
-      flows.set(channel.id, new FlowRunner({ channelId: channel.id, bot: channel.bot, middleware: opts.middleware, inbound, outbound, redis: producer, prefix: config.redisPrefix, log, now: opts.tuning?.now }));
+      flows.set(
+        channel.id,
+        new FlowRunner({
+          channelId: channel.id,
+          bot: channel.bot,
+          middleware: opts.middleware,
+          inbound,
+          outbound,
+          redis: producer,
+          prefix: config.redisPrefix,
+          log,
+          now: opts.tuning?.now,
+        }),
+      );
     }
     const adapter = def.create({
       channelId: channel.id,
@@ -124,7 +154,9 @@ export function createBridge(opts: BridgeOptions): Bridge {
     const text = channels.get(letter.lane.channelId)?.adapter.explainFailure?.(error);
     if (!text) return;
     const echo: InboundMessage = { client_id: letter.lane.clientId, type: 'text', data: text, echo: true, echo_outgoing: true };
-    inbound.enqueue(letter.lane, [echo], { correlationId: letter.item.cid }).catch((err) => log.error({ err: redact(String(err)) }, 'could not tell the agent about an undelivered reply'));
+    inbound
+      .enqueue(letter.lane, [echo], { correlationId: letter.item.cid })
+      .catch((err) => log.error({ err: redact(String(err)) }, 'could not tell the agent about an undelivered reply'));
   });
 
   let started = false;
@@ -139,10 +171,16 @@ export function createBridge(opts: BridgeOptions): Bridge {
     enqueueReply: async (channelId, reply) => {
       // Correlation id of an agent reply: links this line to its queued/delivered lines.
       const correlationId = `bl-${channelId}-${randomUUID()}`;
-      log.info({ channel: channelId, cid: correlationId, event: 'received', direction: 'outbound', type: reply.type }, 'agent reply received');
+      log.info(
+        { channel: channelId, cid: correlationId, event: 'received', direction: 'outbound', type: reply.type },
+        'agent reply received',
+      );
       await outbound.enqueue({ channelId, clientId: reply.client_id }, [reply], { correlationId });
       // The agent is in the conversation: the bot flow leaves it to them until it is idle.
-      await flows.get(channelId)?.agentReplied(reply.client_id).catch((err) => log.warn({ channel: channelId, err: redact(String(err)) }, 'could not extend the hand-over'));
+      await flows
+        .get(channelId)
+        ?.agentReplied(reply.client_id)
+        .catch((err) => log.warn({ channel: channelId, err: redact(String(err)) }, 'could not extend the hand-over'));
     },
     readiness: () => {
       const checks: Record<string, boolean> = { redis: producer.status === 'ready', started: started && !stopping };

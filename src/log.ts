@@ -8,7 +8,8 @@ import { redact } from './redact.js';
 function scrub(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return redact(value);
   if (depth > 4 || value === null || typeof value !== 'object') return value;
-  if (value instanceof Error) return { type: value.name, message: redact(value.message), stack: value.stack ? redact(value.stack) : undefined };
+  if (value instanceof Error)
+    return { type: value.name, message: redact(value.message), stack: value.stack ? redact(value.stack) : undefined };
   if (Array.isArray(value)) return value.map((v) => scrub(v, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) out[k] = scrub(v, depth + 1);
@@ -27,6 +28,7 @@ export function createLogger(level: string, opts: { pretty?: boolean; destinatio
       },
     },
   };
-  if (pretty) return pino({ ...options, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid' } } });
+  if (pretty)
+    return pino({ ...options, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid' } } });
   return opts.destination ? pino(options, opts.destination) : pino(options);
 }

@@ -30,7 +30,10 @@ export function typeLabel(item: LaneItem<unknown>): string {
 export function codeLabel(code: string | undefined): string {
   if (!code) return 'unknown';
   if (redact(code) !== code) return 'redacted';
-  const c = code.toLowerCase().replace(/[^a-z0-9_]+/g, '_').slice(0, 40);
+  const c = code
+    .toLowerCase()
+    .replace(/[^a-z0-9_]+/g, '_')
+    .slice(0, 40);
   return c || 'unknown';
 }
 
@@ -61,16 +64,66 @@ export class BridgeMetrics {
   constructor(private readonly opts: MetricsOptions) {
     const r = this.registry;
     const p = 'blinger_bridge_';
-    this.received = new Counter({ name: `${p}messages_received_total`, help: 'Messages durably queued (inbound: from end-users; outbound: agent replies), by channel, direction and type', labelNames: ['channel', 'direction', 'type'], registers: [r] });
-    this.delivered = new Counter({ name: `${p}messages_delivered_total`, help: 'Messages delivered (inbound: accepted by Blinger; outbound: accepted by the messenger)', labelNames: ['channel', 'direction', 'type'], registers: [r] });
-    this.failed = new Counter({ name: `${p}messages_failed_total`, help: 'Messages given up on (dead-lettered), by failure reason code', labelNames: ['channel', 'direction', 'type', 'reason'], registers: [r] });
-    this.retries = new Counter({ name: `${p}delivery_retries_total`, help: 'Failed delivery attempts that will be retried (including rate-limit waits), by reason code', labelNames: ['channel', 'direction', 'reason'], registers: [r] });
-    this.latency = new Histogram({ name: `${p}delivery_latency_seconds`, help: 'Time from receiving a message to delivering it', labelNames: ['channel', 'direction'], buckets: LATENCY_BUCKETS, registers: [r] });
-    this.messenger429 = new Counter({ name: `${p}messenger_429_total`, help: '429 Too Many Requests answers from the messenger (e.g. Telegram) to agent replies', labelNames: ['channel', 'messenger'], registers: [r] });
-    this.blingerResponses = new Counter({ name: `${p}blinger_responses_total`, help: 'Answers of Blinger to delivery requests, by HTTP status ("error" = no answer: network error or timeout)', labelNames: ['channel', 'code'], registers: [r] });
-    this.queueDepth = new Gauge({ name: `${p}queue_messages`, help: 'Undelivered messages in Redis by direction and state (waiting, active = in flight, delayed = waiting out a retry or rate limit, failed = dead letters); the same in every process', labelNames: ['direction', 'state'], registers: [r] });
-    this.oldestAge = new Gauge({ name: `${p}queue_oldest_message_age_seconds`, help: 'Age of the oldest undelivered message by direction (0 when none)', labelNames: ['direction'], registers: [r] });
-    this.scrapeErrors = new Counter({ name: `${p}queue_scrape_errors_total`, help: 'Scrapes whose queue gauges could not be read from Redis', registers: [r] });
+    this.received = new Counter({
+      name: `${p}messages_received_total`,
+      help: 'Messages durably queued (inbound: from end-users; outbound: agent replies), by channel, direction and type',
+      labelNames: ['channel', 'direction', 'type'],
+      registers: [r],
+    });
+    this.delivered = new Counter({
+      name: `${p}messages_delivered_total`,
+      help: 'Messages delivered (inbound: accepted by Blinger; outbound: accepted by the messenger)',
+      labelNames: ['channel', 'direction', 'type'],
+      registers: [r],
+    });
+    this.failed = new Counter({
+      name: `${p}messages_failed_total`,
+      help: 'Messages given up on (dead-lettered), by failure reason code',
+      labelNames: ['channel', 'direction', 'type', 'reason'],
+      registers: [r],
+    });
+    this.retries = new Counter({
+      name: `${p}delivery_retries_total`,
+      help: 'Failed delivery attempts that will be retried (including rate-limit waits), by reason code',
+      labelNames: ['channel', 'direction', 'reason'],
+      registers: [r],
+    });
+    this.latency = new Histogram({
+      name: `${p}delivery_latency_seconds`,
+      help: 'Time from receiving a message to delivering it',
+      labelNames: ['channel', 'direction'],
+      buckets: LATENCY_BUCKETS,
+      registers: [r],
+    });
+    this.messenger429 = new Counter({
+      name: `${p}messenger_429_total`,
+      help: '429 Too Many Requests answers from the messenger (e.g. Telegram) to agent replies',
+      labelNames: ['channel', 'messenger'],
+      registers: [r],
+    });
+    this.blingerResponses = new Counter({
+      name: `${p}blinger_responses_total`,
+      help: 'Answers of Blinger to delivery requests, by HTTP status ("error" = no answer: network error or timeout)',
+      labelNames: ['channel', 'code'],
+      registers: [r],
+    });
+    this.queueDepth = new Gauge({
+      name: `${p}queue_messages`,
+      help: 'Undelivered messages in Redis by direction and state (waiting, active = in flight, delayed = waiting out a retry or rate limit, failed = dead letters); the same in every process',
+      labelNames: ['direction', 'state'],
+      registers: [r],
+    });
+    this.oldestAge = new Gauge({
+      name: `${p}queue_oldest_message_age_seconds`,
+      help: 'Age of the oldest undelivered message by direction (0 when none)',
+      labelNames: ['direction'],
+      registers: [r],
+    });
+    this.scrapeErrors = new Counter({
+      name: `${p}queue_scrape_errors_total`,
+      help: 'Scrapes whose queue gauges could not be read from Redis',
+      registers: [r],
+    });
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: r });
   }
 

@@ -17,7 +17,11 @@ export type RedisRole = 'producer' | 'worker';
  * A Cluster client seeded from a redis:// or rediss:// URL. Typed as Redis: the bridge uses only
  * commands both clients have, and BullMQ takes either.
  */
-export function clusterClient(url: string, redisOptions: RedisOptions, opts: { enableOfflineQueue?: boolean; lazyConnect?: boolean } = {}): Redis {
+export function clusterClient(
+  url: string,
+  redisOptions: RedisOptions,
+  opts: { enableOfflineQueue?: boolean; lazyConnect?: boolean } = {},
+): Redis {
   const u = new URL(url);
   const tls = u.protocol === 'rediss:';
   // The offline queue is the cluster's business; nodes queue while the cluster connects them.
@@ -44,7 +48,9 @@ export function connectRedis(url: string, role: RedisRole, log: Logger, opts: { 
     retryStrategy: (times) => Math.min(times * 200, 5000),
     ...(role === 'producer' ? { enableOfflineQueue: false, maxRetriesPerRequest: 1 } : { maxRetriesPerRequest: null }),
   };
-  const redis = opts.cluster ? clusterClient(url, options, { enableOfflineQueue: options.enableOfflineQueue ?? true }) : new Redis(url, options);
+  const redis = opts.cluster
+    ? clusterClient(url, options, { enableOfflineQueue: options.enableOfflineQueue ?? true })
+    : new Redis(url, options);
   let down = false;
   redis.on('error', (err) => {
     if (down) return; // one line per outage, not one per reconnect attempt

@@ -7,14 +7,22 @@ import { Agent as HttpsAgent } from 'node:https';
 import { Telegram } from 'telegraf';
 
 export function createTelegram(token: string, apiRoot: string): Telegram {
-  const agent = apiRoot.startsWith('https:') ? new HttpsAgent({ keepAlive: true, maxSockets: 64 }) : new HttpAgent({ keepAlive: true, maxSockets: 64 });
+  const agent = apiRoot.startsWith('https:')
+    ? new HttpsAgent({ keepAlive: true, maxSockets: 64 })
+    : new HttpAgent({ keepAlive: true, maxSockets: 64 });
   return new Telegram(token, { apiRoot, agent });
 }
 
 type Method = Parameters<Telegram['callApi']>[0];
 
 /** callApi with a deadline; telegraf's types name a polyfilled AbortSignal, the global one works. */
-export function callWithTimeout<M extends Method>(telegram: Telegram, method: M, payload: Parameters<Telegram['callApi']>[1], timeoutMs: number, signal?: AbortSignal): ReturnType<Telegram['callApi']> {
+export function callWithTimeout<M extends Method>(
+  telegram: Telegram,
+  method: M,
+  payload: Parameters<Telegram['callApi']>[1],
+  timeoutMs: number,
+  signal?: AbortSignal,
+): ReturnType<Telegram['callApi']> {
   const deadline = AbortSignal.timeout(timeoutMs);
   const combined = signal ? AbortSignal.any([signal, deadline]) : deadline;
   return telegram.callApi(method, payload as never, { signal: combined as never }) as ReturnType<Telegram['callApi']>;

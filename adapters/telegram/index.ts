@@ -7,7 +7,17 @@ import { basename } from 'node:path';
 import axios from 'axios';
 import type { Telegram } from 'telegraf';
 import type { Update, UserFromGetMe } from 'telegraf/types';
-import type { Adapter, AdapterContext, AdapterDefinition, CheckResult, MediaRef, MediaStream, SendProgress, WebhookReply, WebhookRequest } from '../../src/adapter.js';
+import type {
+  Adapter,
+  AdapterContext,
+  AdapterDefinition,
+  CheckResult,
+  MediaRef,
+  MediaStream,
+  SendProgress,
+  WebhookReply,
+  WebhookRequest,
+} from '../../src/adapter.js';
 import type { OutboundMessage } from '../../src/message.js';
 import { DeliveryError } from '../../src/delivery/errors.js';
 import { takeSlot } from '../../src/delivery/pacing.js';
@@ -41,7 +51,11 @@ export class TelegramAdapter implements Adapter {
     registerSecret(this.settings.webhookSecret);
     this.telegram = createTelegram(this.settings.token, this.settings.apiRoot);
     const l = this.settings.limits;
-    this.limits = { bot: l?.bot ?? TELEGRAM_LIMITS.bot, privateChat: l?.privateChat ?? TELEGRAM_LIMITS.privateChat, group: l?.group ?? TELEGRAM_LIMITS.group };
+    this.limits = {
+      bot: l?.bot ?? TELEGRAM_LIMITS.bot,
+      privateChat: l?.privateChat ?? TELEGRAM_LIMITS.privateChat,
+      group: l?.group ?? TELEGRAM_LIMITS.group,
+    };
     this.routes = new ReplyRoutes(ctx.redis, `${ctx.redisPrefix}:tg-route:${ctx.channelId}`);
   }
 
@@ -80,7 +94,12 @@ export class TelegramAdapter implements Adapter {
   }
 
   setWebhook(): Promise<unknown> {
-    return callWithTimeout(this.telegram, 'setWebhook', { url: this.webhookUrl, secret_token: this.settings.webhookSecret, allowed_updates: [...ALLOWED_UPDATES] } as never, this.settings.requestTimeout);
+    return callWithTimeout(
+      this.telegram,
+      'setWebhook',
+      { url: this.webhookUrl, secret_token: this.settings.webhookSecret, allowed_updates: [...ALLOWED_UPDATES] } as never,
+      this.settings.requestTimeout,
+    );
   }
 
   /** Normalizes and durably queues one update; 'skipped' when it has nothing for an agent. */
@@ -114,7 +133,12 @@ export class TelegramAdapter implements Adapter {
     const id = 'callback_query' in update ? update.callback_query.id : undefined;
     if (!id) return;
     try {
-      await callWithTimeout(this.telegram, 'answerCallbackQuery', { callback_query_id: id } as never, Math.min(this.settings.requestTimeout, 5000));
+      await callWithTimeout(
+        this.telegram,
+        'answerCallbackQuery',
+        { callback_query_id: id } as never,
+        Math.min(this.settings.requestTimeout, 5000),
+      );
     } catch (err) {
       this.ctx.log.debug({ updateId: update.update_id, err: redact(String((err as Error)?.message ?? err)) }, 'answerCallbackQuery failed');
     }
@@ -141,7 +165,12 @@ export class TelegramAdapter implements Adapter {
     const parts = message.type === 'text' ? splitText(message.data).length : 1;
     // The bot-wide window comes first: its slots are reserved in order for the message's id.
     const [wait, route] = await Promise.all([
-      takeSlot(this.ctx.redis, pacingWindows(`${this.ctx.redisPrefix}:pace:${this.ctx.channelId}`, message.client_id, this.limits), parts, opts?.id),
+      takeSlot(
+        this.ctx.redis,
+        pacingWindows(`${this.ctx.redisPrefix}:pace:${this.ctx.channelId}`, message.client_id, this.limits),
+        parts,
+        opts?.id,
+      ),
       // Read while the slot is taken, so nothing stands between the slot and the send: a Redis
       // round trip there delayed sends past the pacing margin (5 × 429 in 3,000 paced sends).
       this.routes.lookup(message.client_id).catch(() => undefined /* send() reads it again and fails properly */),
@@ -170,7 +199,12 @@ export class TelegramAdapter implements Adapter {
   async openMedia(ref: MediaRef): Promise<MediaStream> {
     let filePath: string | undefined;
     try {
-      const file = (await callWithTimeout(this.telegram, 'getFile', { file_id: ref.id } as never, this.settings.requestTimeout)) as unknown as { file_path?: string; file_size?: number };
+      const file = (await callWithTimeout(
+        this.telegram,
+        'getFile',
+        { file_id: ref.id } as never,
+        this.settings.requestTimeout,
+      )) as unknown as { file_path?: string; file_size?: number };
       filePath = file.file_path;
     } catch (err) {
       throw classifyTelegramError(err);
@@ -197,16 +231,27 @@ export class TelegramAdapter implements Adapter {
     try {
       const me = (await callWithTimeout(this.telegram, 'getMe', {} as never, this.settings.requestTimeout)) as unknown as UserFromGetMe;
       results.push({ ok: true, name: `telegram ${this.ctx.channelId}: getMe`, detail: `@${me.username}` });
-      const info = (await callWithTimeout(this.telegram, 'getWebhookInfo', {} as never, this.settings.requestTimeout)) as unknown as { url: string; pending_update_count: number; last_error_message?: string };
+      const info = (await callWithTimeout(this.telegram, 'getWebhookInfo', {} as never, this.settings.requestTimeout)) as unknown as {
+        url: string;
+        pending_update_count: number;
+        last_error_message?: string;
+      };
       const wrongUrl = this.settings.mode === 'webhook' && info.url !== this.webhookUrl;
       results.push({
         ok: !info.last_error_message && !wrongUrl,
         name: `telegram ${this.ctx.channelId}: webhook`,
         detail: `${info.url ? `set to ${info.url}` : 'not set'}, ${info.pending_update_count} pending${info.last_error_message ? `, last error: ${info.last_error_message}` : ''}`,
-        fix: wrongUrl ? `run "blinger-bridge telegram webhook set" (expected ${this.webhookUrl})` : 'check that PUBLIC_URL is reachable from the internet over https',
+        fix: wrongUrl
+          ? `run "blinger-bridge telegram webhook set" (expected ${this.webhookUrl})`
+          : 'check that PUBLIC_URL is reachable from the internet over https',
       });
     } catch (err) {
-      results.push({ ok: false, name: `telegram ${this.ctx.channelId}: getMe`, detail: classifyTelegramError(err).message, fix: 'check TELEGRAM_BOT_TOKEN and TELEGRAM_API_ROOT' });
+      results.push({
+        ok: false,
+        name: `telegram ${this.ctx.channelId}: getMe`,
+        detail: classifyTelegramError(err).message,
+        fix: 'check TELEGRAM_BOT_TOKEN and TELEGRAM_API_ROOT',
+      });
     }
     return results;
   }

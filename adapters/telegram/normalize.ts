@@ -131,18 +131,19 @@ function normalizeMessage(msg: Obj, edited: boolean, ctx: NormalizeContext): Inb
   });
   // Private chats: the person; groups and channels: the conversation's title (stable per client).
   const clientName = isPrivate ? (personName(client) ?? personName(chat)) : str(chat.title);
-  return parts.map((p) =>
-    clean({
-      client_id: String(chatId),
-      client_name: clientName,
-      client_phone: phone,
-      info: { ...info },
-      type: p.type,
-      data: p.data,
-      // DESIGN.md §1: "agent answered elsewhere", an echo that went to the end-user.
-      echo: byOwner ? true : undefined,
-      echo_outgoing: byOwner ? true : undefined,
-    }) as unknown as InboundMessage,
+  return parts.map(
+    (p) =>
+      clean({
+        client_id: String(chatId),
+        client_name: clientName,
+        client_phone: phone,
+        info: { ...info },
+        type: p.type,
+        data: p.data,
+        // DESIGN.md §1: "agent answered elsewhere", an echo that went to the end-user.
+        echo: byOwner ? true : undefined,
+        echo_outgoing: byOwner ? true : undefined,
+      }) as unknown as InboundMessage,
   );
 }
 
@@ -305,7 +306,8 @@ function mediaPart(msg: Obj, messageId: number, ctx: NormalizeContext): Part | u
 
     let mime = str(file.mime_type) ?? DEFAULT_MIME[kind];
     if (kind === 'photo') mime = 'image/jpeg';
-    if (kind === 'sticker') mime = file.is_video === true ? 'video/webm' : file.is_animated === true ? 'application/x-tgsticker' : 'image/webp';
+    if (kind === 'sticker')
+      mime = file.is_video === true ? 'video/webm' : file.is_animated === true ? 'application/x-tgsticker' : 'image/webp';
     const name = str(file.file_name) ?? `${kind}_${messageId}${extFor(mime)}`;
     const size = num(file.file_size);
 

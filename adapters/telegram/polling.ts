@@ -68,7 +68,8 @@ export class TelegramPoller {
     const ok = this.leader
       ? (await r.eval(RENEW, 1, this.o.leaseKey, this.owner, String(this.leaseMs))) === 1
       : (await r.set(this.o.leaseKey, this.owner, 'PX', this.leaseMs, 'NX')) === 'OK';
-    if (ok !== this.leader || !this.announced) this.o.log.info({ leader: ok }, ok ? 'polling Telegram (this process holds the poller lease)' : 'another process polls this bot');
+    if (ok !== this.leader || !this.announced)
+      this.o.log.info({ leader: ok }, ok ? 'polling Telegram (this process holds the poller lease)' : 'another process polls this bot');
     this.leader = ok;
     this.announced = true;
     return ok;
@@ -84,7 +85,13 @@ export class TelegramPoller {
         }
         // The lease must outlive one long poll plus the time to queue its updates.
         const timeoutS = Math.max(1, Math.min(this.o.pollTimeoutS, Math.floor(this.leaseMs / 2000)));
-        const updates = (await callWithTimeout(this.o.telegram, 'getUpdates', { offset: this.offset, timeout: timeoutS, limit: 100, allowed_updates: [...ALLOWED_UPDATES] } as never, (timeoutS + 15) * 1000, this.abort.signal)) as unknown as Update[];
+        const updates = (await callWithTimeout(
+          this.o.telegram,
+          'getUpdates',
+          { offset: this.offset, timeout: timeoutS, limit: 100, allowed_updates: [...ALLOWED_UPDATES] } as never,
+          (timeoutS + 15) * 1000,
+          this.abort.signal,
+        )) as unknown as Update[];
         for (const update of updates) {
           await this.o.handle(update);
           this.offset = update.update_id + 1; // confirmed to Telegram by the next getUpdates
@@ -103,10 +110,14 @@ export class TelegramPoller {
   private pause(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const t = setTimeout(resolve, ms);
-      this.abort.signal.addEventListener('abort', () => {
-        clearTimeout(t);
-        resolve();
-      }, { once: true });
+      this.abort.signal.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(t);
+          resolve();
+        },
+        { once: true },
+      );
     });
   }
 }

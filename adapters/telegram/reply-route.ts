@@ -46,8 +46,10 @@ export function routeOfUpdate(update: unknown): { chatId: string; route: ReplyRo
   const route: ReplyRoute = {};
   // A reply in General also carries a message_thread_id (of the replied message): only
   // is_topic_message marks a real topic.
-  if (msg.is_topic_message === true && Number.isSafeInteger(msg.message_thread_id)) route.message_thread_id = msg.message_thread_id as number;
-  if (typeof msg.business_connection_id === 'string' && msg.business_connection_id !== '') route.business_connection_id = msg.business_connection_id;
+  if (msg.is_topic_message === true && Number.isSafeInteger(msg.message_thread_id))
+    route.message_thread_id = msg.message_thread_id as number;
+  if (typeof msg.business_connection_id === 'string' && msg.business_connection_id !== '')
+    route.business_connection_id = msg.business_connection_id;
   if (Object.keys(route).length === 0 && chat.is_forum !== true) return undefined;
   return { chatId: String(chat.id), route };
 }
@@ -104,7 +106,10 @@ export class ReplyRoutes {
     try {
       return parse(await this.redis.getex(this.key(chatId), 'PX', this.ttlMs));
     } catch (err) {
-      throw DeliveryError.transient(redact(`Could not read where replies to this chat go (Redis): ${(err as Error)?.message ?? String(err)}`), 'redis');
+      throw DeliveryError.transient(
+        redact(`Could not read where replies to this chat go (Redis): ${(err as Error)?.message ?? String(err)}`),
+        'redis',
+      );
     }
   }
 

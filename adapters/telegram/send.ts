@@ -83,7 +83,12 @@ async function withDeadline<R>(timeoutMs: number, call: (signal: CallApiSignal) 
   }
 }
 
-export async function sendToTelegram(opts: TelegramSendOptions, msg: OutboundMessage, progress?: SendProgress, route: ReplyRoute = {}): Promise<void> {
+export async function sendToTelegram(
+  opts: TelegramSendOptions,
+  msg: OutboundMessage,
+  progress?: SendProgress,
+  route: ReplyRoute = {},
+): Promise<void> {
   // Counted here too, so a retry in General starts after the parts that reached the topic.
   let partsSent = progress?.partsSent ?? 0;
   const tracked = (): SendProgress => ({
@@ -98,7 +103,10 @@ export async function sendToTelegram(opts: TelegramSendOptions, msg: OutboundMes
     await sendVia({ chat_id: msg.client_id, ...route }, opts, msg, tracked());
   } catch (err) {
     if (threadId === undefined || !(err instanceof DeliveryError) || err.code !== 'topic_gone') throw err;
-    opts.log?.warn({ chat: msg.client_id, thread: threadId, reason: err.message }, 'the forum topic is gone or closed; sending to the General topic instead');
+    opts.log?.warn(
+      { chat: msg.client_id, thread: threadId, reason: err.message },
+      'the forum topic is gone or closed; sending to the General topic instead',
+    );
     const { message_thread_id: _gone, ...general } = route;
     await sendVia({ chat_id: msg.client_id, ...general }, opts, msg, tracked());
     // Best effort: a route that stays only costs the next reply one refused call.
@@ -164,12 +172,15 @@ export function replyMarkup(k: ReplyKeyboard | undefined): Record<string, unknow
 
 /** `sendPhoto`/`sendDocument` with the URL itself: Telegram fetches it. Throws what telegraf threw. */
 async function sendByUrl(opts: TelegramSendOptions, method: MediaMethod, to: Target, url: string): Promise<void> {
-  if (method === 'sendPhoto') await withDeadline(opts.timeoutMs, (signal) => opts.telegram.callApi('sendPhoto', { ...to, photo: url }, { signal }));
+  if (method === 'sendPhoto')
+    await withDeadline(opts.timeoutMs, (signal) => opts.telegram.callApi('sendPhoto', { ...to, photo: url }, { signal }));
   else await withDeadline(opts.timeoutMs, (signal) => opts.telegram.callApi('sendDocument', { ...to, document: url }, { signal }));
 }
 
-const URL_REFUSED = /failed to get HTTP URL content|wrong file identifier\/HTTP URL specified|wrong type of the web page content|wrong remote file|too big|too large/i;
-const PHOTO_REFUSED = /IMAGE_PROCESS_FAILED|PHOTO_INVALID_DIMENSIONS|PHOTO_SAVE_FILE_INVALID|PHOTO_EXT_INVALID|PHOTO_INVALID\b|photo.*too (big|large)/i;
+const URL_REFUSED =
+  /failed to get HTTP URL content|wrong file identifier\/HTTP URL specified|wrong type of the web page content|wrong remote file|too big|too large/i;
+const PHOTO_REFUSED =
+  /IMAGE_PROCESS_FAILED|PHOTO_INVALID_DIMENSIONS|PHOTO_SAVE_FILE_INVALID|PHOTO_EXT_INVALID|PHOTO_INVALID\b|photo.*too (big|large)/i;
 
 /** Telegram could not (or would not) fetch the URL: worth downloading and uploading ourselves. */
 function isUrlRefused(err: unknown): boolean {
@@ -206,7 +217,10 @@ async function sendImage(opts: TelegramSendOptions, to: Target, url: string): Pr
   } catch (err) {
     if (err instanceof DeliveryError) throw err;
     if (!isUploadedPhotoRefused(err)) throw classifyTelegramError(err);
-    opts.log?.info({ reason: scrub(telegramDescription(err)) }, 'Telegram refused the uploaded image as a photo; uploading it as a document');
+    opts.log?.info(
+      { reason: scrub(telegramDescription(err)) },
+      'Telegram refused the uploaded image as a photo; uploading it as a document',
+    );
   }
   try {
     await upload(opts, 'sendDocument', to, url);
@@ -272,7 +286,10 @@ async function upload(opts: TelegramSendOptions, method: MediaMethod, to: Target
 
 function downloadError(err: unknown): DeliveryError {
   if (err instanceof DownloadRefused) {
-    return DeliveryError.permanent(`Telegram could not fetch the file, and the bridge will not download it: ${err.message}`, `download_${err.code}`);
+    return DeliveryError.permanent(
+      `Telegram could not fetch the file, and the bridge will not download it: ${err.message}`,
+      `download_${err.code}`,
+    );
   }
   if (err instanceof DownloadFailed) {
     const reason = `Telegram could not fetch the file, and the bridge's download failed: ${err.message}`;

@@ -8,7 +8,10 @@ export const telegramSettingsSchema = z.object({
   type: z.literal('telegram'),
   token: z.string().regex(/^\d+:[A-Za-z0-9_-]{20,}$/, 'expected a bot token like 123456:ABC-DEF… from @BotFather'),
   mode: z.enum(['polling', 'webhook']).default('polling'),
-  webhookSecret: z.string().regex(/^[A-Za-z0-9_-]{1,256}$/, 'expected 1-256 characters of A-Z, a-z, 0-9, _ and -').optional(),
+  webhookSecret: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,256}$/, 'expected 1-256 characters of A-Z, a-z, 0-9, _ and -')
+    .optional(),
   apiRoot: z.string().url().default('https://api.telegram.org'),
   /** Long-polling timeout in seconds (Telegram allows up to 50). */
   pollTimeout: z.number().int().min(0).max(50).default(30),

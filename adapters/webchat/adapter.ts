@@ -84,7 +84,11 @@ export class WebchatAdapter implements Adapter {
   async start(): Promise<void> {
     if (this.sub) return;
     // A subscriber needs its own connection; unlike the fail-fast producer it waits and resumes.
-    const sub = this.ctx.redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, connectionName: 'blinger-bridge:webchat' });
+    const sub = this.ctx.redis.duplicate({
+      enableOfflineQueue: true,
+      maxRetriesPerRequest: null,
+      connectionName: 'blinger-bridge:webchat',
+    });
     let connected = false;
     let down = false;
     sub.on('error', (err: Error) => {
@@ -172,7 +176,12 @@ export class WebchatAdapter implements Adapter {
   }
 
   private async receive(visitor: Visitor, entry: StoredEntry, data: string, event: InboundEvent): Promise<Received> {
-    const message: InboundMessage = { client_id: visitor.clientId, type: entry.type, data, info: infoOf(visitor.context, visitor.userAgent) };
+    const message: InboundMessage = {
+      client_id: visitor.clientId,
+      type: entry.type,
+      data,
+      info: infoOf(visitor.context, visitor.userAgent),
+    };
     if (visitor.context.name) message.client_name = visitor.context.name;
     if (visitor.context.phone) message.client_phone = visitor.context.phone;
     // A bot may answer in the same step: its answer waits (reserve) until this entry is stored, so
@@ -246,13 +255,16 @@ export class WebchatAdapter implements Adapter {
       throw DeliveryError.transient(redact(`could not store the reply in Redis: ${(err as Error).message}`), 'redis');
     }
     if (result === 'no_conversation') {
-      throw DeliveryError.permanent(`no web chat conversation "${message.client_id}" (it never started, or had no activity for 7 days)`, 'no_conversation');
+      throw DeliveryError.permanent(
+        `no web chat conversation "${message.client_id}" (it never started, or had no activity for 7 days)`,
+        'no_conversation',
+      );
     }
   }
 
   explainFailure(error: DeliveryError): string | undefined {
     if (error.code === 'no_conversation') {
-      return 'This reply was not delivered: the visitor\'s web chat no longer exists (no activity for 7 days, or an unknown client_id).';
+      return "This reply was not delivered: the visitor's web chat no longer exists (no activity for 7 days, or an unknown client_id).";
     }
     return undefined;
   }
@@ -269,7 +281,13 @@ export class WebchatAdapter implements Adapter {
   }
 
   async check(): Promise<CheckResult[]> {
-    return [{ ok: true, name: `webchat ${this.ctx.channelId}`, detail: `chat page at ${this.ctx.publicUrl}/chat/${encodeURIComponent(this.ctx.channelId)}` }];
+    return [
+      {
+        ok: true,
+        name: `webchat ${this.ctx.channelId}`,
+        detail: `chat page at ${this.ctx.publicUrl}/chat/${encodeURIComponent(this.ctx.channelId)}`,
+      },
+    ];
   }
 
   /** The entry as the page shows it: a visitor's file becomes a freshly signed link. */
@@ -310,7 +328,9 @@ const visible = (e: StoredEntry): boolean => e.kind !== 'start';
 function keyboardOf(k: ReplyKeyboard | undefined): ReplyKeyboard | undefined {
   if (!k) return undefined;
   const rows = (k.buttons ?? [])
-    .map((row) => row.filter((b) => typeof b?.label === 'string' && typeof b.data === 'string').map((b) => ({ label: b.label, data: b.data })))
+    .map((row) =>
+      row.filter((b) => typeof b?.label === 'string' && typeof b.data === 'string').map((b) => ({ label: b.label, data: b.data })),
+    )
     .filter((row) => row.length > 0);
   if (rows.length > 0) return { buttons: rows };
   if (typeof k.requestPhone === 'string' && k.requestPhone !== '') return { requestPhone: k.requestPhone };

@@ -39,16 +39,24 @@ export const MAX_TEXT = 5000;
 /** Larger frames close the socket (1009) before they are parsed. */
 export const MAX_FRAME_BYTES = 64 * 1024;
 
-export const visitorKey = z.string().regex(/^[A-Za-z0-9_-]{22,128}$/, 'expected 22-128 characters of A-Z, a-z, 0-9, _ and - (the key the page keeps in localStorage)');
+export const visitorKey = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{22,128}$/, 'expected 22-128 characters of A-Z, a-z, 0-9, _ and - (the key the page keeps in localStorage)');
 export const messageId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, 'expected 8-64 characters of A-Z, a-z, 0-9, _ and -');
 
 const optionalText = (max: number) =>
-  z.preprocess((v) => (typeof v === 'string' && v.trim() === '' ? undefined : v), z.string().trim().max(max, `must be at most ${max} characters`).optional());
+  z.preprocess(
+    (v) => (typeof v === 'string' && v.trim() === '' ? undefined : v),
+    z.string().trim().max(max, `must be at most ${max} characters`).optional(),
+  );
 
 const name = optionalText(100);
 const PHONE_RE = /^\+?[0-9][0-9 ().-]{2,30}$/;
 const PHONE_MESSAGE = 'expected a phone number: digits, spaces, +, -, ( and )';
-const phone = z.preprocess((v) => (typeof v === 'string' && v.trim() === '' ? undefined : v), z.string().trim().regex(PHONE_RE, PHONE_MESSAGE).optional());
+const phone = z.preprocess(
+  (v) => (typeof v === 'string' && v.trim() === '' ? undefined : v),
+  z.string().trim().regex(PHONE_RE, PHONE_MESSAGE).optional(),
+);
 /** The phone a visitor shares (a `phone` frame): required. */
 const sharedPhone = z.string({ error: 'expected a string' }).trim().regex(PHONE_RE, PHONE_MESSAGE);
 
@@ -56,7 +64,10 @@ const sharedPhone = z.string({ error: 'expected a string' }).trim().regex(PHONE_
 const buttonData = z
   .string({ error: 'expected a string' })
   .min(1, 'must not be empty')
-  .refine((v) => Buffer.byteLength(v) <= MAX_BUTTON_DATA_BYTES, `must be at most ${MAX_BUTTON_DATA_BYTES} bytes (the data of a button the bot sent)`);
+  .refine(
+    (v) => Buffer.byteLength(v) <= MAX_BUTTON_DATA_BYTES,
+    `must be at most ${MAX_BUTTON_DATA_BYTES} bytes (the data of a button the bot sent)`,
+  );
 
 /** Where the visitor is: sent with the hello and with each upload, forwarded to Blinger in `info`. */
 export const visitorContext = z.object({
@@ -69,18 +80,26 @@ export const visitorContext = z.object({
 
 export type VisitorContext = z.output<typeof visitorContext>;
 
-export const clientFrame = z.discriminatedUnion('type', [
-  visitorContext.extend({ type: z.literal('hello'), key: visitorKey }),
-  z.object({ type: z.literal('profile'), name, phone }),
-  z.object({
-    type: z.literal('message'),
-    id: messageId,
-    text: z.string({ error: 'expected a string' }).trim().min(1, 'must not be empty').max(MAX_TEXT, `must be at most ${MAX_TEXT} characters`),
-  }),
-  z.object({ type: z.literal('button'), id: messageId, data: buttonData }),
-  z.object({ type: z.literal('phone'), id: messageId, phone: sharedPhone, name }),
-  z.object({ type: z.literal('ping') }),
-], { error: 'expected type to be one of hello, profile, message, button, phone, ping' });
+export const clientFrame = z.discriminatedUnion(
+  'type',
+  [
+    visitorContext.extend({ type: z.literal('hello'), key: visitorKey }),
+    z.object({ type: z.literal('profile'), name, phone }),
+    z.object({
+      type: z.literal('message'),
+      id: messageId,
+      text: z
+        .string({ error: 'expected a string' })
+        .trim()
+        .min(1, 'must not be empty')
+        .max(MAX_TEXT, `must be at most ${MAX_TEXT} characters`),
+    }),
+    z.object({ type: z.literal('button'), id: messageId, data: buttonData }),
+    z.object({ type: z.literal('phone'), id: messageId, phone: sharedPhone, name }),
+    z.object({ type: z.literal('ping') }),
+  ],
+  { error: 'expected type to be one of hello, profile, message, button, phone, ping' },
+);
 
 export type ClientFrame = z.output<typeof clientFrame>;
 
@@ -123,7 +142,8 @@ export function describeFrameIssues(error: z.ZodError): string {
   return error.issues
     .map((i) => {
       const field = i.path.map(String).join('.');
-      if (!field && i.code === 'invalid_type') return 'expected a JSON object with a "type": hello, profile, message, button, phone or ping';
+      if (!field && i.code === 'invalid_type')
+        return 'expected a JSON object with a "type": hello, profile, message, button, phone or ping';
       const msg = i.code === 'invalid_type' && i.input === undefined ? 'is required' : i.message;
       return field ? `${field}: ${msg}` : msg;
     })

@@ -16,7 +16,17 @@ import { cleanFileName, mediaType } from '../../src/media/safe-type.js';
 import { redact } from '../../src/redact.js';
 import { WebchatAdapter, type Visitor } from './adapter.js';
 import type { ChatSocket } from './hub.js';
-import { clientIdOf, describeFrameIssues, parseClientFrame, MAX_FRAME_BYTES, MAX_TEXT, messageId, visitorContext, visitorKey, type ServerFrame } from './protocol.js';
+import {
+  clientIdOf,
+  describeFrameIssues,
+  parseClientFrame,
+  MAX_FRAME_BYTES,
+  MAX_TEXT,
+  messageId,
+  visitorContext,
+  visitorKey,
+  type ServerFrame,
+} from './protocol.js';
 
 const ASSETS = loadAssets(new URL('./assets/', import.meta.url), ['chat.html', 'chat.css', 'chat.js', 'embed.js']);
 const PUBLIC_ASSETS = new Set(['chat.css', 'chat.js', 'embed.js']);
@@ -107,21 +117,25 @@ export function registerWebchatRoutes(app: FastifyInstance, lookup: Lookup, deps
       return reply.type('text/html; charset=utf-8').send(html);
     });
 
-    scope.get<{ Params: { channelId: string } }>('/chat/:channelId/ws', { websocket: true }, (socket: ChatSocket, req: FastifyRequest<{ Params: { channelId: string } }>) => {
-      const chat = webchatOf(lookup, req.params.channelId);
-      if (!chat) {
-        send(socket, { type: 'error', code: 'unknown_chat', message: `there is no web chat "${req.params.channelId}" on this server` });
-        socket.close(4404, 'unknown chat');
-        return;
-      }
-      if (!chat.live) {
-        // Starting, stopping, or a worker-only process: the page retries, here or elsewhere.
-        send(socket, { type: 'error', code: 'unavailable', message: 'the chat is not available on this server right now; reconnecting' });
-        socket.close(1013, 'try again later');
-        return;
-      }
-      runSession(chat, socket, req.headers['user-agent']);
-    });
+    scope.get<{ Params: { channelId: string } }>(
+      '/chat/:channelId/ws',
+      { websocket: true },
+      (socket: ChatSocket, req: FastifyRequest<{ Params: { channelId: string } }>) => {
+        const chat = webchatOf(lookup, req.params.channelId);
+        if (!chat) {
+          send(socket, { type: 'error', code: 'unknown_chat', message: `there is no web chat "${req.params.channelId}" on this server` });
+          socket.close(4404, 'unknown chat');
+          return;
+        }
+        if (!chat.live) {
+          // Starting, stopping, or a worker-only process: the page retries, here or elsewhere.
+          send(socket, { type: 'error', code: 'unavailable', message: 'the chat is not available on this server right now; reconnecting' });
+          socket.close(1013, 'try again later');
+          return;
+        }
+        runSession(chat, socket, req.headers['user-agent']);
+      },
+    );
 
     scope.post<{ Params: { channelId: string } }>(
       '/chat/:channelId/upload',
@@ -134,7 +148,12 @@ export function registerWebchatRoutes(app: FastifyInstance, lookup: Lookup, deps
           const len = Number(req.headers['content-length']);
           if (Number.isFinite(len) && len > chat.settings.maxUploadBytes) {
             reply.header('connection', 'close');
-            return fail(reply, 413, 'payload_too_large', `the file is larger than ${formatBytes(chat.settings.maxUploadBytes)}, the most this chat accepts`);
+            return fail(
+              reply,
+              413,
+              'payload_too_large',
+              `the file is larger than ${formatBytes(chat.settings.maxUploadBytes)}, the most this chat accepts`,
+            );
           }
           return undefined;
         },
@@ -146,9 +165,15 @@ export function registerWebchatRoutes(app: FastifyInstance, lookup: Lookup, deps
         const id = messageId.safeParse(req.headers['x-message-id']);
         if (!id.success) return fail(reply, 400, 'bad_request', `x-message-id header: ${id.error.issues[0]!.message}`);
         const body = req.body;
-        if (!Buffer.isBuffer(body) || body.length === 0) return fail(reply, 400, 'bad_request', 'body: expected the file’s bytes (it was empty)');
+        if (!Buffer.isBuffer(body) || body.length === 0)
+          return fail(reply, 400, 'bad_request', 'body: expected the file’s bytes (it was empty)');
         if (body.length > chat.settings.maxUploadBytes) {
-          return fail(reply, 413, 'payload_too_large', `the file is larger than ${formatBytes(chat.settings.maxUploadBytes)}, the most this chat accepts`);
+          return fail(
+            reply,
+            413,
+            'payload_too_large',
+            `the file is larger than ${formatBytes(chat.settings.maxUploadBytes)}, the most this chat accepts`,
+          );
         }
         let context = {};
         const rawContext = req.headers['x-chat-context'];
@@ -198,12 +223,17 @@ function runSession(chat: WebchatAdapter, socket: ChatSocket, userAgent: string 
   const refuse = (code: string, message: string, id?: string) => {
     send(socket, { type: 'error', code, message, ...(id ? { id } : {}) });
     // A press of a button the chat never showed is as suspect as a malformed frame.
-    if ((code === 'bad_frame' || code === 'unknown_button') && ++badFrames >= MAX_BAD_FRAMES) socket.close(1008, 'too many malformed frames');
+    if ((code === 'bad_frame' || code === 'unknown_button') && ++badFrames >= MAX_BAD_FRAMES)
+      socket.close(1008, 'too many malformed frames');
   };
 
   const handle = async (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): Promise<void> => {
     if (isBinary) return refuse('bad_frame', 'binary frames are not accepted: send JSON text frames');
-    const text = Buffer.isBuffer(data) ? data.toString('utf8') : Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data).toString('utf8');
+    const text = Buffer.isBuffer(data)
+      ? data.toString('utf8')
+      : Array.isArray(data)
+        ? Buffer.concat(data).toString('utf8')
+        : Buffer.from(data).toString('utf8');
     let json: unknown;
     try {
       json = JSON.parse(text);
@@ -224,7 +254,11 @@ function runSession(chat: WebchatAdapter, socket: ChatSocket, userAgent: string 
         const clientId = clientIdOf(frame.key);
         const { type: _t, key: _k, ...context } = frame;
         if (!chat.hub.add(clientId, socket)) {
-          send(socket, { type: 'error', code: 'too_many_connections', message: 'this chat is open in too many tabs; close some and reload' });
+          send(socket, {
+            type: 'error',
+            code: 'too_many_connections',
+            message: 'this chat is open in too many tabs; close some and reload',
+          });
           socket.close(4429, 'too many tabs');
           return;
         }
@@ -297,7 +331,9 @@ function runSession(chat: WebchatAdapter, socket: ChatSocket, userAgent: string 
   };
 
   socket.on('message', (data, isBinary) => {
-    chain = chain.then(() => handle(data, isBinary)).catch((err: unknown) => chat.log.error({ err: redact(String(err)) }, 'web chat frame failed'));
+    chain = chain
+      .then(() => handle(data, isBinary))
+      .catch((err: unknown) => chat.log.error({ err: redact(String(err)) }, 'web chat frame failed'));
   });
   socket.on('close', () => {
     clearTimeout(helloTimer);

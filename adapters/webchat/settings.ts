@@ -25,7 +25,9 @@ export const webchatSettingsSchema = z.strictObject({
   /** An optional first line shown above the conversation. */
   greeting: z.string().trim().max(300).optional(),
   /** The largest file a visitor may upload. */
-  maxUploadBytes: size.pipe(z.number().max(MAX_UPLOAD_CEILING, `expected at most ${MAX_UPLOAD_CEILING / 1024 / 1024}MiB`)).default(10 * 1024 * 1024),
+  maxUploadBytes: size
+    .pipe(z.number().max(MAX_UPLOAD_CEILING, `expected at most ${MAX_UPLOAD_CEILING / 1024 / 1024}MiB`))
+    .default(10 * 1024 * 1024),
 });
 
 export type WebchatSettings = z.output<typeof webchatSettingsSchema>;

@@ -93,7 +93,11 @@ export class WebchatStore {
    * `origin`: the hub tag of the tab that sent it, which gets an ack instead of the push.
    * `inflight`: the entry was marked in flight (markInflight); it no longer is.
    */
-  async append(clientId: string, entry: StoredEntry, opts: { mustExist?: boolean; origin?: string; inflight?: boolean } = {}): Promise<AppendResult> {
+  async append(
+    clientId: string,
+    entry: StoredEntry,
+    opts: { mustExist?: boolean; origin?: string; inflight?: boolean } = {},
+  ): Promise<AppendResult> {
     const json = JSON.stringify(entry);
     const push = JSON.stringify({ v: clientId, e: entry, o: opts.origin });
     const r = (await this.redis.eval(

@@ -43,7 +43,11 @@ if (env.BENCH_WORKER !== '0') {
       const res = await client.post(target, job.data, { timeout: 10_000 });
       if (res.status < 200 || res.status >= 300) throw new Error(`target answered ${res.status}`);
     },
-    { connection: new Redis(env.BENCH_REDIS_URL!, { maxRetriesPerRequest: null }), prefix, concurrency: Number(env.BENCH_CONCURRENCY ?? 50) },
+    {
+      connection: new Redis(env.BENCH_REDIS_URL!, { maxRetriesPerRequest: null }),
+      prefix,
+      concurrency: Number(env.BENCH_CONCURRENCY ?? 50),
+    },
   );
   worker.on('error', (err) => console.error('worker error', err));
 }
@@ -66,7 +70,14 @@ const server = http.createServer((req, res) => {
         await produce(body.conversations!, body.perConversation!);
       } else if (req.url === '/fill') {
         const n = body.count!;
-        for (let i = 0; i < n; i += 1000) await queue.addBulk(Array.from({ length: Math.min(1000, n - i) }, (_, k) => ({ name: 'm', data: convert(syntheticInput(kind, (i + k) % 50, i + k, nextUpdateId++)), opts: jobOpts })));
+        for (let i = 0; i < n; i += 1000)
+          await queue.addBulk(
+            Array.from({ length: Math.min(1000, n - i) }, (_, k) => ({
+              name: 'm',
+              data: convert(syntheticInput(kind, (i + k) % 50, i + k, nextUpdateId++)),
+              opts: jobOpts,
+            })),
+          );
       } else {
         await queue.add('m', convert(body), jobOpts);
       }

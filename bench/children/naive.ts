@@ -24,7 +24,9 @@ const server = http.createServer((req, res) => {
     .then(async (raw) => {
       const out = await client.post(target, convert(JSON.parse(raw)), { timeout: 10_000 });
       const ok = out.status >= 200 && out.status < 300;
-      res.writeHead(ok ? 200 : 502, { 'content-type': 'application/json' }).end(ok ? '{"ok":true}' : JSON.stringify({ error: `target answered ${out.status}` }));
+      res
+        .writeHead(ok ? 200 : 502, { 'content-type': 'application/json' })
+        .end(ok ? '{"ok":true}' : JSON.stringify({ error: `target answered ${out.status}` }));
     })
     .catch((err: unknown) => {
       res.writeHead(502, { 'content-type': 'application/json' }).end(JSON.stringify({ error: String(err) }));

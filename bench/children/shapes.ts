@@ -28,7 +28,14 @@ export function customAppBody(update: TgUpdate, token: string, channelId: string
     custom_channel_id: channelId,
     client_id: String(m.chat.id),
     client_name: [from.first_name, from.last_name].filter(Boolean).join(' '),
-    info: { username: from.username, user_id: from.id, language_code: from.language_code, chat_type: m.chat.type, message_id: m.message_id, bot_username: botUsername },
+    info: {
+      username: from.username,
+      user_id: from.id,
+      language_code: from.language_code,
+      chat_type: m.chat.type,
+      message_id: m.message_id,
+      bot_username: botUsername,
+    },
     type: 'text',
     data: m.text ?? '',
   };

@@ -106,7 +106,8 @@ export async function closedLoop(o: ClosedLoopOptions): Promise<ClosedLoopResult
             o.onAck?.(c, i);
             break;
           }
-          if (!(retry.has(status) || (status === 0 && o.retryNetworkErrors))) throw new Error(`closed loop: ${list[i]!.url} answered ${status}: ${body.slice(0, 200)}`);
+          if (!(retry.has(status) || (status === 0 && o.retryNetworkErrors)))
+            throw new Error(`closed loop: ${list[i]!.url} answered ${status}: ${body.slice(0, 200)}`);
           retried++;
           await pause(o.retryDelayMs ?? 50);
         }
@@ -133,7 +134,11 @@ export interface OpenLoopResult {
  * keeps one chat in order), so latencies are measured from when a request was due, not from when
  * it went out: a slow answer shows in the figures instead of hiding the load it held back.
  */
-export async function openLoop(client: LoadClient, requests: { conversation: number; request: Request }[], rate: number): Promise<OpenLoopResult> {
+export async function openLoop(
+  client: LoadClient,
+  requests: { conversation: number; request: Request }[],
+  rate: number,
+): Promise<OpenLoopResult> {
   const dueAt = new Float64Array(requests.length);
   const ackOf = new Float64Array(requests.length).fill(Number.NaN);
   const acks: number[] = [];

@@ -29,6 +29,9 @@ export async function describeMachine(redis: Redis): Promise<Machine> {
     os: `${distro || os.type()} (kernel ${os.release()}, ${os.arch()})`,
     node: process.version,
     redis: redisVersion,
-    loadAtStart: os.loadavg().map((l) => l.toFixed(2)).join(' / '),
+    loadAtStart: os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' / '),
   };
 }

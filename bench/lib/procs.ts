@@ -156,26 +156,33 @@ export async function startBridge(o: BridgeProcessOptions): Promise<Subject> {
   const configPath = join(WORK_DIR, `bridge-${port}.json`);
   const adapter: Record<string, unknown> = { type: 'telegram', token: o.telegram.token, mode: 'webhook', apiRoot: o.telegram.apiRoot };
   if (o.telegram.limits) adapter.limits = o.telegram.limits;
-  writeFileSync(configPath, JSON.stringify({ channels: [{ id: o.channelId, blinger: { url: o.blinger.url, token: o.blinger.token }, adapter, allowPrivateUrls: true }] }));
+  writeFileSync(
+    configPath,
+    JSON.stringify({
+      channels: [{ id: o.channelId, blinger: { url: o.blinger.url, token: o.blinger.token }, adapter, allowPrivateUrls: true }],
+    }),
+  );
   const log = logFile(`bridge-${o.role ?? 'all'}`);
   const nodeArgs = [...(o.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', o.cpuProfileDir] : []), ...(o.nodeArgs ?? [])];
-  const proc = track(spawn(process.execPath, [...nodeArgs, join(ROOT, 'bin/blinger-bridge.js'), 'start', '--role', o.role ?? 'all'], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      REDIS_URL: o.redisUrl,
-      REDIS_PREFIX: o.prefix,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      PUBLIC_URL: `http://127.0.0.1:${port}`,
-      MEDIA_SECRET: 'bench-media-secret-0123456789abcdef',
-      BRIDGE_CONFIG: configPath,
-      LOG_LEVEL: o.logLevel ?? 'info',
-      WORKER_CONCURRENCY: String(o.concurrency ?? 50),
-    },
-    stdio: ['ignore', log.fd, log.fd],
-  }));
+  const proc = track(
+    spawn(process.execPath, [...nodeArgs, join(ROOT, 'bin/blinger-bridge.js'), 'start', '--role', o.role ?? 'all'], {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        REDIS_URL: o.redisUrl,
+        REDIS_PREFIX: o.prefix,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        PUBLIC_URL: `http://127.0.0.1:${port}`,
+        MEDIA_SECRET: 'bench-media-secret-0123456789abcdef',
+        BRIDGE_CONFIG: configPath,
+        LOG_LEVEL: o.logLevel ?? 'info',
+        WORKER_CONCURRENCY: String(o.concurrency ?? 50),
+      },
+      stdio: ['ignore', log.fd, log.fd],
+    }),
+  );
   closeSync(log.fd);
   const url = `http://127.0.0.1:${port}`;
   const ready = (async () => {

@@ -11,7 +11,9 @@ export const replySchema = z
     token: z.string().optional(),
     custom_channel_id: idLike,
     client_id: idLike.pipe(z.string().min(1, 'must not be empty').max(256, 'must be at most 256 characters')),
-    type: z.enum(['text', 'image', 'file'], { error: (iss) => (iss.input === undefined ? 'is required' : 'must be one of text, image, file') }),
+    type: z.enum(['text', 'image', 'file'], {
+      error: (iss) => (iss.input === undefined ? 'is required' : 'must be one of text, image, file'),
+    }),
     data: z.string({ error: (iss) => (iss.input === undefined ? 'is required' : 'must be a string') }).min(1, 'must not be empty'),
   })
   .superRefine((b, ctx) => {

@@ -44,14 +44,24 @@ async function checkRedis(config: BridgeConfig, emit: (l: Line) => void): Promis
   try {
     redis = await openRedis(config);
   } catch (err) {
-    emit({ ok: false, name: 'Redis', detail: (err as Error).message, fix: 'start Redis, or set REDIS_URL to where it runs (redis://host:port, rediss:// for TLS)' });
+    emit({
+      ok: false,
+      name: 'Redis',
+      detail: (err as Error).message,
+      fix: 'start Redis, or set REDIS_URL to where it runs (redis://host:port, rediss:// for TLS)',
+    });
     return undefined;
   }
   try {
     const info = await redis.info();
     const version = infoField(info, 'redis_version') ?? 'unknown';
     const recent = versionAtLeast(version, 6, 2);
-    emit({ ok: recent, name: 'Redis', detail: `${where} reachable, version ${version}`, fix: 'upgrade to Redis 6.2 or later (7 recommended)' });
+    emit({
+      ok: recent,
+      name: 'Redis',
+      detail: `${where} reachable, version ${version}`,
+      fix: 'upgrade to Redis 6.2 or later (7 recommended)',
+    });
     const policy = infoField(info, 'maxmemory_policy') ?? 'unknown';
     emit({
       ok: true,
@@ -69,7 +79,12 @@ async function checkRedis(config: BridgeConfig, emit: (l: Line) => void): Promis
       fix: 'set appendonly yes (redis.conf, or CONFIG SET appendonly yes)',
     });
   } catch (err) {
-    emit({ ok: false, name: 'Redis', detail: `${where} answered, but INFO failed: ${redact(String((err as Error).message))}`, fix: 'allow the INFO command for this user' });
+    emit({
+      ok: false,
+      name: 'Redis',
+      detail: `${where} answered, but INFO failed: ${redact(String((err as Error).message))}`,
+      fix: 'allow the INFO command for this user',
+    });
   }
   return redis;
 }
@@ -86,13 +101,17 @@ export async function runChecks(env: NodeJS.ProcessEnv, emit: (l: Line) => void)
     config = loadConfig(env);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    for (const p of err.problems) out({ ok: false, name: 'configuration', detail: p, fix: 'see "Configuration" in README.md or .env.example' });
+    for (const p of err.problems)
+      out({ ok: false, name: 'configuration', detail: p, fix: 'see "Configuration" in README.md or .env.example' });
     return false;
   }
   out({
     ok: true,
     name: 'configuration',
-    detail: config.channels.length === 0 ? 'valid; no channel configured (sandbox mode)' : `valid; ${config.channels.length} channel${config.channels.length > 1 ? 's' : ''} (${config.channels.map((c) => c.id).join(', ')})`,
+    detail:
+      config.channels.length === 0
+        ? 'valid; no channel configured (sandbox mode)'
+        : `valid; ${config.channels.length} channel${config.channels.length > 1 ? 's' : ''} (${config.channels.map((c) => c.id).join(', ')})`,
   });
 
   const redis = await checkRedis(config, out);
@@ -111,7 +130,9 @@ export async function runChecks(env: NodeJS.ProcessEnv, emit: (l: Line) => void)
       out({
         ok: probe.reachable,
         name: `blinger ${ch.config.id}`,
-        detail: probe.reachable ? `${originOf(ch.config.blinger.url)} reachable (${probe.detail})` : `${originOf(ch.config.blinger.url)} unreachable: ${probe.detail}`,
+        detail: probe.reachable
+          ? `${originOf(ch.config.blinger.url)} reachable (${probe.detail})`
+          : `${originOf(ch.config.blinger.url)} unreachable: ${probe.detail}`,
         fix: 'check BLINGER_URL (the incoming URL on the Custom App settings page) and that this host can reach it (DNS, firewall, proxy)',
       });
     }

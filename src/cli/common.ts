@@ -32,12 +32,25 @@ export interface ParsedCommand {
   positionals: string[];
 }
 
-export function parseCommand(command: string, help: string, argv: string[], options: Options, allowPositionals = false): ParsedCommand | undefined {
+export function parseCommand(
+  command: string,
+  help: string,
+  argv: string[],
+  options: Options,
+  allowPositionals = false,
+): ParsedCommand | undefined {
   let parsed: ParsedCommand;
   try {
-    parsed = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals, strict: true }) as ParsedCommand;
+    parsed = parseArgs({
+      args: argv,
+      options: { ...options, help: { type: 'boolean', short: 'h' } },
+      allowPositionals,
+      strict: true,
+    }) as ParsedCommand;
   } catch (err) {
-    const first = String((err as Error).message).split('. ')[0]!.replace(/\.$/, '');
+    const first = String((err as Error).message)
+      .split('. ')[0]!
+      .replace(/\.$/, '');
     throw new UsageError(`${command}: ${first}; see "blinger-bridge ${command} --help"`);
   }
   if (parsed.values.help) {
@@ -55,7 +68,8 @@ export function str(p: ParsedCommand, name: string): string | undefined {
 
 export function parseDirection(value: string | undefined, command: string): Direction | undefined {
   if (value === undefined) return undefined;
-  if (value !== 'inbound' && value !== 'outbound') throw new UsageError(`${command}: --direction must be inbound or outbound, got "${value}"`);
+  if (value !== 'inbound' && value !== 'outbound')
+    throw new UsageError(`${command}: --direction must be inbound or outbound, got "${value}"`);
   return value;
 }
 
@@ -68,7 +82,8 @@ export function parsePositiveInt(value: string | undefined, name: string, comman
 
 export function parseDurationArg(value: string | undefined, name: string, command: string): number {
   const ms = value === undefined ? undefined : parseDuration(value);
-  if (ms === undefined) throw new UsageError(`${command}: ${name} needs a duration such as 30m, 24h or 7d${value === undefined ? '' : `, got "${value}"`}`);
+  if (ms === undefined)
+    throw new UsageError(`${command}: ${name} needs a duration such as 30m, 24h or 7d${value === undefined ? '' : `, got "${value}"`}`);
   return ms;
 }
 
@@ -86,7 +101,13 @@ export function safeRedisUrl(url: string): string {
 /** Connects once (no endless reconnecting in a CLI); a failure is one clear line. */
 export async function openRedis(config: Pick<BridgeConfig, 'redisUrl' | 'redisCluster'>, timeoutMs = 5000): Promise<Redis> {
   const url = config.redisUrl;
-  const options = { lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 1, retryStrategy: () => null, connectionName: 'blinger-bridge:cli' };
+  const options = {
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    maxRetriesPerRequest: 1,
+    retryStrategy: () => null,
+    connectionName: 'blinger-bridge:cli',
+  };
   const redis = config.redisCluster ? clusterClient(url, options, { lazyConnect: true }) : new Redis(url, options);
   // Errors reach the caller through the rejected promises; no "unhandled error event" noise.
   let cause: Error | undefined;
@@ -114,7 +135,8 @@ export interface CliQueues {
 
 /** The two lane queues (no workers) and the dead letters, over one connection. */
 export function openQueues(config: BridgeConfig, redis: Redis): CliQueues {
-  const mk = (direction: Direction) => new LaneQueue<unknown>({ direction, prefix: config.redisPrefix, producer: redis, log: silentLog, retryMaxAgeMs: config.retryMaxAgeMs });
+  const mk = (direction: Direction) =>
+    new LaneQueue<unknown>({ direction, prefix: config.redisPrefix, producer: redis, log: silentLog, retryMaxAgeMs: config.retryMaxAgeMs });
   const inbound = mk('inbound');
   const outbound = mk('outbound');
   return {
@@ -143,7 +165,8 @@ export function inspectAdapters(config: BridgeConfig, redis: Redis): InspectedCh
   const media = new MediaSigner(config.mediaSecret, config.publicUrl, config.mediaTtlMs);
   return config.channels.map((channel) => {
     const def = registry.get(channel.adapter.type);
-    if (!def) return { config: channel, error: `unknown adapter type "${channel.adapter.type}" (known: ${[...registry.keys()].join(', ')})` };
+    if (!def)
+      return { config: channel, error: `unknown adapter type "${channel.adapter.type}" (known: ${[...registry.keys()].join(', ')})` };
     const ctx: AdapterContext = {
       channelId: channel.id,
       settings: channel.adapter,

@@ -4,7 +4,19 @@
  */
 import { loadConfig } from '../config/load.js';
 import type { DeadLetter } from '../delivery/lane-store.js';
-import { CliError, formatAge, openQueues, openRedis, parseCommand, parseDirection, parseDurationArg, parsePositiveInt, str, table, UsageError } from './common.js';
+import {
+  CliError,
+  formatAge,
+  openQueues,
+  openRedis,
+  parseCommand,
+  parseDirection,
+  parseDurationArg,
+  parsePositiveInt,
+  str,
+  table,
+  UsageError,
+} from './common.js';
 import { progressBar } from './progress.js';
 
 export const DLQ_HELP = `Usage: blinger-bridge dlq <list|retry|purge> [options]
@@ -92,7 +104,9 @@ export async function dlqCommand(argv: string[]): Promise<number> {
             return 0;
           }
           printLetters(letters, Date.now());
-          console.log(`\n${letters.length} shown, ${total} in all${direction ? ` (${direction})` : ''}. Retry one with "blinger-bridge dlq retry <id>".`);
+          console.log(
+            `\n${letters.length} shown, ${total} in all${direction ? ` (${direction})` : ''}. Retry one with "blinger-bridge dlq retry <id>".`,
+          );
           return 0;
         });
       break;
@@ -102,17 +116,28 @@ export async function dlqCommand(argv: string[]): Promise<number> {
       if (!args) return 0;
       const direction = parseDirection(str(args, 'direction'), 'dlq retry');
       const ids = args.positionals;
-      if (args.values.all ? ids.length > 0 : ids.length !== 1) throw new UsageError('dlq retry: give one dead-letter id, or --all; see "blinger-bridge dlq retry --help"');
-      if (!args.values.all && (str(args, 'channel') || direction)) throw new UsageError('dlq retry: --channel and --direction go with --all');
+      if (args.values.all ? ids.length > 0 : ids.length !== 1)
+        throw new UsageError('dlq retry: give one dead-letter id, or --all; see "blinger-bridge dlq retry --help"');
+      if (!args.values.all && (str(args, 'channel') || direction))
+        throw new UsageError('dlq retry: --channel and --direction go with --all');
       run = () =>
         withQueues(async (q) => {
           if (!args.values.all) {
-            if (!(await q.deadLetters.retry(ids[0]!))) throw new CliError(`dlq retry: no dead letter with id "${ids[0]}" (see "blinger-bridge dlq list")`);
+            if (!(await q.deadLetters.retry(ids[0]!)))
+              throw new CliError(`dlq retry: no dead letter with id "${ids[0]}" (see "blinger-bridge dlq list")`);
             console.log(`Retried ${ids[0]}: queued again at the end of its conversation.`);
             return 0;
           }
-          const { retried, total } = await q.deadLetters.retryAll({ channel: str(args, 'channel'), direction, onProgress: progressBar('Retrying dead letters') });
-          console.log(total === 0 ? 'No dead letters to retry.' : `Retried ${retried} of ${total} dead letters${retried < total ? ' (the others were retried or purged meanwhile)' : ''}.`);
+          const { retried, total } = await q.deadLetters.retryAll({
+            channel: str(args, 'channel'),
+            direction,
+            onProgress: progressBar('Retrying dead letters'),
+          });
+          console.log(
+            total === 0
+              ? 'No dead letters to retry.'
+              : `Retried ${retried} of ${total} dead letters${retried < total ? ' (the others were retried or purged meanwhile)' : ''}.`,
+          );
           return 0;
         });
       break;

@@ -40,7 +40,15 @@ export async function statusCommand(argv: string[]): Promise<number> {
       const ids = [...new Set([...config.channels.map((c) => c.id), ...stats.keys()])];
       for (const id of ids) {
         const s = stats.get(id) ?? { channelId: id, waiting: 0, active: 0, delayed: 0, failed: 0 };
-        rows.push({ channelId: id, direction: q.store.direction, waiting: s.waiting, active: s.active, delayed: s.delayed, failed: s.failed, oldestAgeMs: s.oldestAt === undefined ? null : Math.max(0, now - s.oldestAt) });
+        rows.push({
+          channelId: id,
+          direction: q.store.direction,
+          waiting: s.waiting,
+          active: s.active,
+          delayed: s.delayed,
+          failed: s.failed,
+          oldestAgeMs: s.oldestAt === undefined ? null : Math.max(0, now - s.oldestAt),
+        });
       }
     }
     rows.sort((a, b) => a.channelId.localeCompare(b.channelId) || a.direction.localeCompare(b.direction));
@@ -55,7 +63,15 @@ export async function statusCommand(argv: string[]): Promise<number> {
     console.log(
       table([
         ['CHANNEL', 'DIRECTION', 'WAITING', 'ACTIVE', 'DELAYED', 'FAILED', 'OLDEST'],
-        ...rows.map((r) => [r.channelId, r.direction, String(r.waiting), String(r.active), String(r.delayed), String(r.failed), r.oldestAgeMs === null ? '-' : formatAge(r.oldestAgeMs)]),
+        ...rows.map((r) => [
+          r.channelId,
+          r.direction,
+          String(r.waiting),
+          String(r.active),
+          String(r.delayed),
+          String(r.failed),
+          r.oldestAgeMs === null ? '-' : formatAge(r.oldestAgeMs),
+        ]),
       ]),
     );
     return 0;

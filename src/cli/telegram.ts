@@ -33,14 +33,24 @@ interface WebhookInfo {
 
 export async function telegramCommand(argv: string[]): Promise<number> {
   const [group, action, ...rest] = argv;
-  if (group === undefined || group === '--help' || group === '-h' || group === 'help' || (group === 'webhook' && (action === undefined || action === '--help' || action === '-h'))) {
+  if (
+    group === undefined ||
+    group === '--help' ||
+    group === '-h' ||
+    group === 'help' ||
+    (group === 'webhook' && (action === undefined || action === '--help' || action === '-h'))
+  ) {
     const missing = group === undefined || (group === 'webhook' && action === undefined);
     (missing ? console.error : console.log)(TELEGRAM_HELP);
     return missing ? 2 : 0;
   }
   if (group !== 'webhook') throw new UsageError(`telegram: unknown command "${group}"; expected "telegram webhook set|info|delete"`);
-  if (action !== 'set' && action !== 'info' && action !== 'delete') throw new UsageError(`telegram webhook: unknown command "${action}"; expected set, info or delete`);
-  const args = parseCommand(`telegram webhook ${action}`, TELEGRAM_HELP, rest, { channel: { type: 'string' }, 'drop-pending-updates': { type: 'boolean' } });
+  if (action !== 'set' && action !== 'info' && action !== 'delete')
+    throw new UsageError(`telegram webhook: unknown command "${action}"; expected set, info or delete`);
+  const args = parseCommand(`telegram webhook ${action}`, TELEGRAM_HELP, rest, {
+    channel: { type: 'string' },
+    'drop-pending-updates': { type: 'boolean' },
+  });
   if (!args) return 0;
   const drop = args.values['drop-pending-updates'] === true;
   if (drop && action === 'info') throw new UsageError('telegram webhook info: --drop-pending-updates goes with set or delete');
@@ -52,7 +62,11 @@ export async function telegramCommand(argv: string[]): Promise<number> {
   try {
     const channels = inspectAdapters(config, redis).filter((c) => c.config.adapter.type === 'telegram' && (!only || c.config.id === only));
     if (channels.length === 0) {
-      throw new CliError(only ? `telegram webhook: no Telegram channel "${only}" is configured` : 'telegram webhook: no Telegram channel is configured (set TELEGRAM_BOT_TOKEN or BRIDGE_CONFIG)');
+      throw new CliError(
+        only
+          ? `telegram webhook: no Telegram channel "${only}" is configured`
+          : 'telegram webhook: no Telegram channel is configured (set TELEGRAM_BOT_TOKEN or BRIDGE_CONFIG)',
+      );
     }
     let failed = false;
     for (const ch of channels) {
@@ -66,9 +80,22 @@ export async function telegramCommand(argv: string[]): Promise<number> {
       const timeout = adapter.settings.requestTimeout;
       try {
         if (action === 'set') {
-          await callWithTimeout(t, 'setWebhook', { url: adapter.webhookUrl, secret_token: adapter.settings.webhookSecret, allowed_updates: [...ALLOWED_UPDATES], drop_pending_updates: drop } as never, timeout);
+          await callWithTimeout(
+            t,
+            'setWebhook',
+            {
+              url: adapter.webhookUrl,
+              secret_token: adapter.settings.webhookSecret,
+              allowed_updates: [...ALLOWED_UPDATES],
+              drop_pending_updates: drop,
+            } as never,
+            timeout,
+          );
           console.log(`✓ ${ch.config.id}: webhook set to ${adapter.webhookUrl}${drop ? ' (pending updates dropped)' : ''}`);
-          if (adapter.settings.mode !== 'webhook') console.log(`  note: this channel is in polling mode; a polling bridge deletes the webhook when it starts (set TELEGRAM_MODE=webhook)`);
+          if (adapter.settings.mode !== 'webhook')
+            console.log(
+              `  note: this channel is in polling mode; a polling bridge deletes the webhook when it starts (set TELEGRAM_MODE=webhook)`,
+            );
         } else if (action === 'delete') {
           await callWithTimeout(t, 'deleteWebhook', { drop_pending_updates: drop } as never, timeout);
           console.log(`✓ ${ch.config.id}: webhook deleted${drop ? ' (pending updates dropped)' : ''}`);
@@ -78,7 +105,9 @@ export async function telegramCommand(argv: string[]): Promise<number> {
           console.log(`  url:              ${info.url || '(none: the bot is polled, or nothing receives its updates)'}`);
           console.log(`  expected url:     ${adapter.settings.mode === 'webhook' ? adapter.webhookUrl : '(none: polling mode)'}`);
           console.log(`  pending updates:  ${info.pending_update_count}`);
-          console.log(`  last error:       ${info.last_error_message ? `${info.last_error_message} (${new Date((info.last_error_date ?? 0) * 1000).toISOString()})` : 'none'}`);
+          console.log(
+            `  last error:       ${info.last_error_message ? `${info.last_error_message} (${new Date((info.last_error_date ?? 0) * 1000).toISOString()})` : 'none'}`,
+          );
           if (info.max_connections !== undefined) console.log(`  max connections:  ${info.max_connections}`);
           if (info.ip_address) console.log(`  ip address:       ${info.ip_address}`);
         }

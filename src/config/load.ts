@@ -21,8 +21,7 @@ type Env = Record<string, string | undefined>;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /** Empty strings count as unset, as in most .env tooling. */
-const opt = <T extends z.ZodType>(schema: T) =>
-  z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
+const opt = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
 
 const envSchema = z.object({
   REDIS_URL: opt(z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL')),
@@ -70,7 +69,12 @@ function expandVars(text: string, env: Env, problems: string[]): string {
   });
 }
 
-function channelsFromFile(file: string, env: Env, defaults: { timeoutMs: number; allowPrivate: boolean }, problems: string[]): ChannelConfig[] {
+function channelsFromFile(
+  file: string,
+  env: Env,
+  defaults: { timeoutMs: number; allowPrivate: boolean },
+  problems: string[],
+): ChannelConfig[] {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -121,12 +125,17 @@ export function loadConfig(env: Env = process.env): BridgeConfig {
   const channelVarsSet = CHANNEL_VARS.filter((v) => e[v] !== undefined);
   if (e.BRIDGE_CONFIG) {
     if (channelVarsSet.length > 0) {
-      problems.push(`BRIDGE_CONFIG: set together with ${channelVarsSet.join(', ')}; describe every channel in the file and unset those variables`);
+      problems.push(
+        `BRIDGE_CONFIG: set together with ${channelVarsSet.join(', ')}; describe every channel in the file and unset those variables`,
+      );
     }
     channels = channelsFromFile(e.BRIDGE_CONFIG, env, { timeoutMs, allowPrivate }, problems);
   } else if (channelVarsSet.length > 0) {
     for (const v of CHANNEL_VARS) {
-      if (e[v] === undefined) problems.push(`${v}: required when ${channelVarsSet.join(', ')} ${channelVarsSet.length > 1 ? 'are' : 'is'} set (one channel = Blinger URL, token, Custom App ID and a bot token)`);
+      if (e[v] === undefined)
+        problems.push(
+          `${v}: required when ${channelVarsSet.join(', ')} ${channelVarsSet.length > 1 ? 'are' : 'is'} set (one channel = Blinger URL, token, Custom App ID and a bot token)`,
+        );
     }
     if (e.BLINGER_CHANNEL_ID !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(e.BLINGER_CHANNEL_ID)) {
       problems.push('BLINGER_CHANNEL_ID: expected 1-64 characters of letters, digits, "_", "-" or "." (the Custom App ID)');
@@ -155,7 +164,9 @@ export function loadConfig(env: Env = process.env): BridgeConfig {
   }
   const redisCluster = e.REDIS_CLUSTER === 'true' || e.REDIS_CLUSTER === '1';
   if (redisCluster && !/\{[^{}]+\}/.test(e.REDIS_PREFIX ?? '')) {
-    problems.push('REDIS_PREFIX: with REDIS_CLUSTER=true it must contain a hash tag such as {bb}, so that every key of the bridge lives in one cluster slot');
+    problems.push(
+      'REDIS_PREFIX: with REDIS_CLUSTER=true it must contain a hash tag such as {bb}, so that every key of the bridge lives in one cluster slot',
+    );
   }
   if ((e.ADMIN_USER === undefined) !== (e.ADMIN_PASSWORD === undefined)) {
     problems.push('ADMIN_USER / ADMIN_PASSWORD: set both to enable /admin, or neither');

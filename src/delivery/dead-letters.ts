@@ -96,7 +96,17 @@ export class DeadLetters {
     const q = this.queues[letter.direction];
     const { store } = q;
     const item = { ...letter.item, at: now };
-    const res = (await store.redis.eval(RETRY, 4, store.dlqKey, store.dlqIndexKey, store.laneKey(letter.lane), store.lanesKey, id, laneMember(letter.lane), JSON.stringify(item))) as number;
+    const res = (await store.redis.eval(
+      RETRY,
+      4,
+      store.dlqKey,
+      store.dlqIndexKey,
+      store.laneKey(letter.lane),
+      store.lanesKey,
+      id,
+      laneMember(letter.lane),
+      JSON.stringify(item),
+    )) as number;
     if (res === -1) return false;
     // Like enqueue: only a lane that just became non-empty needs a job (the keeper repairs a crash here).
     if (res === 1) await q.ensureJob(letter.lane);
@@ -107,7 +117,9 @@ export class DeadLetters {
    * Retries every dead letter (of a channel/direction when given), oldest first so a conversation's
    * letters go back in the order they failed. Reports progress after each one.
    */
-  async retryAll(opts: { channel?: string; direction?: Direction; onProgress?: (done: number, total: number) => void } = {}): Promise<{ retried: number; total: number }> {
+  async retryAll(
+    opts: { channel?: string; direction?: Direction; onProgress?: (done: number, total: number) => void } = {},
+  ): Promise<{ retried: number; total: number }> {
     const ids: string[] = [];
     for (const d of this.directions(opts.direction)) {
       const { store } = this.queues[d];

@@ -107,10 +107,18 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
     // sender does not wait for it (one Redis round trip less on every acknowledgement). Should
     // adding it fail, the keeper re-creates the job of every non-empty lane.
     if (res === 'new-lane') {
-      this.ensureJob(lane).catch((err: unknown) => this.log.warn({ channel: lane.channelId, job: laneMember(lane), err: redact(String(err)) }, 'could not add the lane job now; the keeper will'));
+      this.ensureJob(lane).catch((err: unknown) =>
+        this.log.warn(
+          { channel: lane.channelId, job: laneMember(lane), err: redact(String(err)) },
+          'could not add the lane job now; the keeper will',
+        ),
+      );
     }
     for (const item of items) {
-      this.log.info({ channel: lane.channelId, cid: item.cid, messageId: item.id, job: laneMember(lane), event: 'queued' }, 'message queued');
+      this.log.info(
+        { channel: lane.channelId, cid: item.cid, messageId: item.id, job: laneMember(lane), event: 'queued' },
+        'message queued',
+      );
     }
     this.emit('queued', { lane, items });
     return 'queued';
@@ -118,14 +126,18 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
 
   /** Adds the lane's job unless it exists (BullMQ ignores an add with an existing job id). */
   async ensureJob(lane: LaneRef): Promise<void> {
-    await this.queue.add(JOB_NAME, { channelId: lane.channelId, clientId: lane.clientId }, {
-      jobId: laneMember(lane),
-      removeOnComplete: true,
-      removeOnFail: true,
-      // Only unexpected errors (a Redis blip mid-turn) fail a lane job; retry those steadily.
-      attempts: 1_000_000,
-      backoff: { type: 'fixed', delay: 2000 },
-    });
+    await this.queue.add(
+      JOB_NAME,
+      { channelId: lane.channelId, clientId: lane.clientId },
+      {
+        jobId: laneMember(lane),
+        removeOnComplete: true,
+        removeOnFail: true,
+        // Only unexpected errors (a Redis blip mid-turn) fail a lane job; retry those steadily.
+        attempts: 1_000_000,
+        backoff: { type: 'fixed', delay: 2000 },
+      },
+    );
   }
 
   startWorker(w: LaneWorkerOptions<T>): Worker<LaneJobData> {
@@ -144,7 +156,8 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
     });
     this.worker.on('error', (err) => {
       // BullMQ refusing to finish a job whose lock is gone follows a 'lock-lost' line; not a fault.
-      if (/Lock mismatch|Missing lock/.test(err.message)) return this.log.debug({ err: redact(err.message) }, 'lane job finished elsewhere');
+      if (/Lock mismatch|Missing lock/.test(err.message))
+        return this.log.debug({ err: redact(err.message) }, 'lane job finished elsewhere');
       this.log.warn({ err: redact(String(err)) }, 'worker error (will reconnect)');
     });
     this.worker.on('failed', (job, err) => {
@@ -166,7 +179,9 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
   /** Makes sure every non-empty lane has a job — repairs a crash between enqueue and add. */
   async keepLanes(store: LaneStore = this.store, everyMs = 10_000): Promise<number> {
     // One keeper per interval across all processes is enough.
-    const lock = await store.redis.set(`${this.opts.prefix}:keeper:${this.opts.direction}`, '1', 'PX', Math.max(everyMs - 100, 100), 'NX').catch(() => null);
+    const lock = await store.redis
+      .set(`${this.opts.prefix}:keeper:${this.opts.direction}`, '1', 'PX', Math.max(everyMs - 100, 100), 'NX')
+      .catch(() => null);
     if (!lock) return 0;
     let n = 0;
     try {
@@ -198,7 +213,10 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
     const lock: TurnLock | undefined = token ? { key: `${job.queueQualifiedName}:${job.id}:lock`, token } : undefined;
     const lost = (): Promise<void> => {
       this.emit('lockLost', { lane });
-      this.log.warn({ channel: lane.channelId, job: job.id, event: 'lock-lost' }, 'lost the lane\'s lock (Redis was away longer than the lock lasts); leaving the conversation to the worker that holds it now');
+      this.log.warn(
+        { channel: lane.channelId, job: job.id, event: 'lock-lost' },
+        "lost the lane's lock (Redis was away longer than the lock lasts); leaving the conversation to the worker that holds it now",
+      );
       return Promise.reject(new LaneLockLostError(String(job.id)));
     };
 
@@ -259,21 +277,72 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
         if (error.kind === 'rate_limited') {
           // Waiting out a rate limit does not spend an attempt.
           const delayMs = error.retryAfterMs ?? 1000;
-          this.log.info({ channel: lane.channelId, cid: item.cid, messageId: item.id, job: job.id, event: 'retrying', attempt, delayMs, code: error.code, reason: error.message }, 'rate limited, waiting');
+          this.log.info(
+            {
+              channel: lane.channelId,
+              cid: item.cid,
+              messageId: item.id,
+              job: job.id,
+              event: 'retrying',
+              attempt,
+              delayMs,
+              code: error.code,
+              reason: error.message,
+            },
+            'rate limited, waiting',
+          );
           this.emit('retrying', { lane, item, error, delayMs, attempts: retry.attempts });
           await delay(error.retryAfterMs ?? 1000, { ...lane, retry });
         }
         const age = Date.now() - item.at;
         if (error.kind === 'transient' && age < this.opts.retryMaxAgeMs) {
-          const delayMs = Math.min(backoffDelay(attempt, this.opts.backoff ?? DEFAULT_BACKOFF), Math.max(this.opts.retryMaxAgeMs - age, 0) + 1);
+          const delayMs = Math.min(
+            backoffDelay(attempt, this.opts.backoff ?? DEFAULT_BACKOFF),
+            Math.max(this.opts.retryMaxAgeMs - age, 0) + 1,
+          );
           this.emit('retrying', { lane, item, error, delayMs, attempts: attempt });
-          this.log.info({ channel: lane.channelId, cid: item.cid, messageId: item.id, job: job.id, event: 'retrying', attempt, delayMs, code: error.code, reason: error.message }, 'delivery failed, retrying');
+          this.log.info(
+            {
+              channel: lane.channelId,
+              cid: item.cid,
+              messageId: item.id,
+              job: job.id,
+              event: 'retrying',
+              attempt,
+              delayMs,
+              code: error.code,
+              reason: error.message,
+            },
+            'delivery failed, retrying',
+          );
           await delay(delayMs, { ...lane, retry: { itemId: item.id, attempts: attempt } });
         }
-        const reason = error.kind === 'transient' ? `gave up after ${attempt} attempts over ${formatAge(age)}: ${error.message}` : error.message;
-        const letter: DeadLetter<T> = { id: item.id, direction: this.opts.direction, lane, item, reason, code: error.code, failedAt: Date.now(), attempts: attempt };
+        const reason =
+          error.kind === 'transient' ? `gave up after ${attempt} attempts over ${formatAge(age)}: ${error.message}` : error.message;
+        const letter: DeadLetter<T> = {
+          id: item.id,
+          direction: this.opts.direction,
+          lane,
+          item,
+          reason,
+          code: error.code,
+          failedAt: Date.now(),
+          attempts: attempt,
+        };
         if (await store.deadLetter(letter)) {
-          this.log.warn({ channel: lane.channelId, cid: item.cid, messageId: item.id, job: job.id, event: 'dead-lettered', attempt, code: error.code, reason }, 'message dead-lettered');
+          this.log.warn(
+            {
+              channel: lane.channelId,
+              cid: item.cid,
+              messageId: item.id,
+              job: job.id,
+              event: 'dead-lettered',
+              attempt,
+              code: error.code,
+              reason,
+            },
+            'message dead-lettered',
+          );
           this.emit('deadLettered', letter, error);
         }
         await job.updateData({ ...lane });
@@ -284,7 +353,18 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
       peeked = popped;
       if (popped.popped) {
         delivered++;
-        this.log.info({ channel: lane.channelId, cid: item.cid, messageId: item.id, job: job.id, event: 'delivered', attempt, latencyMs: Date.now() - item.at }, 'message delivered');
+        this.log.info(
+          {
+            channel: lane.channelId,
+            cid: item.cid,
+            messageId: item.id,
+            job: job.id,
+            event: 'delivered',
+            attempt,
+            latencyMs: Date.now() - item.at,
+          },
+          'message delivered',
+        );
         this.emit('delivered', { lane, item, attempts: attempt });
       }
       if (job.data.retry) {
@@ -315,7 +395,10 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
       outcome = await Promise.race([worker.pause().then(() => 'drained' as const), grace]);
       clearTimeout(timer);
       if (outcome === 'timed-out') {
-        this.log.warn({ graceMs: opts.graceMs ?? 30_000 }, 'deliveries still in flight at the end of the grace period; leaving them to another worker');
+        this.log.warn(
+          { graceMs: opts.graceMs ?? 30_000 },
+          'deliveries still in flight at the end of the grace period; leaving them to another worker',
+        );
       }
       await worker.close(outcome === 'timed-out').catch(() => undefined);
     }

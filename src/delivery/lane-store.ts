@@ -168,10 +168,21 @@ export class LaneStore {
    * Appends items atomically. Returns 'duplicate' when the dedupe id was seen within `seenTtlS`,
    * else whether the lane just became non-empty (then the caller must make sure a job exists).
    */
-  async enqueue<T>(lane: LaneRef, items: LaneItem<T>[], dedupe?: { id: string; ttlS: number }): Promise<'duplicate' | 'new-lane' | 'queued'> {
+  async enqueue<T>(
+    lane: LaneRef,
+    items: LaneItem<T>[],
+    dedupe?: { id: string; ttlS: number },
+  ): Promise<'duplicate' | 'new-lane' | 'queued'> {
     const keys = [this.laneKey(lane), this.lanesKey];
     if (dedupe) keys.push(this.seenKey(lane.channelId, dedupe.id));
-    const res = (await this.redis.eval(ENQUEUE, keys.length, ...keys, laneMember(lane), String(dedupe?.ttlS ?? 0), ...items.map((i) => JSON.stringify(i)))) as number;
+    const res = (await this.redis.eval(
+      ENQUEUE,
+      keys.length,
+      ...keys,
+      laneMember(lane),
+      String(dedupe?.ttlS ?? 0),
+      ...items.map((i) => JSON.stringify(i)),
+    )) as number;
     return res === -1 ? 'duplicate' : res === 1 ? 'new-lane' : 'queued';
   }
 
@@ -201,12 +212,18 @@ export class LaneStore {
    * the turn's lock lapsed (e.g. Redis was away longer than it) and another worker may hold the
    * lane: the caller must stop, so two workers never deliver one conversation side by side.
    */
-  async popHeadAndPeek<T>(lane: LaneRef, id: string, lock?: TurnLock): Promise<{ popped: boolean; next?: LaneItem<T>; drained: boolean; lost: boolean }> {
+  async popHeadAndPeek<T>(
+    lane: LaneRef,
+    id: string,
+    lock?: TurnLock,
+  ): Promise<{ popped: boolean; next?: LaneItem<T>; drained: boolean; lost: boolean }> {
     const keys = lock ? [this.laneKey(lane), this.lanesKey, lock.key] : [this.laneKey(lane), this.lanesKey];
     const args = lock ? [id, laneMember(lane), lock.token] : [id, laneMember(lane)];
     const [popped, lost, raw] = (await this.redis.eval(POP_NEXT, keys.length, ...keys, ...args)) as [number, number, string?];
     if (lost === 1) return { popped: popped === 1, drained: false, lost: true };
-    return raw === undefined ? { popped: popped === 1, drained: true, lost: false } : { popped: popped === 1, next: JSON.parse(raw) as LaneItem<T>, drained: false, lost: false };
+    return raw === undefined
+      ? { popped: popped === 1, drained: true, lost: false }
+      : { popped: popped === 1, next: JSON.parse(raw) as LaneItem<T>, drained: false, lost: false };
   }
 
   async updateHead<T>(lane: LaneRef, item: LaneItem<T>): Promise<boolean> {
@@ -214,7 +231,16 @@ export class LaneStore {
   }
 
   async deadLetter<T>(letter: DeadLetter<T>): Promise<boolean> {
-    const res = await this.redis.eval(DEAD_LETTER, 3, this.laneKey(letter.lane), this.dlqKey, this.dlqIndexKey, letter.item.id, JSON.stringify(letter), String(letter.failedAt));
+    const res = await this.redis.eval(
+      DEAD_LETTER,
+      3,
+      this.laneKey(letter.lane),
+      this.dlqKey,
+      this.dlqIndexKey,
+      letter.item.id,
+      JSON.stringify(letter),
+      String(letter.failedAt),
+    );
     return res === 1;
   }
 

@@ -56,7 +56,10 @@ export interface LaneQueueLike {
 }
 
 /** Per-channel depths of one direction. Dead letters per channel only with `deadLettersByChannel`. */
-export async function channelQueueStats(q: LaneQueueLike, opts: { deadLettersByChannel?: boolean } = {}): Promise<Map<string, ChannelQueueStats>> {
+export async function channelQueueStats(
+  q: LaneQueueLike,
+  opts: { deadLettersByChannel?: boolean } = {},
+): Promise<Map<string, ChannelQueueStats>> {
   const { store } = q;
   const [activeIds, delayedIds] = await Promise.all([q.queue.getRanges(['active'], 0, -1), q.queue.getRanges(['delayed'], 0, -1)]);
   const active = new Set(activeIds);

@@ -16,7 +16,14 @@ export const DEFAULT_GREETING = 'Hello! How can we help you?';
 /** Whole-word (or whole-phrase) match, any case; "/operator" matches the keyword "operator". */
 export function keywordMatcher(keywords: readonly string[]): ((text: string) => boolean) | undefined {
   if (keywords.length === 0) return undefined;
-  const alts = keywords.map((k) => k.trim().replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/\s+/g, '\\s+')).join('|');
+  const alts = keywords
+    .map((k) =>
+      k
+        .trim()
+        .replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+        .replace(/\s+/g, '\\s+'),
+    )
+    .join('|');
   const re = new RegExp(`(?<![\\p{L}\\p{N}_])(?:${alts})(?![\\p{L}\\p{N}_])`, 'iu');
   return (text) => re.test(text);
 }

@@ -60,15 +60,20 @@ const duration = (what: string) =>
     return ms;
   });
 
-const keywordList = z.union([text('a keyword'), z.array(text('a keyword')).min(1, 'expected at least one keyword')]).transform((v) => (Array.isArray(v) ? v : [v]));
+const keywordList = z
+  .union([text('a keyword'), z.array(text('a keyword')).min(1, 'expected at least one keyword')])
+  .transform((v) => (Array.isArray(v) ? v : [v]));
 
-const regex = z.string().min(1, 'expected a regular expression').superRefine((v, ctx) => {
-  try {
-    new RegExp(v, 'iu');
-  } catch (e) {
-    ctx.addIssue({ code: 'custom', message: `not a valid regular expression: ${(e as Error).message}` });
-  }
-});
+const regex = z
+  .string()
+  .min(1, 'expected a regular expression')
+  .superRefine((v, ctx) => {
+    try {
+      new RegExp(v, 'iu');
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: `not a valid regular expression: ${(e as Error).message}` });
+    }
+  });
 
 const menuItem = z
   .strictObject({
@@ -140,7 +145,9 @@ export const botFlowSchema = z
     // `askPhone: true` = every default.
     askPhone: z.preprocess((v) => (v === true ? {} : v), askPhone).optional(),
     unmatched: z
-      .union([z.literal('forward'), z.strictObject({ answer: text('the answer') })], { error: 'expected "forward" or { answer: "<text>" }' })
+      .union([z.literal('forward'), z.strictObject({ answer: text('the answer') })], {
+        error: 'expected "forward" or { answer: "<text>" }',
+      })
       .default('forward'),
   })
   .transform((b): BotFlowConfig => {
@@ -165,7 +172,10 @@ export const botFlowSchema = z
     };
     if (b.greeting !== undefined) out.greeting = b.greeting;
     if (b.schedule) {
-      const days = Object.entries(b.schedule.hours).map(([key, value]) => ({ days: parseDays(key) as number[], ranges: parseRanges(value) as Array<[number, number]> }));
+      const days = Object.entries(b.schedule.hours).map(([key, value]) => ({
+        days: parseDays(key) as number[],
+        ranges: parseRanges(value) as Array<[number, number]>,
+      }));
       out.schedule = { timezone: b.schedule.timezone, week: buildWeek(days), closedDates: b.schedule.closed, message: b.schedule.message };
     }
     if (b.askPhone) out.askPhone = b.askPhone;

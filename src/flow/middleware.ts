@@ -98,10 +98,15 @@ export const MAX_BUTTON_DATA_BYTES = 64;
 /** Validates a reply and turns it into the messenger-neutral form the outbound queue carries. */
 export function buildReply(content: string | { type: MessageType; data: string }, opts: ReplyOptions = {}): BotReply {
   const body = typeof content === 'string' ? { type: 'text' as const, data: content } : content;
-  if (!['text', 'image', 'file'].includes(body.type)) throw new TypeError(`reply: type must be text, image or file (got ${String(body.type)})`);
+  if (!['text', 'image', 'file'].includes(body.type))
+    throw new TypeError(`reply: type must be text, image or file (got ${String(body.type)})`);
   if (typeof body.data !== 'string' || body.data.trim() === '') throw new TypeError('reply: the text (or URL) must not be empty');
   if (body.type !== 'text' && !/^https?:\/\//i.test(body.data)) throw new TypeError('reply: an image or file is sent by its http(s) URL');
-  const kinds = [opts.buttons !== undefined && opts.buttons.length > 0, opts.requestPhone !== undefined, opts.removeKeyboard === true].filter(Boolean).length;
+  const kinds = [
+    opts.buttons !== undefined && opts.buttons.length > 0,
+    opts.requestPhone !== undefined,
+    opts.removeKeyboard === true,
+  ].filter(Boolean).length;
   if (kinds > 1) throw new TypeError('reply: use one of buttons, requestPhone and removeKeyboard per reply');
   if (kinds > 0 && body.type !== 'text') throw new TypeError('reply: buttons and keyboards go with a text reply');
   const reply: BotReply = { type: body.type, data: body.data };

@@ -22,7 +22,16 @@ import type { LaneQueue } from '../delivery/lane-queue.js';
 import { redact } from '../redact.js';
 import { DEFAULT_IDLE_TIMEOUT_MS, type BotFlowConfig } from './config.js';
 import { botFlow } from './bot-flow.js';
-import { buildReply, compose, type BotReply, type ConversationFacts, type FlowContext, type FlowOutcome, type Middleware, type ReplyOptions } from './middleware.js';
+import {
+  buildReply,
+  compose,
+  type BotReply,
+  type ConversationFacts,
+  type FlowContext,
+  type FlowOutcome,
+  type Middleware,
+  type ReplyOptions,
+} from './middleware.js';
 import { isOpen, nextOpening } from './schedule.js';
 import { FlowStore } from './state.js';
 
@@ -60,7 +69,10 @@ export class FlowRunner implements InboundSink {
     return this.o.bot?.handover.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   }
 
-  async enqueue(messages: InboundMessage[], opts: { dedupeId?: string; correlationId?: string; event?: InboundEvent } = {}): Promise<'queued' | 'duplicate'> {
+  async enqueue(
+    messages: InboundMessage[],
+    opts: { dedupeId?: string; correlationId?: string; event?: InboundEvent } = {},
+  ): Promise<'queued' | 'duplicate'> {
     const clientId = messages[0]?.client_id;
     if (!clientId) return 'queued';
     if (messages.some((m) => m.client_id !== clientId)) throw new Error('one source event must belong to one conversation');
@@ -77,7 +89,8 @@ export class FlowRunner implements InboundSink {
     const event: InboundEvent = opts.event ?? {};
     const facts: ConversationFacts = { ...state.facts };
     const factWrites: Partial<Record<'start_payload' | 'phone', string>> = {};
-    if (event.start?.payload !== undefined && event.start.payload !== facts.startPayload) facts.startPayload = factWrites.start_payload = event.start.payload;
+    if (event.start?.payload !== undefined && event.start.payload !== facts.startPayload)
+      facts.startPayload = factWrites.start_payload = event.start.payload;
     if (event.phone !== undefined && event.phone !== facts.phone) facts.phone = factWrites.phone = event.phone;
     const handedOver = state.handoverUntil !== undefined && state.handoverUntil > now;
 
@@ -100,7 +113,10 @@ export class FlowRunner implements InboundSink {
     } catch (err) {
       // A failing middleware must not block the conversation (a polling loop would retry it
       // forever): its half-made decision is dropped and the messages go to the agents.
-      this.log.error({ cid, channel: channelId, err: redact(String((err as Error)?.stack ?? err)) }, 'bot middleware failed; forwarding the messages to the agents');
+      this.log.error(
+        { cid, channel: channelId, err: redact(String((err as Error)?.stack ?? err)) },
+        'bot middleware failed; forwarding the messages to the agents',
+      );
       ctx.reset();
       ctx.forward();
     }
@@ -150,8 +166,18 @@ export class FlowRunner implements InboundSink {
     const result = await this.store.commit({
       clientId,
       ...(seenKey ? { seen: { key: seenKey, ttlS: this.o.dedupeTtlS ?? 86_400 } } : {}),
-      inbound: { laneKey: this.o.inbound.store.laneKey(lane), lanesKey: this.o.inbound.store.lanesKey, member: laneMember(lane), items: inItems.map((i) => JSON.stringify(i)) },
-      outbound: { laneKey: this.o.outbound.store.laneKey(lane), lanesKey: this.o.outbound.store.lanesKey, member: laneMember(lane), items: outItems.map((i) => JSON.stringify(i)) },
+      inbound: {
+        laneKey: this.o.inbound.store.laneKey(lane),
+        lanesKey: this.o.inbound.store.lanesKey,
+        member: laneMember(lane),
+        items: inItems.map((i) => JSON.stringify(i)),
+      },
+      outbound: {
+        laneKey: this.o.outbound.store.laneKey(lane),
+        lanesKey: this.o.outbound.store.lanesKey,
+        member: laneMember(lane),
+        items: outItems.map((i) => JSON.stringify(i)),
+      },
       historyAppend: historyPayloads.map((payload) => JSON.stringify({ cid, payload })),
       // Whatever reaches Blinger in after-handover mode comes after what was kept back.
       flushHistory: !mirrorAll && inboundPayloads.length > 0,
@@ -168,7 +194,16 @@ export class FlowRunner implements InboundSink {
     }
     const flushed = result.flushed.map((raw) => JSON.parse(raw) as LaneItem<InboundMessage>);
     this.log.info(
-      { channel: channelId, cid, event: 'bot-flow', outcome, handedOver, replies: replies.length, toBlinger: flushed.length + inItems.length, keptBack: historyPayloads.length },
+      {
+        channel: channelId,
+        cid,
+        event: 'bot-flow',
+        outcome,
+        handedOver,
+        replies: replies.length,
+        toBlinger: flushed.length + inItems.length,
+        keptBack: historyPayloads.length,
+      },
       'bot flow decided',
     );
     if (result.inboundNewLane) await this.o.inbound.ensureJob(lane);
@@ -188,7 +223,8 @@ export class FlowRunner implements InboundSink {
 /** Logs and emits what LaneQueue.enqueue would for items appended by the flow's own script. */
 function announce<T>(queue: LaneQueue<T>, lane: LaneRef, items: LaneItem<T>[], log: Logger): void {
   if (items.length === 0) return;
-  for (const item of items) log.info({ channel: lane.channelId, cid: item.cid, msg: item.id, job: laneMember(lane), event: 'queued' }, 'message queued');
+  for (const item of items)
+    log.info({ channel: lane.channelId, cid: item.cid, msg: item.id, job: laneMember(lane), event: 'queued' }, 'message queued');
   queue.emit('queued', { lane, items });
 }
 
@@ -223,7 +259,9 @@ function outboundOf(clientId: string, r: BotReply): OutboundMessage {
 }
 
 /** What a context starts from: the data fields of FlowContext (its facts still writable here). */
-type ContextInit = Pick<FlowContext, 'channelId' | 'clientId' | 'messages' | 'event' | 'text' | 'chat' | 'handedOver' | 'now' | 'log'> & { facts: ConversationFacts };
+type ContextInit = Pick<FlowContext, 'channelId' | 'clientId' | 'messages' | 'event' | 'text' | 'chat' | 'handedOver' | 'now' | 'log'> & {
+  facts: ConversationFacts;
+};
 
 class Context implements FlowContext {
   readonly channelId: string;
@@ -289,4 +327,3 @@ class Context implements FlowContext {
     this.handoverMessage = undefined;
   }
 }
-

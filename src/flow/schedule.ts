@@ -31,11 +31,15 @@ export function isValidTimeZone(tz: string): boolean {
  */
 export function parseDays(key: string): number[] | string {
   const days: number[] = [];
-  for (const part of key.toLowerCase().split(',').map((p) => p.trim())) {
+  for (const part of key
+    .toLowerCase()
+    .split(',')
+    .map((p) => p.trim())) {
     const m = /^([a-z]{3})(?:\s*-\s*([a-z]{3}))?$/.exec(part);
     const from = m ? DAY_INDEX.get(m[1]!) : undefined;
     const to = m?.[2] !== undefined ? DAY_INDEX.get(m[2]) : from;
-    if (from === undefined || to === undefined) return `"${key}" is not a day: use mon, tue, wed, thu, fri, sat, sun, a range such as mon-fri, or a list such as "sat, sun"`;
+    if (from === undefined || to === undefined)
+      return `"${key}" is not a day: use mon, tue, wed, thu, fri, sat, sun, a range such as mon-fri, or a list such as "sat, sun"`;
     for (let d = from; ; d = (d + 1) % 7) {
       days.push(d);
       if (d === to) break;
@@ -65,7 +69,8 @@ export function parseRanges(value: string | string[]): Array<[number, number]> |
     const [a, b, extra] = item.split('-');
     const start = a === undefined ? undefined : parseTime(a, false);
     const end = b === undefined ? undefined : parseTime(b, true);
-    if (start === undefined || end === undefined || extra !== undefined) return `"${item}" is not a time range: expected HH:MM-HH:MM such as 09:00-18:00, or "closed"`;
+    if (start === undefined || end === undefined || extra !== undefined)
+      return `"${item}" is not a time range: expected HH:MM-HH:MM such as 09:00-18:00, or "closed"`;
     if (start === end) return `"${item}" is an empty range`;
     ranges.push([start, end]);
   }
@@ -105,7 +110,17 @@ const formatters = new Map<string, Intl.DateTimeFormat>();
 function formatter(tz: string): Intl.DateTimeFormat {
   let f = formatters.get(tz);
   if (!f) {
-    f = new Intl.DateTimeFormat('en-US', { timeZone: tz, hourCycle: 'h23', weekday: 'short', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone: tz,
+      hourCycle: 'h23',
+      weekday: 'short',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    });
     formatters.set(tz, f);
   }
   return f;

@@ -200,6 +200,12 @@ export class FlowStore {
 
   /** An agent wrote to the user: the conversation is (still) with the agents until idle. */
   async extendHandover(clientId: string, until: number, now: number): Promise<void> {
-    await this.redis.eval(EXTEND_HANDOVER, 1, this.key(clientId, 'handover'), String(until), String(Math.max(1, until - now) + KEY_MARGIN_MS));
+    await this.redis.eval(
+      EXTEND_HANDOVER,
+      1,
+      this.key(clientId, 'handover'),
+      String(until),
+      String(Math.max(1, until - now) + KEY_MARGIN_MS),
+    );
   }
 }

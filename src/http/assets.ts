@@ -29,7 +29,11 @@ export function loadAssets(dir: URL, names: string[]): Map<string, Asset> {
       throw new Error(`page asset ${new URL(name, dir).pathname} is missing (run "npm run build", which copies assets into dist/)`);
     }
     const ext = name.slice(name.lastIndexOf('.'));
-    out.set(name, { body, type: TYPES[ext] ?? 'application/octet-stream', etag: `"${createHash('sha1').update(body).digest('base64url').slice(0, 16)}"` });
+    out.set(name, {
+      body,
+      type: TYPES[ext] ?? 'application/octet-stream',
+      etag: `"${createHash('sha1').update(body).digest('base64url').slice(0, 16)}"`,
+    });
   }
   return out;
 }

@@ -55,7 +55,13 @@ function bearerMatches(header: string | undefined, token: string): boolean {
 
 export function buildServer(deps: ServerDeps): FastifyInstance {
   // maxParamLength: signed media tokens are a few hundred characters (fastify allows 100 by default).
-  const app = Fastify({ bodyLimit: BODY_LIMIT, logger: false, return503OnClosing: true, forceCloseConnections: true, routerOptions: { maxParamLength: 2048 } });
+  const app = Fastify({
+    bodyLimit: BODY_LIMIT,
+    logger: false,
+    return503OnClosing: true,
+    forceCloseConnections: true,
+    routerOptions: { maxParamLength: 2048 },
+  });
   const log = deps.log.child({ component: 'http' });
 
   // Only JSON bodies are accepted; everything else is 415.
@@ -161,7 +167,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     } catch (err) {
       const e = err instanceof DeliveryError ? err : DeliveryError.transient(redact(String((err as Error).message)));
       log.warn({ channel: v.channelId, err: e.message }, 'media not served');
-      return e.kind === 'permanent' ? fail(reply, 404, `file unavailable: ${e.message}`) : fail(reply, 502, 'the messenger did not deliver the file; try again');
+      return e.kind === 'permanent'
+        ? fail(reply, 404, `file unavailable: ${e.message}`)
+        : fail(reply, 502, 'the messenger did not deliver the file; try again');
     }
   });
 

@@ -26,7 +26,11 @@ export function isInlineImage(mime: string | undefined): boolean {
 
 /** A file name fit for Content-Disposition and for showing: no path, no control characters, ≤ 200 chars. */
 export function cleanFileName(name: string | undefined, fallback = 'file'): string {
-  // eslint-disable-next-line no-control-regex
-  const base = (name ?? '').split(/[\\/]/).pop()!.replace(/[\u0000-\u001f\u007f]/g, '').trim();
+  const base = (name ?? '')
+    .split(/[\\/]/)
+    .pop()!
+    // eslint-disable-next-line no-control-regex -- control characters are what this removes
+    .replace(/[\u0000-\u001f\u007f]/g, '')
+    .trim();
   return (base || fallback).slice(0, 200);
 }

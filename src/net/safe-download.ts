@@ -242,10 +242,17 @@ export async function openDownload(url: string, opts: DownloadOptions): Promise<
       body.destroy();
       const location = headerValue(res.headers, 'location');
       if (!location) {
-        throw new DownloadFailed(`Download from ${where(current)} failed: HTTP ${res.status} without a Location`, `http_${res.status}`, res.status);
+        throw new DownloadFailed(
+          `Download from ${where(current)} failed: HTTP ${res.status} without a Location`,
+          `http_${res.status}`,
+          res.status,
+        );
       }
       if (redirects >= MAX_REDIRECTS) {
-        throw new DownloadRefused(`Refusing to download from ${where(original)}: more than ${MAX_REDIRECTS} redirects`, 'too_many_redirects');
+        throw new DownloadRefused(
+          `Refusing to download from ${where(original)}: more than ${MAX_REDIRECTS} redirects`,
+          'too_many_redirects',
+        );
       }
       let next: string;
       try {
@@ -276,9 +283,7 @@ export async function openDownload(url: string, opts: DownloadOptions): Promise<
     const contentType = headerValue(res.headers, 'content-type')?.trim();
     if (contentType) result.contentType = contentType;
     const fileName =
-      fileNameFromDisposition(headerValue(res.headers, 'content-disposition')) ??
-      fileNameFromUrl(current) ??
-      fileNameFromUrl(original);
+      fileNameFromDisposition(headerValue(res.headers, 'content-disposition')) ?? fileNameFromUrl(current) ?? fileNameFromUrl(original);
     if (fileName) result.fileName = fileName;
     if (length !== undefined) result.size = length;
     return result;

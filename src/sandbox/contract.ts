@@ -4,7 +4,18 @@
  * answers 4xx, as a strict Blinger would, and the bridge dead-letters the message), every
  * allowed-but-doubtful detail is a *warning* (answered 200, shown in amber).
  */
-export const CUSTOM_APP_FIELDS = ['token', 'custom_channel_id', 'client_id', 'client_name', 'client_phone', 'info', 'type', 'data', 'echo', 'echo_outgoing'] as const;
+export const CUSTOM_APP_FIELDS = [
+  'token',
+  'custom_channel_id',
+  'client_id',
+  'client_name',
+  'client_phone',
+  'info',
+  'type',
+  'data',
+  'echo',
+  'echo_outgoing',
+] as const;
 const KNOWN = new Set<string>(CUSTOM_APP_FIELDS);
 const TYPES = new Set(['text', 'image', 'file']);
 
@@ -38,7 +49,10 @@ function constantTimeEqual(a: string, b: string): boolean {
 
 /** Local addresses are fine for the sandbox, where an http link is expected. */
 function isLocalHost(host: string): boolean {
-  return /^(localhost|127\.\d+\.\d+\.\d+|\[::1\]|10\.\d+\.\d+\.\d+|192\.168\.\d+\.\d+|172\.(1[6-9]|2\d|3[01])\.\d+\.\d+)$/i.test(host) || host.endsWith('.local');
+  return (
+    /^(localhost|127\.\d+\.\d+\.\d+|\[::1\]|10\.\d+\.\d+\.\d+|192\.168\.\d+\.\d+|172\.(1[6-9]|2\d|3[01])\.\d+\.\d+)$/i.test(host) ||
+    host.endsWith('.local')
+  );
 }
 
 export function checkIncoming(req: IncomingRequest, expected: { token: string; channelId: string }): IncomingCheck {
@@ -56,7 +70,8 @@ export function checkIncoming(req: IncomingRequest, expected: { token: string; c
   const auth = req.authorization;
   if (!auth) violate(401, 'Authorization header: missing (expected "Bearer <app token>")');
   else if (!auth.startsWith('Bearer ')) violate(401, 'Authorization header: expected "Bearer <app token>"');
-  else if (!constantTimeEqual(auth.slice(7).trim(), expected.token)) violate(401, 'Authorization header: the bearer token is not the app token');
+  else if (!constantTimeEqual(auth.slice(7).trim(), expected.token))
+    violate(401, 'Authorization header: the bearer token is not the app token');
 
   let parsed: unknown;
   try {
@@ -80,7 +95,8 @@ export function checkIncoming(req: IncomingRequest, expected: { token: string; c
 
   if (b.custom_channel_id === undefined) violate(400, 'custom_channel_id: required (the Custom App ID)');
   else if (typeof b.custom_channel_id !== 'string') violate(400, `custom_channel_id: expected a string, got ${typeof b.custom_channel_id}`);
-  else if (b.custom_channel_id !== expected.channelId) violate(400, `custom_channel_id: "${b.custom_channel_id}" is not this app's ID ("${expected.channelId}")`);
+  else if (b.custom_channel_id !== expected.channelId)
+    violate(400, `custom_channel_id: "${b.custom_channel_id}" is not this app's ID ("${expected.channelId}")`);
 
   let clientId: string | undefined;
   if (b.client_id === undefined) violate(400, 'client_id: required');
@@ -100,13 +116,15 @@ export function checkIncoming(req: IncomingRequest, expected: { token: string; c
   }
 
   if (b.info !== undefined) {
-    if (!isObject(b.info)) violate(400, `info: expected a JSON object, got ${Array.isArray(b.info) ? 'an array' : b.info === null ? 'null' : typeof b.info}`);
+    if (!isObject(b.info))
+      violate(400, `info: expected a JSON object, got ${Array.isArray(b.info) ? 'an array' : b.info === null ? 'null' : typeof b.info}`);
     else if (Object.keys(b.info).length === 0) warnings.push('info: sent empty; leave the field out instead');
     else if (JSON.stringify(b.info).length > 16_384) warnings.push('info: larger than 16 KiB');
   }
 
   if (b.type === undefined) violate(400, 'type: required (text, image or file)');
-  else if (typeof b.type !== 'string' || !TYPES.has(b.type)) violate(400, `type: must be text, image or file, got ${JSON.stringify(b.type)}`);
+  else if (typeof b.type !== 'string' || !TYPES.has(b.type))
+    violate(400, `type: must be text, image or file, got ${JSON.stringify(b.type)}`);
 
   if (b.data === undefined) violate(400, 'data: required');
   else if (typeof b.data !== 'string') violate(400, `data: expected a string, got ${typeof b.data}`);
@@ -118,9 +136,11 @@ export function checkIncoming(req: IncomingRequest, expected: { token: string; c
     } catch {
       /* below */
     }
-    if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) violate(400, `data: for type "${b.type}" expected an https URL of the ${b.type}`);
+    if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:'))
+      violate(400, `data: for type "${b.type}" expected an https URL of the ${b.type}`);
     else if (url.protocol === 'http:') {
-      if (isLocalHost(url.hostname)) warnings.push(`data: an http link; Blinger fetches files over https, so set PUBLIC_URL to an https address in production`);
+      if (isLocalHost(url.hostname))
+        warnings.push(`data: an http link; Blinger fetches files over https, so set PUBLIC_URL to an https address in production`);
       else violate(400, `data: expected an https URL, got http://${url.host}/…`);
     }
   }

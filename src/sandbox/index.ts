@@ -67,7 +67,11 @@ export function createSandbox(opts: SandboxOptions): Sandbox {
   const channel: ChannelConfig = {
     id: SANDBOX_CHANNEL_ID,
     blinger: { url: `${publicUrl}/sandbox/incoming`, token, timeoutMs: opts.timeoutMs ?? 10_000 },
-    adapter: { type: 'webchat', title: 'Sandbox chat', greeting: 'This is the bridge’s sandbox. Write something, then answer it from the agents’ inbox.' },
+    adapter: {
+      type: 'webchat',
+      title: 'Sandbox chat',
+      greeting: 'This is the bridge’s sandbox. Write something, then answer it from the agents’ inbox.',
+    },
     allowPrivateUrls: true,
   };
 
@@ -87,7 +91,10 @@ export function createSandbox(opts: SandboxOptions): Sandbox {
 
       scope.get('/sandbox', async (_req, reply) => {
         reply
-          .header('content-security-policy', "default-src 'none'; script-src 'self'; style-src 'self'; img-src * data: blob:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+          .header(
+            'content-security-policy',
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src * data: blob:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+          )
           .header('x-content-type-options', 'nosniff')
           .header('cache-control', 'no-store')
           .header('referrer-policy', 'no-referrer');
@@ -103,8 +110,19 @@ export function createSandbox(opts: SandboxOptions): Sandbox {
       // The Custom App incoming URL.
       scope.post('/sandbox/incoming', { bodyLimit: INCOMING_LIMIT }, async (req, reply) => {
         const raw = Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '';
-        const check = checkIncoming({ authorization: req.headers.authorization, contentType: req.headers['content-type'], raw }, { token, channelId: SANDBOX_CHANNEL_ID });
-        const event: IncomingEvent = { id: SandboxInbox.newId(), at: Date.now(), dir: 'in', status: check.status, violations: check.violations, warnings: check.warnings, body: check.shown };
+        const check = checkIncoming(
+          { authorization: req.headers.authorization, contentType: req.headers['content-type'], raw },
+          { token, channelId: SANDBOX_CHANNEL_ID },
+        );
+        const event: IncomingEvent = {
+          id: SandboxInbox.newId(),
+          at: Date.now(),
+          dir: 'in',
+          status: check.status,
+          violations: check.violations,
+          warnings: check.warnings,
+          body: check.shown,
+        };
         const b = check.body;
         // Blinger fetches images and files from their links: so does the stand-in, and says how it went.
         // Only for an authorized request: the stand-in fetches nothing on behalf of strangers.
@@ -127,27 +145,42 @@ export function createSandbox(opts: SandboxOptions): Sandbox {
         return reply.send({ success: true });
       });
 
-      scope.get('/sandbox/api/conversations', async () => ({ conversations: await inbox.conversations(), rejected: await inbox.rejected() }));
+      scope.get('/sandbox/api/conversations', async () => ({
+        conversations: await inbox.conversations(),
+        rejected: await inbox.rejected(),
+      }));
       scope.get<{ Params: { clientId: string } }>('/sandbox/api/conversations/:clientId', async (req, reply) => {
         const c = await inbox.conversation(req.params.clientId);
         if (!c) return fail(reply, 404, 'not_found', 'no such conversation');
         return c;
       });
-      scope.post<{ Params: { clientId: string } }>('/sandbox/api/conversations/:clientId/replies', { bodyLimit: INCOMING_LIMIT }, async (req, reply) => {
-        let b: Partial<ReplyEvent>;
-        try {
-          b = JSON.parse(Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '') as Partial<ReplyEvent>;
-        } catch {
-          return fail(reply, 400, 'bad_request', 'body: expected JSON');
-        }
-        if (typeof b.type !== 'string' || typeof b.data !== 'string' || typeof b.status !== 'number') {
-          return fail(reply, 400, 'bad_request', 'body: expected {type, data, status, answer}');
-        }
-        const event: ReplyEvent = { id: SandboxInbox.newId(), at: Date.now(), dir: 'out', type: b.type, data: b.data, status: b.status, answer: b.answer ?? null };
-        await inbox.record(req.params.clientId, event);
-        notify('reply', req.params.clientId);
-        return { ok: true };
-      });
+      scope.post<{ Params: { clientId: string } }>(
+        '/sandbox/api/conversations/:clientId/replies',
+        { bodyLimit: INCOMING_LIMIT },
+        async (req, reply) => {
+          let b: Partial<ReplyEvent>;
+          try {
+            b = JSON.parse(Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '') as Partial<ReplyEvent>;
+          } catch {
+            return fail(reply, 400, 'bad_request', 'body: expected JSON');
+          }
+          if (typeof b.type !== 'string' || typeof b.data !== 'string' || typeof b.status !== 'number') {
+            return fail(reply, 400, 'bad_request', 'body: expected {type, data, status, answer}');
+          }
+          const event: ReplyEvent = {
+            id: SandboxInbox.newId(),
+            at: Date.now(),
+            dir: 'out',
+            type: b.type,
+            data: b.data,
+            status: b.status,
+            answer: b.answer ?? null,
+          };
+          await inbox.record(req.params.clientId, event);
+          notify('reply', req.params.clientId);
+          return { ok: true };
+        },
+      );
 
       // Files agents attach: Blinger hosts them and sends their https link; the stand-in does the same.
       scope.post('/sandbox/files', { bodyLimit: FILE_LIMIT }, async (req, reply) => {
@@ -162,7 +195,10 @@ export function createSandbox(opts: SandboxOptions): Sandbox {
         }
         const id = SandboxInbox.newId();
         await inbox.putFile(id, { data, mime, name: cleanFileName(name) });
-        return { url: `${publicUrl}/sandbox/files/${id}/${encodeURIComponent(cleanFileName(name))}`, type: isInlineImage(mime) ? 'image' : 'file' };
+        return {
+          url: `${publicUrl}/sandbox/files/${id}/${encodeURIComponent(cleanFileName(name))}`,
+          type: isInlineImage(mime) ? 'image' : 'file',
+        };
       });
       const serveFile = async (id: string, reply: FastifyReply) => {
         const file = /^[0-9a-f-]{36}$/.test(id) ? await inbox.getFile(id) : undefined;
@@ -171,17 +207,27 @@ export function createSandbox(opts: SandboxOptions): Sandbox {
         return reply
           .type(type)
           .header('x-content-type-options', 'nosniff')
-          .header('content-disposition', `${type === 'application/octet-stream' ? 'attachment' : 'inline'}; filename*=UTF-8''${encodeURIComponent(file.name)}`)
+          .header(
+            'content-disposition',
+            `${type === 'application/octet-stream' ? 'attachment' : 'inline'}; filename*=UTF-8''${encodeURIComponent(file.name)}`,
+          )
           .send(file.data);
       };
       scope.get<{ Params: { id: string } }>('/sandbox/files/:id', async (req, reply) => serveFile(req.params.id, reply));
-      scope.get<{ Params: { id: string; name: string } }>('/sandbox/files/:id/:name', async (req, reply) => serveFile(req.params.id, reply));
+      scope.get<{ Params: { id: string; name: string } }>('/sandbox/files/:id/:name', async (req, reply) =>
+        serveFile(req.params.id, reply),
+      );
 
       // Live updates for the inbox page.
       scope.get('/sandbox/events', (req, reply) => {
         reply.hijack();
         const res = reply.raw;
-        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+        res.writeHead(200, {
+          'content-type': 'text/event-stream; charset=utf-8',
+          'cache-control': 'no-store',
+          connection: 'keep-alive',
+          'x-accel-buffering': 'no',
+        });
         res.write('retry: 2000\n\n');
         const onChange = (e: unknown) => res.write(`data: ${JSON.stringify(e)}\n\n`);
         changes.on('change', onChange);

@@ -73,5 +73,11 @@ it('Telegram answers 5xx to 30 % of sends and hangs on some, for 2,000 replies o
   expect(f.duplicates).toBe(0);
   expect(refused).toBeGreaterThan(600);
   expect(unanswered).toBeGreaterThan(20);
-  console.log(figuresLine('chaos Telegram 5xx 30 % + hangs', f, `(sendMessage calls=${w.tg.calls.filter((c) => c.method === 'sendMessage').length}, 5xx=${refused}, hung=${unanswered}, hangs armed=${armed})`));
+  console.log(
+    figuresLine(
+      'chaos Telegram 5xx 30 % + hangs',
+      f,
+      `(sendMessage calls=${w.tg.calls.filter((c) => c.method === 'sendMessage').length}, 5xx=${refused}, hung=${unanswered}, hangs armed=${armed})`,
+    ),
+  );
 });

@@ -8,7 +8,16 @@
 import http from 'node:http';
 import { afterEach, expect, it } from 'vitest';
 import { closedLoop, LoadClient } from '../../bench/lib/load.js';
-import { addFigures, BLINGER_TOKEN, CHANNEL_ID, inboundLoad, outboundLoad, untilAllArrived, WEBHOOK_SECRET, World } from './support/harness.js';
+import {
+  addFigures,
+  BLINGER_TOKEN,
+  CHANNEL_ID,
+  inboundLoad,
+  outboundLoad,
+  untilAllArrived,
+  WEBHOOK_SECRET,
+  World,
+} from './support/harness.js';
 import { figuresLine, groupBy, verify } from './support/verify.js';
 import { mulberry32 as prng } from '../helpers/random.js';
 
@@ -17,7 +26,6 @@ afterEach(async () => {
   await world?.dispose();
   world = undefined;
 });
-
 
 /** Reproducible: the same requests every run; CHAOS_SEED=<n> explores others. */
 const SEED = Number(process.env.CHAOS_SEED ?? 20240611);
@@ -76,7 +84,14 @@ function randomValue(depth = 0): unknown {
   ];
   if (depth < 3) {
     kinds.push(() => Array.from({ length: int(4) }, () => randomValue(depth + 1)));
-    kinds.push(() => Object.fromEntries(Array.from({ length: int(4) }, () => [pick(['a', 'text', 'id', '__proto__', 'constructor', 'chat', 'type']), randomValue(depth + 1)])));
+    kinds.push(() =>
+      Object.fromEntries(
+        Array.from({ length: int(4) }, () => [
+          pick(['a', 'text', 'id', '__proto__', 'constructor', 'chat', 'type']),
+          randomValue(depth + 1),
+        ]),
+      ),
+    );
   }
   if (chance(0.03)) kinds.push(() => deep(2000, 'deep'));
   return pick(kinds)();
@@ -94,7 +109,23 @@ function mangle(o: Record<string, unknown>, times: number): void {
       path.push(cur);
     }
     const keys = Object.keys(cur);
-    const key = keys.length && chance(0.8) ? pick(keys) : pick(['photo', 'document', 'caption', 'entities', 'reply_to_message', 'contact', 'location', 'poll', 'sticker', 'extra', 'echo', 'info']);
+    const key =
+      keys.length && chance(0.8)
+        ? pick(keys)
+        : pick([
+            'photo',
+            'document',
+            'caption',
+            'entities',
+            'reply_to_message',
+            'contact',
+            'location',
+            'poll',
+            'sticker',
+            'extra',
+            'echo',
+            'info',
+          ]);
     if (chance(0.2)) delete cur[key];
     else cur[key] = randomValue();
   }
@@ -111,7 +142,17 @@ function telegramUpdate(w: World): Record<string, unknown> {
   if (chance(0.2)) {
     const m = u.message as Record<string, unknown>;
     delete m.text;
-    Object.assign(m, pick([{ photo: [{ file_id: 'f', file_unique_id: 'u', width: 1, height: 1 }] }, { document: { file_id: 'f', file_unique_id: 'u', file_name: randomString() } }, { location: { latitude: 91, longitude: 'x' } }, { contact: { phone_number: randomValue(), first_name: randomValue() } }, { poll: { question: randomValue(), options: randomValue() } }, { caption: randomValue(), video: {} }]));
+    Object.assign(
+      m,
+      pick([
+        { photo: [{ file_id: 'f', file_unique_id: 'u', width: 1, height: 1 }] },
+        { document: { file_id: 'f', file_unique_id: 'u', file_name: randomString() } },
+        { location: { latitude: 91, longitude: 'x' } },
+        { contact: { phone_number: randomValue(), first_name: randomValue() } },
+        { poll: { question: randomValue(), options: randomValue() } },
+        { caption: randomValue(), video: {} },
+      ]),
+    );
   }
   if (chance(0.15)) {
     u[pick(['edited_message', 'channel_post', 'callback_query', 'my_chat_member', 'business_message', 'unknown_kind'])] = u.message;
@@ -121,7 +162,13 @@ function telegramUpdate(w: World): Record<string, unknown> {
 }
 
 function agentReply(): Record<string, unknown> {
-  return { token: BLINGER_TOKEN, custom_channel_id: CHANNEL_ID, client_id: pick(FUZZ_CLIENTS), type: pick(['text', 'image', 'file']), data: `${LOCAL_FILE}/fuzz.png` };
+  return {
+    token: BLINGER_TOKEN,
+    custom_channel_id: CHANNEL_ID,
+    client_id: pick(FUZZ_CLIENTS),
+    type: pick(['text', 'image', 'file']),
+    data: `${LOCAL_FILE}/fuzz.png`,
+  };
 }
 
 function randomBody(valid: () => Record<string, unknown>): Buffer {
@@ -152,13 +199,47 @@ function randomBody(valid: () => Record<string, unknown>): Buffer {
 function randomRequest(w: World): FuzzRequest {
   const telegram = chance(0.5);
   const headers: Record<string, string> = {};
-  const contentType = chance(0.6) ? 'application/json' : pick(['application/json; charset=utf-8', 'APPLICATION/JSON', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=xyz', 'application/vnd.api+json', 'application/json; charset=utf-16', 'application/ json', '', '*/*']);
+  const contentType = chance(0.6)
+    ? 'application/json'
+    : pick([
+        'application/json; charset=utf-8',
+        'APPLICATION/JSON',
+        'text/plain',
+        'application/x-www-form-urlencoded',
+        'multipart/form-data; boundary=xyz',
+        'application/vnd.api+json',
+        'application/json; charset=utf-16',
+        'application/ json',
+        '',
+        '*/*',
+      ]);
   if (contentType) headers['content-type'] = contentType;
   if (telegram) {
-    const secret = pick([WEBHOOK_SECRET, WEBHOOK_SECRET, WEBHOOK_SECRET, '', 'wrong', WEBHOOK_SECRET.toUpperCase(), `${WEBHOOK_SECRET} `, 'x'.repeat(8000), undefined]);
+    const secret = pick([
+      WEBHOOK_SECRET,
+      WEBHOOK_SECRET,
+      WEBHOOK_SECRET,
+      '',
+      'wrong',
+      WEBHOOK_SECRET.toUpperCase(),
+      `${WEBHOOK_SECRET} `,
+      'x'.repeat(8000),
+      undefined,
+    ]);
     if (secret !== undefined) headers['x-telegram-bot-api-secret-token'] = secret;
   } else {
-    const auth = pick([`Bearer ${BLINGER_TOKEN}`, `Bearer ${BLINGER_TOKEN}`, `Bearer ${BLINGER_TOKEN}`, `bearer ${BLINGER_TOKEN}`, 'Bearer wrong', `Basic ${Buffer.from('a:b').toString('base64')}`, 'Bearer', `Bearer  ${BLINGER_TOKEN}`, 'x'.repeat(8000), undefined]);
+    const auth = pick([
+      `Bearer ${BLINGER_TOKEN}`,
+      `Bearer ${BLINGER_TOKEN}`,
+      `Bearer ${BLINGER_TOKEN}`,
+      `bearer ${BLINGER_TOKEN}`,
+      'Bearer wrong',
+      `Basic ${Buffer.from('a:b').toString('base64')}`,
+      'Bearer',
+      `Bearer  ${BLINGER_TOKEN}`,
+      'x'.repeat(8000),
+      undefined,
+    ]);
     if (auth !== undefined) headers.authorization = auth;
   }
   if (chance(0.05)) headers['content-encoding'] = pick(['gzip', 'br', 'identity', 'bogus']);
@@ -172,11 +253,15 @@ function randomRequest(w: World): FuzzRequest {
 function send(baseUrl: string, r: FuzzRequest, agent: http.Agent): Promise<number | 'closed'> {
   return new Promise((resolve, reject) => {
     let status: number | undefined;
-    const req = http.request(`${baseUrl}${r.path}`, { method: 'POST', agent, headers: { ...r.headers, 'content-length': String(r.body.length) }, timeout: 30_000 }, (res) => {
-      status = res.statusCode ?? 0;
-      res.resume();
-      res.on('end', () => resolve(status!));
-    });
+    const req = http.request(
+      `${baseUrl}${r.path}`,
+      { method: 'POST', agent, headers: { ...r.headers, 'content-length': String(r.body.length) }, timeout: 30_000 },
+      (res) => {
+        status = res.statusCode ?? 0;
+        res.resume();
+        res.on('end', () => resolve(status!));
+      },
+    );
     req.on('timeout', () => req.destroy(new Error(`no answer to POST ${r.path.slice(0, 80)} within 30 s`)));
     req.on('error', (err: NodeJS.ErrnoException) => {
       // A server may answer an oversized request early and close: that refusal is fine.
@@ -212,12 +297,19 @@ it('2,000 random and malformed bodies and headers at both webhook routes: no 5xx
           continue;
         }
         statuses.set(status, (statuses.get(status) ?? 0) + 1);
-        if (status >= 500 && status !== 503) serverErrors.push(`${status} POST ${r.path.slice(0, 60)} ${JSON.stringify(r.headers).slice(0, 200)} ${r.body.subarray(0, 200).toString('utf8')}`);
+        if (status >= 500 && status !== 503)
+          serverErrors.push(
+            `${status} POST ${r.path.slice(0, 60)} ${JSON.stringify(r.headers).slice(0, 200)} ${r.body.subarray(0, 200).toString('utf8')}`,
+          );
       }
     }),
   );
   agent.destroy();
-  const histogram = [...statuses].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s}:${n}`).join(' ') + (closed ? ` closed-on-oversized:${closed}` : '');
+  const histogram =
+    [...statuses]
+      .sort((a, b) => a[0] - b[0])
+      .map(([s, n]) => `${s}:${n}`)
+      .join(' ') + (closed ? ` closed-on-oversized:${closed}` : '');
 
   expect(serverErrors).toEqual([]);
   // Redis was up all along: a 503 would mean the bridge failed on an input, not on the queue.
@@ -232,19 +324,38 @@ it('2,000 random and malformed bodies and headers at both webhook routes: no 5xx
   const client = new LoadClient();
   const inbound = inboundLoad(w, () => bridge.url, FUZZ_CHATS.length, 10, 'real');
   const outbound = outboundLoad(() => bridge.url, FUZZ_CLIENTS.length, 10, 'real');
-  await Promise.all([closedLoop({ client, requests: inbound.requests, deadlineMs: 30_000 }), closedLoop({ client, requests: outbound.requests, deadlineMs: 30_000 })]);
+  await Promise.all([
+    closedLoop({ client, requests: inbound.requests, deadlineMs: 30_000 }),
+    closedLoop({ client, requests: outbound.requests, deadlineMs: 30_000 }),
+  ]);
   await untilAllArrived(w, 'inbound', inbound, 60_000);
   await untilAllArrived(w, 'outbound', outbound, 60_000);
   client.close();
   // Only the real messages count here; the garbage that was queued went wherever it could.
   const real = (text: string) => text.startsWith('real');
   const f = addFigures(
-    verify(inbound.expected, groupBy(w.blinger.received.filter((m) => real(m.data)), (m) => m.client_id, (m) => m.data)),
-    verify(outbound.expected, groupBy(w.tg.sent.filter((s) => real(s.text ?? '')), (s) => s.chat_id, (s) => s.text ?? '')),
+    verify(
+      inbound.expected,
+      groupBy(
+        w.blinger.received.filter((m) => real(m.data)),
+        (m) => m.client_id,
+        (m) => m.data,
+      ),
+    ),
+    verify(
+      outbound.expected,
+      groupBy(
+        w.tg.sent.filter((s) => real(s.text ?? '')),
+        (s) => s.chat_id,
+        (s) => s.text ?? '',
+      ),
+    ),
   );
   expect(f.lost).toBe(0);
   expect(f.duplicates).toBe(0);
   expect(f.orderViolations).toBe(0);
   expect(bridge.alive).toBe(true);
-  console.log(`chaos fuzz (seed ${SEED}): ${total} requests, statuses ${histogram}; process alive, /healthz 200; then ${figuresLine('real messages to the fuzzed chats', f)}`);
+  console.log(
+    `chaos fuzz (seed ${SEED}): ${total} requests, statuses ${histogram}; process alive, /healthz 200; then ${figuresLine('real messages to the fuzzed chats', f)}`,
+  );
 });

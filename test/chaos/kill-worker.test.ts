@@ -5,7 +5,16 @@
  */
 import { afterEach, expect, it } from 'vitest';
 import { closedLoop, LoadClient } from '../../bench/lib/load.js';
-import { addFigures, inboundFigures, inboundLoad, outboundFigures, outboundLoad, untilAllArrived, World, type BridgeProcess } from './support/harness.js';
+import {
+  addFigures,
+  inboundFigures,
+  inboundLoad,
+  outboundFigures,
+  outboundLoad,
+  untilAllArrived,
+  World,
+  type BridgeProcess,
+} from './support/harness.js';
 import { figuresLine } from './support/verify.js';
 
 let world: World | undefined;
@@ -62,7 +71,10 @@ it('kill -9 of the worker 3 times during a 2,000-message run over 50 chats: 0 lo
   // most one per conversation per kill. (Texts are unique, and tell their chat: "in3-17".)
   const firstArrival = new Map<string, number>();
   const copies = new Map<string, number>();
-  for (const [text, at] of [...w.blinger.received.map((m) => [m.data, m.at] as const), ...w.tg.sent.map((s) => [s.text ?? '', s.at] as const)]) {
+  for (const [text, at] of [
+    ...w.blinger.received.map((m) => [m.data, m.at] as const),
+    ...w.tg.sent.map((s) => [s.text ?? '', s.at] as const),
+  ]) {
     if (!firstArrival.has(text)) firstArrival.set(text, at);
     copies.set(text, (copies.get(text) ?? 0) + 1);
   }
@@ -80,6 +92,10 @@ it('kill -9 of the worker 3 times during a 2,000-message run over 50 chats: 0 lo
   expect([...perChatAndKill].filter(([, n]) => n > 1)).toEqual([]);
   expect(ingress.alive).toBe(true);
   console.log(
-    figuresLine('chaos kill -9 worker x3', all, `(kills=${kills.length}, max_duplicates_per_chat=${all.maxDuplicatesPerConversation}; inbound ${fin.delivered}/${fin.sent} dup ${fin.duplicates}, outbound ${fout.delivered}/${fout.sent} dup ${fout.duplicates})`),
+    figuresLine(
+      'chaos kill -9 worker x3',
+      all,
+      `(kills=${kills.length}, max_duplicates_per_chat=${all.maxDuplicatesPerConversation}; inbound ${fin.delivered}/${fin.sent} dup ${fin.duplicates}, outbound ${fout.delivered}/${fout.sent} dup ${fout.duplicates})`,
+    ),
   );
 });

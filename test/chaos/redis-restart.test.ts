@@ -78,6 +78,11 @@ it('Redis killed with SIGKILL mid-run and restarted (AOF, appendfsync always): 0
   await restartMidRun('chaos redis kill -9 + restart (AOF always)', ['--appendonly', 'yes', '--appendfsync', 'always'], 'SIGKILL');
 });
 
-it('Redis away for longer than the workers\' locks (3 s against 2 s), then back: 0 lost, order exact', async () => {
-  await restartMidRun('chaos redis outage longer than the lock (AOF everysec)', ['--appendonly', 'yes', '--appendfsync', 'everysec'], 'SIGTERM', 3000);
+it("Redis away for longer than the workers' locks (3 s against 2 s), then back: 0 lost, order exact", async () => {
+  await restartMidRun(
+    'chaos redis outage longer than the lock (AOF everysec)',
+    ['--appendonly', 'yes', '--appendfsync', 'everysec'],
+    'SIGTERM',
+    3000,
+  );
 });

@@ -118,7 +118,7 @@ export class BlingerDouble {
   /** @internal use startBlingerDouble */
   constructor(private readonly opts: BlingerDoubleOptions) {
     this.path = opts.path ?? '/custom-app/incoming';
-    this.rng = mulberry32(opts.seed ?? (Date.now() >>> 0));
+    this.rng = mulberry32(opts.seed ?? Date.now() >>> 0);
     this.events.setMaxListeners(0);
     this.server = http.createServer((req, res) => {
       this.handleRequest(req, res).catch((err: unknown) => {
@@ -332,13 +332,17 @@ export class BlingerDouble {
       (typeof body.custom_channel_id !== 'string' && typeof body.custom_channel_id !== 'number') ||
       String(body.custom_channel_id) !== this.opts.channelId
     ) {
-      throw new Violation(400, `custom_channel_id ${JSON.stringify(body.custom_channel_id)} is not this Custom App (${this.opts.channelId})`);
+      throw new Violation(
+        400,
+        `custom_channel_id ${JSON.stringify(body.custom_channel_id)} is not this Custom App (${this.opts.channelId})`,
+      );
     }
 
     if (typeof body.client_id !== 'string' || body.client_id === '') throw new Violation(400, 'client_id must be a non-empty string');
     if (typeof body.type !== 'string' || !TYPES.has(body.type)) throw new Violation(400, 'type must be one of text, image, file');
     if (typeof body.data !== 'string' || body.data === '') throw new Violation(400, 'data must be a non-empty string');
-    if (body.type !== 'text' && !isHttpUrl(body.data)) throw new Violation(400, `data must be an absolute http(s) URL for type ${body.type}`);
+    if (body.type !== 'text' && !isHttpUrl(body.data))
+      throw new Violation(400, `data must be an absolute http(s) URL for type ${body.type}`);
 
     for (const key of ['client_name', 'client_phone'] as const) {
       if (body[key] !== undefined && typeof body[key] !== 'string') throw new Violation(400, `${key} must be a string`);
@@ -403,7 +407,12 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<{ body: Buf
 }
 
 /** A JSON POST on a fresh connection, so no pooled socket keeps the bridge's server from closing. */
-function postJson(url: string, body: unknown, headers: Record<string, string>, timeoutMs: number): Promise<{ status: number; body: string }> {
+function postJson(
+  url: string,
+  body: unknown,
+  headers: Record<string, string>,
+  timeoutMs: number,
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const payload = Buffer.from(JSON.stringify(body));
     const request = http.request(
@@ -426,4 +435,3 @@ function postJson(url: string, body: unknown, headers: Record<string, string>, t
     request.end(payload);
   });
 }
-

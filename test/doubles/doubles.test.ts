@@ -15,6 +15,7 @@ import { DEFAULT_BOT, startTelegramDouble, type TelegramDouble } from './telegra
 interface Envelope {
   ok: boolean;
   // Bot API results are free-form JSON; tests index into them freely.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above
   result?: any;
   error_code?: number;
   description?: string;
@@ -37,10 +38,7 @@ async function api(
 }
 
 /** A 1x1 PNG. */
-const PNG = Buffer.from(
-  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==',
-  'base64',
-);
+const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
 
 /** A throwaway HTTP server on 127.0.0.1 (media for URL sends, webhook receivers, bridge stand-ins). */
 async function startServer(handler: http.RequestListener): Promise<{ url: string; close: () => Promise<void> }> {
@@ -103,7 +101,11 @@ describe('Telegram Bot API double', () => {
       const viaForm = await fetch(`${tg.apiRoot}/bot${DEFAULT_BOT.token}/sendMessage`, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ chat_id: '5', text: 'from form', reply_markup: '{"inline_keyboard":[[{"text":"a","callback_data":"b"}]]}' }),
+        body: new URLSearchParams({
+          chat_id: '5',
+          text: 'from form',
+          reply_markup: '{"inline_keyboard":[[{"text":"a","callback_data":"b"}]]}',
+        }),
       });
       const result = ((await viaForm.json()) as Envelope).result;
       expect(result.text).toBe('from form');
@@ -115,7 +117,12 @@ describe('Telegram Bot API double', () => {
     it('records every call, including refused ones, with status and description', async () => {
       await api(tg, 'sendMessage', { chat_id: 1, text: '' });
       expect(tg.calls).toHaveLength(1);
-      expect(tg.calls[0]).toMatchObject({ method: 'sendMessage', bot: 'test_bridge_bot', status: 400, description: 'Bad Request: message text is empty' });
+      expect(tg.calls[0]).toMatchObject({
+        method: 'sendMessage',
+        bot: 'test_bridge_bot',
+        status: 400,
+        description: 'Bad Request: message text is empty',
+      });
       expect(tg.sent).toHaveLength(0);
     });
   });
@@ -145,12 +152,23 @@ describe('Telegram Bot API double', () => {
       const update = tg.makeMessageUpdate({ chat_id: 42, text: 'hello' });
       expect(update.message).toMatchObject({
         message_id: expect.any(Number),
-        from: { id: 42, is_bot: false, first_name: expect.any(String), last_name: expect.any(String), username: expect.any(String), language_code: 'en' },
+        from: {
+          id: 42,
+          is_bot: false,
+          first_name: expect.any(String),
+          last_name: expect.any(String),
+          username: expect.any(String),
+          language_code: 'en',
+        },
         chat: { id: 42, type: 'private', first_name: expect.any(String) },
         date: expect.any(Number),
         text: 'hello',
       });
-      expect(tg.makeMessageUpdate({ chat_id: -100, text: 'x' }).message.chat).toMatchObject({ id: -100, type: 'group', title: expect.any(String) });
+      expect(tg.makeMessageUpdate({ chat_id: -100, text: 'x' }).message.chat).toMatchObject({
+        id: -100,
+        type: 'group',
+        title: expect.any(String),
+      });
     });
 
     it('long polling wakes up as soon as an update is pushed', async () => {
@@ -191,13 +209,19 @@ describe('Telegram Bot API double', () => {
     it('refuses getUpdates with 409 while a webhook is set, and ends a waiting poll when one is set', async () => {
       const waiting = api(tg, 'getUpdates', { timeout: 30 });
       await tg.waitForPoll();
-      expect((await api(tg, 'setWebhook', { url: 'http://127.0.0.1:9/hook' })).body).toEqual({ ok: true, result: true, description: 'Webhook was set' });
+      expect((await api(tg, 'setWebhook', { url: 'http://127.0.0.1:9/hook' })).body).toEqual({
+        ok: true,
+        result: true,
+        description: 'Webhook was set',
+      });
       const ended = await waiting;
       expect(ended.status).toBe(409);
 
       const { status, body } = await api(tg, 'getUpdates');
       expect(status).toBe(409);
-      expect(body.description).toBe("Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first");
+      expect(body.description).toBe(
+        "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first",
+      );
 
       expect((await api(tg, 'deleteWebhook')).body.description).toBe('Webhook was deleted');
       expect((await api(tg, 'getUpdates')).status).toBe(200);
@@ -267,7 +291,12 @@ describe('Telegram Bot API double', () => {
       const content = Buffer.from('voice bytes');
       const added = tg.addFile({ content, mime: 'audio/ogg', file_path: 'voice/file_1.oga' });
       const { body } = await api(tg, 'getFile', { file_id: added.file_id });
-      expect(body.result).toEqual({ file_id: added.file_id, file_unique_id: added.file_unique_id, file_size: content.length, file_path: 'voice/file_1.oga' });
+      expect(body.result).toEqual({
+        file_id: added.file_id,
+        file_unique_id: added.file_unique_id,
+        file_size: content.length,
+        file_path: 'voice/file_1.oga',
+      });
 
       const download = await fetch(`${tg.apiRoot}/file/bot${DEFAULT_BOT.token}/${body.result.file_path}`);
       expect(download.status).toBe(200);
@@ -289,9 +318,17 @@ describe('Telegram Bot API double', () => {
     it('returns a Message with per-chat increasing message_id', async () => {
       const first = (await api(tg, 'sendMessage', { chat_id: 77, text: 'one' })).body.result;
       const second = (await api(tg, 'sendMessage', { chat_id: '77', text: 'two' })).body.result;
-      expect(first).toMatchObject({ chat: { id: 77, type: 'private' }, from: { is_bot: true, username: 'test_bridge_bot' }, text: 'one', date: expect.any(Number) });
+      expect(first).toMatchObject({
+        chat: { id: 77, type: 'private' },
+        from: { is_bot: true, username: 'test_bridge_bot' },
+        text: 'one',
+        date: expect.any(Number),
+      });
       expect(second.message_id).toBe(first.message_id + 1);
-      expect(tg.sent.map((s) => [s.chat_id, s.via])).toEqual([['77', 'text'], ['77', 'text']]);
+      expect(tg.sent.map((s) => [s.chat_id, s.via])).toEqual([
+        ['77', 'text'],
+        ['77', 'text'],
+      ]);
     });
 
     it('refuses empty and over-4096 texts, counting UTF-16 code units after entity parsing', async () => {
@@ -314,7 +351,10 @@ describe('Telegram Bot API double', () => {
       const blocked = await api(tg, 'sendMessage', { chat_id: 100, text: 'x' });
       expect(blocked).toEqual({ status: 403, body: { ok: false, error_code: 403, description: 'Forbidden: bot was blocked by the user' } });
       expect((await api(tg, 'sendMessage', { chat_id: 101, text: 'x' })).body.description).toBe('Forbidden: user is deactivated');
-      expect((await api(tg, 'sendMessage', { chat_id: 102, text: 'x' })).body).toMatchObject({ error_code: 400, description: 'Bad Request: chat not found' });
+      expect((await api(tg, 'sendMessage', { chat_id: 102, text: 'x' })).body).toMatchObject({
+        error_code: 400,
+        description: 'Bad Request: chat not found',
+      });
       expect((await api(tg, 'sendPhoto', { chat_id: 100, photo: 'http://127.0.0.1:9/x.png' })).status).toBe(403);
       expect(tg.sent).toHaveLength(0);
     });
@@ -325,18 +365,31 @@ describe('Telegram Bot API double', () => {
       expect(ok).toMatchObject({ message_thread_id: 42, is_topic_message: true, chat: { id: forum } });
       tg.deleteTopic(forum, 42);
       tg.closeTopic(forum, 43);
-      expect((await api(tg, 'sendMessage', { chat_id: forum, message_thread_id: 42, text: 'x' })).body).toEqual({ ok: false, error_code: 400, description: 'Bad Request: message thread not found' });
-      expect((await api(tg, 'sendDocument', { chat_id: forum, message_thread_id: 43, document: 'http://127.0.0.1:9/x.pdf' })).body.description).toBe('Bad Request: TOPIC_CLOSED');
+      expect((await api(tg, 'sendMessage', { chat_id: forum, message_thread_id: 42, text: 'x' })).body).toEqual({
+        ok: false,
+        error_code: 400,
+        description: 'Bad Request: message thread not found',
+      });
+      expect(
+        (await api(tg, 'sendDocument', { chat_id: forum, message_thread_id: 43, document: 'http://127.0.0.1:9/x.pdf' })).body.description,
+      ).toBe('Bad Request: TOPIC_CLOSED');
       // General, and the same topic number in another chat, are not affected.
       expect((await api(tg, 'sendMessage', { chat_id: forum, text: 'x' })).status).toBe(200);
       expect((await api(tg, 'sendMessage', { chat_id: -1001, message_thread_id: 42, text: 'x' })).status).toBe(200);
-      expect(tg.sent.map((s) => [s.chat_id, s.message_thread_id])).toEqual([[String(forum), 42], [String(forum), undefined], ['-1001', 42]]);
+      expect(tg.sent.map((s) => [s.chat_id, s.message_thread_id])).toEqual([
+        [String(forum), 42],
+        [String(forum), undefined],
+        ['-1001', 42],
+      ]);
     });
 
     it('a business chat takes messages only through its business connection', async () => {
       tg.addBusinessChat(7011223344, 'conn-1');
       const without = await api(tg, 'sendMessage', { chat_id: 7011223344, text: 'x' });
-      expect(without).toEqual({ status: 403, body: { ok: false, error_code: 403, description: "Forbidden: bot can't initiate conversation with a user" } });
+      expect(without).toEqual({
+        status: 403,
+        body: { ok: false, error_code: 403, description: "Forbidden: bot can't initiate conversation with a user" },
+      });
       expect((await api(tg, 'sendMessage', { chat_id: 7011223344, business_connection_id: 'other', text: 'x' })).status).toBe(403);
       const ok = (await api(tg, 'sendMessage', { chat_id: 7011223344, business_connection_id: 'conn-1', text: 'x' })).body.result;
       expect(ok).toMatchObject({ business_connection_id: 'conn-1', chat: { id: 7011223344 } });
@@ -363,7 +416,12 @@ describe('Telegram Bot API double', () => {
       );
       const refused = results.filter((r) => r.status === 429);
       expect(refused).toHaveLength(1);
-      expect(refused[0]!.body).toEqual({ ok: false, error_code: 429, description: 'Too Many Requests: retry after 1', parameters: { retry_after: 1 } });
+      expect(refused[0]!.body).toEqual({
+        ok: false,
+        error_code: 429,
+        description: 'Too Many Requests: retry after 1',
+        parameters: { retry_after: 1 },
+      });
       expect(limited.sent).toHaveLength(30);
       expect(limited.stats.tooManyRequests).toBe(1);
 
@@ -429,7 +487,14 @@ describe('Telegram Bot API double', () => {
       expect(status).toBe(200);
       expect(body.result.photo[0]).toMatchObject({ file_id: expect.any(String), file_size: PNG.length });
       expect(body.result.caption).toBe('look');
-      expect(tg.sent[0]).toMatchObject({ method: 'sendPhoto', via: 'url', url: `${media.url}/pic.png`, contentType: 'image/png', size: PNG.length, caption: 'look' });
+      expect(tg.sent[0]).toMatchObject({
+        method: 'sendPhoto',
+        via: 'url',
+        url: `${media.url}/pic.png`,
+        contentType: 'image/png',
+        size: PNG.length,
+        caption: 'look',
+      });
       // The new file_id works for a resend and for getFile.
       const again = await api(tg, 'sendPhoto', { chat_id: 3, photo: body.result.photo[0].file_id });
       expect(again.status).toBe(200);
@@ -439,15 +504,25 @@ describe('Telegram Bot API double', () => {
     it('answers "failed to get HTTP URL content" when the URL fails or is over the limit', async () => {
       for (const url of [`${media.url}/missing.png`, 'http://127.0.0.1:1/refused.png', `${media.url}/big.png`]) {
         const { status, body } = await api(tg, 'sendPhoto', { chat_id: 3, photo: url });
-        expect({ url, status, description: body.description }).toEqual({ url, status: 400, description: 'Bad Request: failed to get HTTP URL content' });
+        expect({ url, status, description: body.description }).toEqual({
+          url,
+          status: 400,
+          description: 'Bad Request: failed to get HTTP URL content',
+        });
       }
       expect(tg.sent).toHaveLength(0);
     });
 
     it('refuses identifiers that are neither URLs nor known file ids, and non-image photos', async () => {
-      expect((await api(tg, 'sendDocument', { chat_id: 3, document: 'not-a-file-id' })).body.description).toBe('Bad Request: wrong file identifier/HTTP URL specified');
-      expect((await api(tg, 'sendPhoto', { chat_id: 3, photo: `${media.url}/notes.txt` })).body.description).toBe('Bad Request: IMAGE_PROCESS_FAILED');
-      expect((await api(tg, 'sendPhoto', { chat_id: 3, photo: `${media.url}/page` })).body.description).toBe('Bad Request: wrong type of the web page content');
+      expect((await api(tg, 'sendDocument', { chat_id: 3, document: 'not-a-file-id' })).body.description).toBe(
+        'Bad Request: wrong file identifier/HTTP URL specified',
+      );
+      expect((await api(tg, 'sendPhoto', { chat_id: 3, photo: `${media.url}/notes.txt` })).body.description).toBe(
+        'Bad Request: IMAGE_PROCESS_FAILED',
+      );
+      expect((await api(tg, 'sendPhoto', { chat_id: 3, photo: `${media.url}/page` })).body.description).toBe(
+        'Bad Request: wrong type of the web page content',
+      );
       expect((await api(tg, 'sendDocument', { chat_id: 3 })).body.description).toBe('Bad Request: there is no document in the request');
       // A document by URL may be any type (strictDocumentUrls is off).
       const doc = await api(tg, 'sendDocument', { chat_id: 3, document: `${media.url}/notes.txt` });
@@ -515,7 +590,13 @@ describe('Telegram Bot API double', () => {
       expect(photo.photo[0]!.file_size).toBe(PNG.length);
 
       expect(tg.sent.map((s) => s.method)).toEqual(['sendMessage', 'sendDocument', 'sendPhoto']);
-      expect(tg.sent[1]).toMatchObject({ via: 'upload', filename: 'table.csv', caption: 'numbers', chat_id: '42', reply_markup: { inline_keyboard: [[{ text: 'x', callback_data: 'y' }]] } });
+      expect(tg.sent[1]).toMatchObject({
+        via: 'upload',
+        filename: 'table.csv',
+        caption: 'numbers',
+        chat_id: '42',
+        reply_markup: { inline_keyboard: [[{ text: 'x', callback_data: 'y' }]] },
+      });
       expect(tg.sent[1]!.bytes!.toString()).toBe('col1,col2\n1,2\n');
       // telegraf sends no part Content-Type: the double sniffs the PNG like Telegram would.
       expect(tg.sent[2]).toMatchObject({ via: 'upload', filename: 'photo.jpg', contentType: 'image/png' });
@@ -534,7 +615,7 @@ describe('Telegram Bot API double', () => {
       expect(tg.calls.map((c) => c.method).slice(0, 3)).toEqual(['getMe', 'deleteWebhook', 'getUpdates']);
     });
 
-    it('surfaces the double\'s errors as TelegramError with code and retry_after', async () => {
+    it("surfaces the double's errors as TelegramError with code and retry_after", async () => {
       const client = new Telegram(DEFAULT_BOT.token, { apiRoot: tg.apiRoot });
       tg.blockChat(13);
       const blocked = await client.sendMessage(13, 'x').catch((e: unknown) => e);
@@ -690,7 +771,10 @@ describe('Blinger Custom App double', () => {
       echo_outgoing: true,
     };
     expect(await post(full)).toEqual({ status: 200, body: { success: true } });
-    expect(await post({ ...valid(), type: 'image', data: 'https://example.com/a.png', custom_channel_id: 7001 })).toEqual({ status: 200, body: { success: true } });
+    expect(await post({ ...valid(), type: 'image', data: 'https://example.com/a.png', custom_channel_id: 7001 })).toEqual({
+      status: 200,
+      body: { success: true },
+    });
     expect(blinger.received).toHaveLength(2);
     expect(blinger.received[0]).toMatchObject({ ...full, at: expect.any(Number) });
     expect(blinger.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/custom-app\/incoming$/);
@@ -698,9 +782,24 @@ describe('Blinger Custom App double', () => {
 
   const violations: Array<[string, () => { body: unknown; headers?: Record<string, string> }, number, RegExp]> = [
     ['missing Authorization', () => ({ body: valid(), headers: { 'content-type': 'application/json' } }), 401, /missing Authorization/],
-    ['not a Bearer header', () => ({ body: valid(), headers: { authorization: `Basic ${TOKEN}`, 'content-type': 'application/json' } }), 401, /Bearer/],
-    ['wrong header token', () => ({ body: { ...valid(), token: 'wrong' }, headers: { authorization: 'Bearer wrong', 'content-type': 'application/json' } }), 401, /invalid token/],
-    ['content type not JSON', () => ({ body: valid(), headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'text/plain' } }), 415, /content-type/],
+    [
+      'not a Bearer header',
+      () => ({ body: valid(), headers: { authorization: `Basic ${TOKEN}`, 'content-type': 'application/json' } }),
+      401,
+      /Bearer/,
+    ],
+    [
+      'wrong header token',
+      () => ({ body: { ...valid(), token: 'wrong' }, headers: { authorization: 'Bearer wrong', 'content-type': 'application/json' } }),
+      401,
+      /invalid token/,
+    ],
+    [
+      'content type not JSON',
+      () => ({ body: valid(), headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'text/plain' } }),
+      415,
+      /content-type/,
+    ],
     ['body token missing', () => ({ body: { ...valid(), token: undefined } }), 401, /token is missing/],
     ['body token differs', () => ({ body: { ...valid(), token: 'other' } }), 401, /does not match/],
     ['other channel', () => ({ body: { ...valid(), custom_channel_id: '9999' } }), 400, /custom_channel_id/],
@@ -737,7 +836,10 @@ describe('Blinger Custom App double', () => {
     const statuses = [];
     for (let i = 0; i < 3; i++) statuses.push((await post(valid())).status);
     expect(statuses).toEqual([503, 503, 200]);
-    expect(blinger.rejected.map((r) => [r.status, r.injected])).toEqual([[503, true], [503, true]]);
+    expect(blinger.rejected.map((r) => [r.status, r.injected])).toEqual([
+      [503, true],
+      [503, true],
+    ]);
     expect(blinger.received).toHaveLength(1);
   });
 
@@ -766,7 +868,9 @@ describe('Blinger Custom App double', () => {
   });
 
   it('setHandler can take over a request', async () => {
-    blinger.setHandler((req) => (req.body && (req.body as { data?: string }).data === 'special' ? { status: 418, body: { error: 'teapot' } } : undefined));
+    blinger.setHandler((req) =>
+      req.body && (req.body as { data?: string }).data === 'special' ? { status: 418, body: { error: 'teapot' } } : undefined,
+    );
     expect((await post({ ...valid(), data: 'special' })).status).toBe(418);
     expect((await post(valid())).status).toBe(200);
   });
@@ -784,7 +888,13 @@ describe('Blinger Custom App double', () => {
       expect(seen[0]).toMatchObject({ method: 'POST', url: `/blinger/${CHANNEL}` });
       expect(seen[0]!.headers.authorization).toBe(`Bearer ${TOKEN}`);
       expect(seen[0]!.headers['content-type']).toBe('application/json');
-      expect(JSON.parse(seen[0]!.body)).toEqual({ token: TOKEN, custom_channel_id: CHANNEL, client_id: '42', type: 'text', data: 'agent says hi' });
+      expect(JSON.parse(seen[0]!.body)).toEqual({
+        token: TOKEN,
+        custom_channel_id: CHANNEL,
+        client_id: '42',
+        type: 'text',
+        data: 'agent says hi',
+      });
       expect(seen[1]!.headers.authorization).toBe('Bearer forged');
       expect(JSON.parse(seen[1]!.body).token).toBe('forged');
     } finally {

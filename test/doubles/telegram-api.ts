@@ -294,7 +294,7 @@ export class TelegramDouble {
     this.bots = configs.map((config) => ({ config, queue: [], confirmedOffset: 0 }));
     this.limits = { ...TELEGRAM_LIMITS, ...opts.limits };
     this.clock = opts.clock ?? (() => performance.now());
-    this.rng = mulberry32(opts.seed ?? (Date.now() >>> 0));
+    this.rng = mulberry32(opts.seed ?? Date.now() >>> 0);
     this.enforceLimits = opts.enforceLimits ?? false;
     this.events.setMaxListeners(0);
     this.server = http.createServer((req, res) => {
@@ -434,8 +434,10 @@ export class TelegramDouble {
           .filter((c) => c.status !== undefined && c.status !== 200)
           .slice(-5)
           .map((c) => `${c.method} ${c.status} ${c.description ?? ''}`.trim());
-        return `waitForSent: expected ${count} sent messages, got ${this.sent.length} after ${timeoutMs} ms` +
-          (refused.length ? `; last refused calls: ${refused.join('; ')}` : '');
+        return (
+          `waitForSent: expected ${count} sent messages, got ${this.sent.length} after ${timeoutMs} ms` +
+          (refused.length ? `; last refused calls: ${refused.join('; ')}` : '')
+        );
       },
     });
   }
@@ -513,10 +515,23 @@ export class TelegramDouble {
     const numeric = Number(sent.chat_id);
     const id = String(BigInt(state.config.id) * 1_000_000n + BigInt(this.nextUpdateId));
     this.openCallbackQueries.add(id);
-    const from = numeric > 0
-      ? { id: numeric, is_bot: false, first_name: 'Alice', last_name: 'Smith', username: 'alice_smith', language_code: 'en', ...o.from }
-      : { id: 777000111, is_bot: false, first_name: 'Alice', last_name: 'Smith', username: 'alice_smith', language_code: 'en', ...o.from };
-    const message = { ...this.messageBase(state, numeric, sent), ...(sent.text !== undefined ? { text: sent.text } : {}), reply_markup: { inline_keyboard: markup!.inline_keyboard } };
+    const from =
+      numeric > 0
+        ? { id: numeric, is_bot: false, first_name: 'Alice', last_name: 'Smith', username: 'alice_smith', language_code: 'en', ...o.from }
+        : {
+            id: 777000111,
+            is_bot: false,
+            first_name: 'Alice',
+            last_name: 'Smith',
+            username: 'alice_smith',
+            language_code: 'en',
+            ...o.from,
+          };
+    const message = {
+      ...this.messageBase(state, numeric, sent),
+      ...(sent.text !== undefined ? { text: sent.text } : {}),
+      reply_markup: { inline_keyboard: markup!.inline_keyboard },
+    };
     const callback_query = { id, from, chat_instance: `ci-${sent.chat_id}`, message, data: button.callback_data };
     return { update_id: this.nextUpdateId++, callback_query } as unknown as Update.CallbackQueryUpdate;
   }
@@ -857,7 +872,10 @@ export class TelegramDouble {
 
   // ---------------------------------------------------------------- methods
 
-  private dispatch(method: MethodName, ctx: CallContext): Promise<{ result: unknown; description?: string }> | { result: unknown; description?: string } {
+  private dispatch(
+    method: MethodName,
+    ctx: CallContext,
+  ): Promise<{ result: unknown; description?: string }> | { result: unknown; description?: string } {
     switch (method) {
       case 'getMe':
         return { result: this.botUser(ctx.bot, true) };
@@ -919,7 +937,9 @@ export class TelegramDouble {
     }
 
     // Only one getUpdates per bot: the older waiting request is terminated.
-    bot.poll?.finish(new ApiError(409, 'Conflict: terminated by other getUpdates request; make sure that only one bot instance is running'));
+    bot.poll?.finish(
+      new ApiError(409, 'Conflict: terminated by other getUpdates request; make sure that only one bot instance is running'),
+    );
 
     const ready = this.takeUpdates(bot, limit);
     if (ready.length > 0 || timeout === 0) return ready;
@@ -970,7 +990,8 @@ export class TelegramDouble {
     } catch {
       throw badRequest('invalid webhook URL specified');
     }
-    if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw badRequest('bad webhook: HTTPS url must be provided for webhook');
+    if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:')
+      throw badRequest('bad webhook: HTTPS url must be provided for webhook');
 
     const secret = toStr(params.secret_token);
     if (secret !== undefined && secret !== '' && !/^[A-Za-z0-9_-]{1,256}$/.test(secret)) {
@@ -1048,7 +1069,10 @@ export class TelegramDouble {
    * Where in the chat a send* goes: its forum topic and business connection, refused like
    * Telegram does for a deleted or closed topic and for a business chat without its connection.
    */
-  private checkPlacement(chatId: string, params: Record<string, unknown>): Pick<SentRecord, 'message_thread_id' | 'business_connection_id'> {
+  private checkPlacement(
+    chatId: string,
+    params: Record<string, unknown>,
+  ): Pick<SentRecord, 'message_thread_id' | 'business_connection_id'> {
     const placement: Pick<SentRecord, 'message_thread_id' | 'business_connection_id'> = {};
     const thread = toInt(params.message_thread_id);
     if (thread !== undefined) {
@@ -1058,7 +1082,8 @@ export class TelegramDouble {
     }
     const connection = toStr(params.business_connection_id);
     const required = this.businessChats.get(chatId);
-    if (required !== undefined && connection !== required) throw new ApiError(403, "Forbidden: bot can't initiate conversation with a user");
+    if (required !== undefined && connection !== required)
+      throw new ApiError(403, "Forbidden: bot can't initiate conversation with a user");
     if (connection !== undefined && connection !== '') placement.business_connection_id = connection;
     return placement;
   }
@@ -1089,7 +1114,14 @@ export class TelegramDouble {
     if (visible.length > this.limits.textLength) throw badRequest('message is too long');
     const replyMarkup = parseReplyMarkup(params.reply_markup);
 
-    const record: Omit<SentRecord, 'message_id' | 'at'> = { method: 'sendMessage', bot: bot.config.username, chat_id: chatId, ...placement, text, via: 'text' };
+    const record: Omit<SentRecord, 'message_id' | 'at'> = {
+      method: 'sendMessage',
+      bot: bot.config.username,
+      chat_id: chatId,
+      ...placement,
+      text,
+      via: 'text',
+    };
     if (parseMode) record.parse_mode = parseMode;
     if (replyMarkup !== undefined) record.reply_markup = replyMarkup;
     const accepted = this.accept(bot, numeric, record);
@@ -1154,8 +1186,20 @@ export class TelegramDouble {
       if (upload.data.length > limit) throw new ApiError(413, 'Request Entity Too Large');
       const contentType = detectContentType(upload.data, upload.contentType, upload.filename);
       if (kind === 'photo') this.checkImage(upload.data, contentType, upload.filename);
-      const file = this.storeFile({ content: upload.data, size: upload.data.length, kind, mime: contentType, ...(upload.filename ? { file_name: upload.filename } : {}) });
-      return { via: 'upload', file, bytes: upload.data, contentType, ...(upload.filename !== undefined ? { filename: upload.filename } : {}) };
+      const file = this.storeFile({
+        content: upload.data,
+        size: upload.data.length,
+        kind,
+        mime: contentType,
+        ...(upload.filename ? { file_name: upload.filename } : {}),
+      });
+      return {
+        via: 'upload',
+        file,
+        bytes: upload.data,
+        contentType,
+        ...(upload.filename !== undefined ? { filename: upload.filename } : {}),
+      };
     }
 
     if (ref === undefined || ref === '') throw badRequest(`there is no ${kind} in the request`);
@@ -1201,7 +1245,13 @@ export class TelegramDouble {
     if (kind === 'document' && this.opts.strictDocumentUrls && !['application/pdf', 'application/zip', 'image/gif'].includes(contentType)) {
       throw badRequest('wrong type of the web page content');
     }
-    const file = this.storeFile({ content: bytes, size: bytes.length, kind, mime: contentType, ...(filename ? { file_name: filename } : {}) });
+    const file = this.storeFile({
+      content: bytes,
+      size: bytes.length,
+      kind,
+      mime: contentType,
+      ...(filename ? { file_name: filename } : {}),
+    });
     return { via: 'url', url, file, contentType, ...(filename !== undefined ? { filename } : {}) };
   }
 
@@ -1322,7 +1372,9 @@ function parseReplyMarkup(v: unknown): unknown {
 
 /** Telegram echoes inline keyboards (only) in the sent Message. */
 function inlineMarkup(markup: unknown): Record<string, unknown> {
-  return isPlainObject(markup) && Array.isArray(markup.inline_keyboard) ? { reply_markup: { inline_keyboard: markup.inline_keyboard } } : {};
+  return isPlainObject(markup) && Array.isArray(markup.inline_keyboard)
+    ? { reply_markup: { inline_keyboard: markup.inline_keyboard } }
+    : {};
 }
 
 function isAllowed(update: TgUpdate, allowed: string[] | undefined): boolean {
@@ -1350,9 +1402,7 @@ function visibleText(text: string, parseMode: string | undefined): string {
         .replace(/&amp;/g, '&');
     case 'markdown':
     case 'markdownv2':
-      return text
-        .replace(/\[([^\]]*)\]\([^)]*\)/g, '$1')
-        .replace(/\\(.)|[*_~`|]/g, (_, escaped: string | undefined) => escaped ?? '');
+      return text.replace(/\[([^\]]*)\]\([^)]*\)/g, '$1').replace(/\\(.)|[*_~`|]/g, (_, escaped: string | undefined) => escaped ?? '');
     default:
       throw badRequest('unsupported parse_mode');
   }
@@ -1474,7 +1524,9 @@ function postJson(
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', body: Buffer.concat(chunks).toString('utf8') }),
+        );
         res.on('error', reject);
       },
     );
@@ -1509,4 +1561,3 @@ function waitForCount<T>(o: {
     o.events.on(o.event, onEvent);
   });
 }
-

@@ -32,12 +32,22 @@ const BOT: BotFlowInput = {
     { pattern: 'order\\s*#?\\d+', answer: 'Track your order at https://example.com/track' },
   ],
   handover: { keywords: ['operator', 'human'], idleTimeout: '30m', message: 'Connecting you to an operator…' },
-  schedule: { timezone: 'Europe/Berlin', hours: { 'mon-fri': '09:00-18:00' }, message: 'We are closed now; an operator will answer from 9:00.' },
+  schedule: {
+    timezone: 'Europe/Berlin',
+    hours: { 'mon-fri': '09:00-18:00' },
+    message: 'We are closed now; an operator will answer from 9:00.',
+  },
 };
 
 async function setup(o: { bot?: BotFlowInput; middleware?: Middleware[]; mode?: 'polling' | 'webhook' } = {}): Promise<TestBridge> {
   now = MONDAY_NOON;
-  ({ tg, blinger, tb } = await startTelegramStack({ mode: o.mode ?? 'webhook', telegram: RELAXED, bot: o.bot, middleware: o.middleware, now: () => now }));
+  ({ tg, blinger, tb } = await startTelegramStack({
+    mode: o.mode ?? 'webhook',
+    telegram: RELAXED,
+    bot: o.bot,
+    middleware: o.middleware,
+    now: () => now,
+  }));
   return tb;
 }
 
@@ -80,12 +90,22 @@ describe('greeting and menu', () => {
       chat_id: '5001',
       text: 'Hi! How can we help?',
       reply_markup: {
-        inline_keyboard: [[{ text: 'Opening hours', callback_data: expect.stringMatching(/^m:/) }], [{ text: 'Talk to an operator', callback_data: expect.stringMatching(/^m:/) }]],
+        inline_keyboard: [
+          [{ text: 'Opening hours', callback_data: expect.stringMatching(/^m:/) }],
+          [{ text: 'Talk to an operator', callback_data: expect.stringMatching(/^m:/) }],
+        ],
       },
     });
-    expect(await blingerLines(2)).toEqual(['echo: /start ad-summer_42', 'bot: Hi! How can we help?\n[buttons: Opening hours | Talk to an operator]']);
+    expect(await blingerLines(2)).toEqual([
+      'echo: /start ad-summer_42',
+      'bot: Hi! How can we help?\n[buttons: Opening hours | Talk to an operator]',
+    ]);
     const [start, hello] = blinger.received;
-    expect(start).toMatchObject({ client_id: '5001', echo: true, info: { start_payload: 'ad-summer_42', bot_username: 'test_bridge_bot' } });
+    expect(start).toMatchObject({
+      client_id: '5001',
+      echo: true,
+      info: { start_payload: 'ad-summer_42', bot_username: 'test_bridge_bot' },
+    });
     expect(start!.echo_outgoing).toBeUndefined();
     expect(hello).toMatchObject({ client_id: '5001', client_name: 'Alice Smith', type: 'text', echo: true, echo_outgoing: true });
 
@@ -147,9 +167,22 @@ describe('FAQ auto-answers', () => {
   it('keeps echoes and ordinary messages in order while Blinger fails for a while, conversation by conversation', async () => {
     await setup({ bot: BOT });
     blinger.failNext(503, 5);
-    for (const [chat, text] of [[61, 'price?'], [62, 'hello'], [61, 'order 77'], [62, 'cost?'], [61, 'thanks, bye']] as const) await say(chat, text);
+    for (const [chat, text] of [
+      [61, 'price?'],
+      [62, 'hello'],
+      [61, 'order 77'],
+      [62, 'cost?'],
+      [61, 'thanks, bye'],
+    ] as const)
+      await say(chat, text);
     await blinger.waitFor(7);
-    expect(await blingerLines(7, '61')).toEqual(['echo: price?', 'bot: Our prices: https://example.com/prices', 'echo: order 77', 'bot: Track your order at https://example.com/track', 'user: thanks, bye']);
+    expect(await blingerLines(7, '61')).toEqual([
+      'echo: price?',
+      'bot: Our prices: https://example.com/prices',
+      'echo: order 77',
+      'bot: Track your order at https://example.com/track',
+      'user: thanks, bye',
+    ]);
     // 62's "hello" went to the agents, which hands the conversation over: "cost?" is theirs too.
     expect(await blingerLines(7, '62')).toEqual(['user: hello', 'user: cost?']);
     expect(blinger.received).toHaveLength(7);
@@ -169,7 +202,10 @@ describe('FAQ auto-answers', () => {
     await say(5011, 'blah');
     const [sent] = await tg.waitForSent(1);
     expect(sent).toMatchObject({ text: 'Sorry, I did not get that. Pick a topic:', reply_markup: { inline_keyboard: expect.any(Array) } });
-    expect(await blingerLines(2)).toEqual(['echo: blah', 'bot: Sorry, I did not get that. Pick a topic:\n[buttons: Opening hours | Talk to an operator]']);
+    expect(await blingerLines(2)).toEqual([
+      'echo: blah',
+      'bot: Sorry, I did not get that. Pick a topic:\n[buttons: Opening hours | Talk to an operator]',
+    ]);
   });
 });
 
@@ -202,7 +238,11 @@ describe('hand-over', () => {
     expect((await blinger.sendReply(tb!.url, { client_id: '5005', type: 'text', data: 'Anything else I can do?' })).status).toBe(200);
     now += 25 * MIN;
     await say(5005, 'yes, the cost of shipping');
-    expect(await blingerLines(3)).toEqual(['echo: price?', 'bot: Our prices: https://example.com/prices', 'user: yes, the cost of shipping']);
+    expect(await blingerLines(3)).toEqual([
+      'echo: price?',
+      'bot: Our prices: https://example.com/prices',
+      'user: yes, the cost of shipping',
+    ]);
     await tg.waitForSent(2);
     expect(texts()).toEqual(['Our prices: https://example.com/prices', 'Anything else I can do?']);
   });
@@ -220,14 +260,19 @@ describe('hand-over', () => {
   });
 
   it('asks for the phone with a request_contact keyboard, fills client_phone, thanks and hides the keyboard', async () => {
-    await setup({ bot: { ...BOT, askPhone: { text: 'May we call you back? Share your number.', button: 'Share my phone', thanks: 'Thank you!' } } });
+    await setup({
+      bot: { ...BOT, askPhone: { text: 'May we call you back? Share your number.', button: 'Share my phone', thanks: 'Thank you!' } },
+    });
     await say(5007, 'operator');
     await tg.waitForSent(2);
     expect(tg.sent[1]).toMatchObject({
       text: 'May we call you back? Share your number.',
       reply_markup: { keyboard: [[{ text: 'Share my phone', request_contact: true }]], one_time_keyboard: true, resize_keyboard: true },
     });
-    const contact = tg.makeMessageUpdate({ chat_id: 5007, extra: { contact: { phone_number: '491701234567', first_name: 'Alice', user_id: 5007 } } });
+    const contact = tg.makeMessageUpdate({
+      chat_id: 5007,
+      extra: { contact: { phone_number: '491701234567', first_name: 'Alice', user_id: 5007 } },
+    });
     expect((await tg.deliverWebhook(contact)).status).toBe(200);
     await tg.waitForSent(3);
     expect(tg.sent[2]).toMatchObject({ text: 'Thank you!', reply_markup: { remove_keyboard: true } });
@@ -334,7 +379,15 @@ describe('developer middleware', () => {
       if (ctx.text === '/spam') return ctx.drop();
       if (ctx.text === '/quiet') return ctx.skip();
       if (ctx.text === '/boom') throw new Error('middleware bug');
-      if (ctx.text === '/ask') return ctx.reply('Yes or no?', { buttons: [[{ label: 'Yes', data: 'custom:yes' }, { label: 'No', data: 'custom:no' }]] });
+      if (ctx.text === '/ask')
+        return ctx.reply('Yes or no?', {
+          buttons: [
+            [
+              { label: 'Yes', data: 'custom:yes' },
+              { label: 'No', data: 'custom:no' },
+            ],
+          ],
+        });
       if (ctx.event.button?.data === 'custom:yes') return ctx.reply('You said yes');
       for (const m of ctx.messages) m.info = { ...m.info, seen_by: 'my-bot' };
       await next();
@@ -350,7 +403,17 @@ describe('developer middleware', () => {
     await say(5014, 'hello agent');
     await say(5014, '/ask');
     const [, ask] = await tg.waitForSent(2);
-    expect(ask).toMatchObject({ text: 'Yes or no?', reply_markup: { inline_keyboard: [[{ text: 'Yes', callback_data: 'custom:yes' }, { text: 'No', callback_data: 'custom:no' }]] } });
+    expect(ask).toMatchObject({
+      text: 'Yes or no?',
+      reply_markup: {
+        inline_keyboard: [
+          [
+            { text: 'Yes', callback_data: 'custom:yes' },
+            { text: 'No', callback_data: 'custom:no' },
+          ],
+        ],
+      },
+    });
     await press(ask!, 'Yes');
     expect(await blingerLines(9)).toEqual([
       'echo: /ping',

@@ -77,7 +77,9 @@ describe('blinger-bridge check', () => {
     expect(lines).toContainEqual(`✓ telegram ${CHANNEL_ID}: getMe: @test_bridge_bot`);
     const webhookLine = lines.find((l) => l.includes(`telegram ${CHANNEL_ID}: webhook`))!;
     expect(webhookLine).toMatch(/^✗ .*not set, 0 pending — fix: run "blinger-bridge telegram webhook set"/);
-    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^✓ blinger ${CHANNEL_ID}: http://127\\.0\\.0\\.1:\\d+/custom-app/incoming reachable`)));
+    expect(lines).toContainEqual(
+      expect.stringMatching(new RegExp(`^✓ blinger ${CHANNEL_ID}: http://127\\.0\\.0\\.1:\\d+/custom-app/incoming reachable`)),
+    );
     expect(lines.every((l) => /^[✓✗⚠] /.test(l))).toBe(true);
     expectNoSecrets(before.stdout + before.stderr);
 
@@ -107,16 +109,29 @@ describe('blinger-bridge check', () => {
   }, 90_000);
 
   it('reports each failure with its fix and exits 1: Redis down, wrong bot token, Blinger unreachable', async () => {
-    const res = await runCli(['check'], env({
-      REDIS_URL: `redis://127.0.0.1:${await closedPort()}`,
-      TELEGRAM_BOT_TOKEN: '999999:WRONG-token-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbb',
-      BLINGER_URL: `http://127.0.0.1:${await closedPort()}/incoming`,
-    }));
+    const res = await runCli(
+      ['check'],
+      env({
+        REDIS_URL: `redis://127.0.0.1:${await closedPort()}`,
+        TELEGRAM_BOT_TOKEN: '999999:WRONG-token-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbb',
+        BLINGER_URL: `http://127.0.0.1:${await closedPort()}/incoming`,
+      }),
+    );
     expect(res.code).toBe(1);
     const lines = res.stdout.trim().split('\n');
-    expect(lines).toContainEqual(expect.stringMatching(/^✗ Redis: cannot reach Redis at redis:\/\/127\.0\.0\.1:\d+: connect ECONNREFUSED .* — fix: start Redis, or set REDIS_URL/));
-    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^✗ telegram ${CHANNEL_ID}: getMe: Telegram 401: Unauthorized.* — fix: check TELEGRAM_BOT_TOKEN`)));
-    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^✗ blinger ${CHANNEL_ID}: http://127\\.0\\.0\\.1:\\d+/incoming unreachable: .*ECONNREFUSED.* — fix: check BLINGER_URL`)));
+    expect(lines).toContainEqual(
+      expect.stringMatching(
+        /^✗ Redis: cannot reach Redis at redis:\/\/127\.0\.0\.1:\d+: connect ECONNREFUSED .* — fix: start Redis, or set REDIS_URL/,
+      ),
+    );
+    expect(lines).toContainEqual(
+      expect.stringMatching(new RegExp(`^✗ telegram ${CHANNEL_ID}: getMe: Telegram 401: Unauthorized.* — fix: check TELEGRAM_BOT_TOKEN`)),
+    );
+    expect(lines).toContainEqual(
+      expect.stringMatching(
+        new RegExp(`^✗ blinger ${CHANNEL_ID}: http://127\\.0\\.0\\.1:\\d+/incoming unreachable: .*ECONNREFUSED.* — fix: check BLINGER_URL`),
+      ),
+    );
     expect(res.stdout).not.toContain('999999:WRONG');
     expectNoSecrets(res.stdout + res.stderr);
   }, 60_000);
@@ -132,8 +147,18 @@ describe('blinger-bridge check', () => {
       await expect(tg.deliverWebhook(tg.makeMessageUpdate({ chat_id: 1, text: 'x' }))).rejects.toThrow();
       const res = await runCli(['check'], env({ REDIS_URL: `redis://127.0.0.1:${port}`, TELEGRAM_MODE: 'polling' }));
       const lines = res.stdout.trim().split('\n');
-      expect(lines).toContainEqual(expect.stringMatching(/^⚠ Redis maxmemory-policy: allkeys-lru: when memory is full Redis may evict queued messages — fix: set maxmemory-policy noeviction/));
-      expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^✗ telegram ${CHANNEL_ID}: webhook: set to http://127\\.0\\.0\\.1:\\d+/telegram/${CHANNEL_ID}, \\d+ pending, last error: .*ECONNREFUSED`)));
+      expect(lines).toContainEqual(
+        expect.stringMatching(
+          /^⚠ Redis maxmemory-policy: allkeys-lru: when memory is full Redis may evict queued messages — fix: set maxmemory-policy noeviction/,
+        ),
+      );
+      expect(lines).toContainEqual(
+        expect.stringMatching(
+          new RegExp(
+            `^✗ telegram ${CHANNEL_ID}: webhook: set to http://127\\.0\\.0\\.1:\\d+/telegram/${CHANNEL_ID}, \\d+ pending, last error: .*ECONNREFUSED`,
+          ),
+        ),
+      );
       expect(res.code).toBe(1);
     } finally {
       lru?.kill('SIGKILL');
@@ -163,11 +188,23 @@ describe('blinger-bridge status and dlq', () => {
       ]);
       await inbound.enqueue({ channelId: CHANNEL_ID, clientId: '101' }, [{ client_id: '101', type: 'image', data: 'https://x/y.jpg' }]);
       const letters: DeadLetter<OutboundMessage>[] = [];
-      for (const [client, text, t] of [['200', 'first', 1000], ['201', 'second', 2000]] as const) {
+      for (const [client, text, t] of [
+        ['200', 'first', 1000],
+        ['201', 'second', 2000],
+      ] as const) {
         const lane = { channelId: CHANNEL_ID, clientId: client };
         await outbound.enqueue(lane, [{ client_id: client, type: 'text', data: text }]);
         const item = (await outbound.store.head<OutboundMessage>(lane))!;
-        const letter: DeadLetter<OutboundMessage> = { id: item.id, direction: 'outbound', lane, item, reason: 'Telegram 403: Forbidden: bot was blocked by the user', code: 'blocked', failedAt: Date.now() - 600_000 + t, attempts: 1 };
+        const letter: DeadLetter<OutboundMessage> = {
+          id: item.id,
+          direction: 'outbound',
+          lane,
+          item,
+          reason: 'Telegram 403: Forbidden: bot was blocked by the user',
+          code: 'blocked',
+          failedAt: Date.now() - 600_000 + t,
+          attempts: 1,
+        };
         expect(await outbound.store.deadLetter(letter)).toBe(true);
         letters.push(letter);
       }
@@ -181,7 +218,10 @@ describe('blinger-bridge status and dlq', () => {
         runCli(['dlq', 'list', '--limit', '1', '--json'], env()),
       ]);
       expect(status.code).toBe(0);
-      const rows = status.stdout.trim().split('\n').map((l) => l.split(/\s{2,}/));
+      const rows = status.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split(/\s{2,}/));
       expect(rows[0]).toEqual(['CHANNEL', 'DIRECTION', 'WAITING', 'ACTIVE', 'DELAYED', 'FAILED', 'OLDEST']);
       expect(rows[1]!.slice(0, 6)).toEqual([CHANNEL_ID, 'inbound', '3', '0', '0', '0']);
       expect(rows[1]![6]).toMatch(/^\d+ s$/);
@@ -197,7 +237,9 @@ describe('blinger-bridge status and dlq', () => {
       expect(listed[0]).toMatch(/^FAILED +ID +DIRECTION +CHANNEL +CLIENT +TYPE +ATTEMPTS +REASON$/);
       // Newest first.
       expect(listed[1]).toContain(letters[1]!.id);
-      expect(listed[1]).toMatch(/^\d+ min \d+ s ago +[0-9a-f-]{36} +outbound +4711 +201 +text +1 +\[blocked\] Telegram 403: Forbidden: bot was blocked by the user$/);
+      expect(listed[1]).toMatch(
+        /^\d+ min \d+ s ago +[0-9a-f-]{36} +outbound +4711 +201 +text +1 +\[blocked\] Telegram 403: Forbidden: bot was blocked by the user$/,
+      );
       expect(listed[2]).toContain(letters[0]!.id);
       expect(list.stdout).toContain('2 shown, 2 in all.');
       expect(listOther.stdout.trim()).toBe('No dead letters match.');
@@ -213,7 +255,9 @@ describe('blinger-bridge status and dlq', () => {
       expect(await outbound.queue.getJob(`${CHANNEL_ID}|200`)).toBeTruthy();
       const again = await runCli(['dlq', 'retry', letters[0]!.id], env());
       expect(again.code).toBe(1);
-      expect(again.stderr.trim()).toBe(`blinger-bridge: dlq retry: no dead letter with id "${letters[0]!.id}" (see "blinger-bridge dlq list")`);
+      expect(again.stderr.trim()).toBe(
+        `blinger-bridge: dlq retry: no dead letter with id "${letters[0]!.id}" (see "blinger-bridge dlq list")`,
+      );
 
       // Retry all, with progress on stderr.
       const all = await runCli(['dlq', 'retry', '--all'], env());
@@ -226,7 +270,16 @@ describe('blinger-bridge status and dlq', () => {
       // Purge: only letters older than the cut-off go.
       const lane1 = { channelId: CHANNEL_ID, clientId: '201' };
       const item = (await outbound.store.head<OutboundMessage>(lane1))!;
-      await outbound.store.deadLetter({ id: item.id, direction: 'outbound', lane: lane1, item, reason: 'x', code: 'blocked', failedAt: Date.now() - 2 * 86_400_000, attempts: 1 });
+      await outbound.store.deadLetter({
+        id: item.id,
+        direction: 'outbound',
+        lane: lane1,
+        item,
+        reason: 'x',
+        code: 'blocked',
+        failedAt: Date.now() - 2 * 86_400_000,
+        attempts: 1,
+      });
       const young = await runCli(['dlq', 'purge', '--older-than', '3d'], env());
       expect(young.stdout.trim()).toBe('Purged 0 dead letters older than 3d.');
       const old = await runCli(['dlq', 'purge', '--older-than', '1d'], env());
@@ -266,13 +319,19 @@ describe('help and errors', () => {
     // Usage mistakes are UsageErrors (main prints them as one line, exit 2).
     for (const [call, expected] of [
       [() => dlqCommand(['purge']), /^dlq purge: --older-than <duration> is required/],
-      [() => dlqCommand(['purge', '--older-than', 'soon']), /^dlq purge: --older-than needs a duration such as 30m, 24h or 7d, got "soon"$/],
+      [
+        () => dlqCommand(['purge', '--older-than', 'soon']),
+        /^dlq purge: --older-than needs a duration such as 30m, 24h or 7d, got "soon"$/,
+      ],
       [() => dlqCommand(['list', '--limit', 'ten']), /^dlq list: --limit must be a positive whole number, got "ten"$/],
       [() => dlqCommand(['retry']), /^dlq retry: give one dead-letter id, or --all/],
       [() => dlqCommand(['list', '--direction', 'sideways']), /^dlq list: --direction must be inbound or outbound, got "sideways"$/],
       [() => dlqCommand(['frob']), /^dlq: unknown command "frob"; expected list, retry or purge$/],
       [() => telegramCommand(['hook']), /^telegram: unknown command "hook"/],
-      [() => telegramCommand(['webhook', 'info', '--drop-pending-updates']), /^telegram webhook info: --drop-pending-updates goes with set or delete$/],
+      [
+        () => telegramCommand(['webhook', 'info', '--drop-pending-updates']),
+        /^telegram webhook info: --drop-pending-updates goes with set or delete$/,
+      ],
     ] as [() => Promise<number>, RegExp][]) {
       await expect(call()).rejects.toSatisfy((e: unknown) => e instanceof UsageError && expected.test(e.message));
     }
@@ -284,8 +343,20 @@ describe('help and errors', () => {
       [['start', '--help'], {}, 0, /^Usage: blinger-bridge start \[--role all\|ingress\|worker\]/, 'stdout'],
       [['frobnicate'], {}, 2, /^blinger-bridge: unknown command "frobnicate"; run "blinger-bridge help"$/, 'stderr'],
       [['start', '--role', 'boss'], {}, 2, /^blinger-bridge: --role: expected all, ingress or worker, got "boss"$/, 'stderr'],
-      [['status', '--verbose'], {}, 2, /^blinger-bridge: status: Unknown option '--verbose'; see "blinger-bridge status --help"$/, 'stderr'],
-      [['status'], { REDIS_URL: `redis://127.0.0.1:${await closedPort()}` }, 1, /^blinger-bridge: cannot reach Redis at redis:\/\/127\.0\.0\.1:\d+\/?: connect ECONNREFUSED/, 'stderr'],
+      [
+        ['status', '--verbose'],
+        {},
+        2,
+        /^blinger-bridge: status: Unknown option '--verbose'; see "blinger-bridge status --help"$/,
+        'stderr',
+      ],
+      [
+        ['status'],
+        { REDIS_URL: `redis://127.0.0.1:${await closedPort()}` },
+        1,
+        /^blinger-bridge: cannot reach Redis at redis:\/\/127\.0\.0\.1:\d+\/?: connect ECONNREFUSED/,
+        'stderr',
+      ],
     ];
     await Promise.all(
       runs.map(async ([args, env, code, expected, stream]) => {

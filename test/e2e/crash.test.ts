@@ -37,7 +37,10 @@ describe('crashes', () => {
   it('a worker killed with SIGKILL mid-delivery loses nothing: another worker takes the conversations over', async () => {
     tg = await startTelegramDouble();
     blinger = await startBlingerDouble({ token: BLINGER_TOKEN, channelId: CHANNEL_ID });
-    cleanups.push(() => tg.close(), () => blinger.close());
+    cleanups.push(
+      () => tg.close(),
+      () => blinger.close(),
+    );
     // Ingress only in this process; deliveries happen in child processes.
     const tb = await startTestBridge({ telegramApiRoot: tg.apiRoot, blingerUrl: blinger.url, mode: 'webhook', role: 'ingress' });
     cleanups.push(() => tb.stop());
@@ -73,11 +76,24 @@ describe('crashes', () => {
     cleanups.push(() => void redis.kill('SIGKILL'));
     tg = await startTelegramDouble();
     blinger = await startBlingerDouble({ token: BLINGER_TOKEN, channelId: CHANNEL_ID });
-    cleanups.push(() => tg.close(), () => blinger.close());
-    const tb = await startTestBridge({ telegramApiRoot: tg.apiRoot, blingerUrl: blinger.url, mode: 'webhook', redisUrl: `redis://127.0.0.1:${port}` });
+    cleanups.push(
+      () => tg.close(),
+      () => blinger.close(),
+    );
+    const tb = await startTestBridge({
+      telegramApiRoot: tg.apiRoot,
+      blingerUrl: blinger.url,
+      mode: 'webhook',
+      redisUrl: `redis://127.0.0.1:${port}`,
+    });
     cleanups.push(() => tb.stop());
     const secret = { 'x-telegram-bot-api-secret-token': deriveWebhookSecret(BOT_TOKEN), 'content-type': 'application/json' };
-    const send = (text: string) => fetch(`${tb.url}/telegram/${CHANNEL_ID}`, { method: 'POST', headers: secret, body: JSON.stringify(tg.makeMessageUpdate({ chat_id: 55, text })) });
+    const send = (text: string) =>
+      fetch(`${tb.url}/telegram/${CHANNEL_ID}`, {
+        method: 'POST',
+        headers: secret,
+        body: JSON.stringify(tg.makeMessageUpdate({ chat_id: 55, text })),
+      });
 
     expect((await send('before')).status).toBe(200);
     await blinger.waitFor(1);
@@ -101,8 +117,16 @@ describe('crashes', () => {
     cleanups.push(() => void redis.kill('SIGKILL'));
     tg = await startTelegramDouble();
     blinger = await startBlingerDouble({ token: BLINGER_TOKEN, channelId: CHANNEL_ID });
-    cleanups.push(() => tg.close(), () => blinger.close());
-    const tb = await startTestBridge({ telegramApiRoot: tg.apiRoot, blingerUrl: blinger.url, mode: 'polling', redisUrl: `redis://127.0.0.1:${port}` });
+    cleanups.push(
+      () => tg.close(),
+      () => blinger.close(),
+    );
+    const tb = await startTestBridge({
+      telegramApiRoot: tg.apiRoot,
+      blingerUrl: blinger.url,
+      mode: 'polling',
+      redisUrl: `redis://127.0.0.1:${port}`,
+    });
     cleanups.push(() => tb.stop());
 
     tg.pushUpdate(tg.makeMessageUpdate({ chat_id: 77, text: 'one' }));

@@ -17,7 +17,10 @@ afterEach(async () => {
 });
 
 async function startExample(env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'examples/echo-bot.ts'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'examples/echo-bot.ts'], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   cleanups.push(() => void child.kill('SIGKILL'));
   await new Promise<void>((resolve, reject) => {
     child.stdout!.on('data', (d: Buffer) => {
@@ -32,7 +35,10 @@ describe('examples/echo-bot.ts', () => {
   it('answers /echo and /order itself, hands over on its button, and Blinger sees every step in order', async () => {
     const tg: TelegramDouble = await startTelegramDouble();
     const blinger: BlingerDouble = await startBlingerDouble({ token: BLINGER_TOKEN, channelId: CHANNEL_ID });
-    cleanups.push(() => tg.close(), () => blinger.close());
+    cleanups.push(
+      () => tg.close(),
+      () => blinger.close(),
+    );
     const prefix = uniquePrefix();
     cleanups.push(async () => {
       const r = await readyRedis();

@@ -22,7 +22,7 @@ const eventsOf = (lines: Line[], cid: string) => lines.filter((l) => l.cid === c
 
 describe('logs', () => {
   it('trace every message by correlation id through its lifecycle, and never show a secret — even one an upstream echoes back', async () => {
-    const { tg, blinger, redis, prefix } = await startChildTestbed(cleanups);
+    const { tg, blinger, prefix } = await startChildTestbed(cleanups);
     // Blinger's errors quote the credentials back (as a badly written upstream might).
     let transientSent = false;
     blinger.setHandler((req) => {
@@ -76,7 +76,14 @@ describe('logs', () => {
     // JSON when not on a terminal: every line parses.
     expect(lines.filter((l) => 'raw' in l)).toEqual([]);
     // No secret anywhere, though they went through the logs' path (so [REDACTED] shows up).
-    for (const secret of [BOT_TOKEN, BOT_TOKEN.split(':')[1]!, BLINGER_TOKEN, MEDIA_SECRET, ADMIN_PASSWORD, deriveWebhookSecret(BOT_TOKEN)]) {
+    for (const secret of [
+      BOT_TOKEN,
+      BOT_TOKEN.split(':')[1]!,
+      BLINGER_TOKEN,
+      MEDIA_SECRET,
+      ADMIN_PASSWORD,
+      deriveWebhookSecret(BOT_TOKEN),
+    ]) {
       expect(out.includes(secret), `secret ${secret.slice(0, 6)}… in the logs`).toBe(false);
     }
     expect(out).toContain('[REDACTED]');
@@ -101,14 +108,24 @@ describe('logs', () => {
     // A permanent failure: dead-lettered with the reason, redacted.
     const refusedLines = eventsOf(lines, cid(refused));
     expect(refusedLines.map((l) => l.event)).toEqual(['received', 'queued', 'dead-lettered']);
-    expect(refusedLines[2]).toMatchObject({ level: 40, code: 'http_400', reason: 'Blinger answered 400: {"error":"invalid token [REDACTED] (bot [REDACTED])"}' });
+    expect(refusedLines[2]).toMatchObject({
+      level: 40,
+      code: 'http_400',
+      reason: 'Blinger answered 400: {"error":"invalid token [REDACTED] (bot [REDACTED])"}',
+    });
 
     // An agent reply: its own correlation id from the webhook to the dead letter, and on to the
     // note that tells the agent (an inbound echo carrying the same id).
     const replyReceived = lines.find((l) => l.event === 'received' && l.direction === 'outbound')!;
     expect(replyReceived.cid).toMatch(new RegExp(`^bl-${CHANNEL_ID}-[0-9a-f-]{36}$`));
     const replyLines = eventsOf(lines, replyReceived.cid as string);
-    expect(replyLines.map((l) => `${l.direction ?? ''}:${l.event}`)).toEqual(['outbound:received', 'outbound:queued', 'outbound:dead-lettered', 'inbound:queued', 'inbound:delivered']);
+    expect(replyLines.map((l) => `${l.direction ?? ''}:${l.event}`)).toEqual([
+      'outbound:received',
+      'outbound:queued',
+      'outbound:dead-lettered',
+      'inbound:queued',
+      'inbound:delivered',
+    ]);
     expect(replyLines[2]).toMatchObject({ code: 'chat_not_found', job: `${CHANNEL_ID}|504` });
     expect(replyLines[2]!.reason).toBe('Telegram 400: Bad Request: chat not found (bot[REDACTED])');
     expect(blinger.received.map((m) => m.data)).toContain('Not delivered: the chat no longer exists');
@@ -127,7 +144,7 @@ describe('logs', () => {
     const node = `${process.execPath} --import tsx -e "${program.replace(/"/g, '\\"')}"`;
     // `script` gives the child a pseudo-terminal, as an operator's shell would.
     const tty = await run(['script', '-qfec', node, '/dev/null']);
-    expect(tty).toMatch(/\x1b\[32mINFO\x1b\[39m/);
+    expect(tty).toContain('\x1b[32mINFO\x1b[39m');
     expect(tty).toContain('message queued for [REDACTED]');
     expect(tty).toMatch(/cid.*"c-1"/);
     expect(tty.trim().startsWith('{')).toBe(false);

@@ -12,10 +12,16 @@ let tg: TelegramDouble;
 let blinger: BlingerDouble;
 let tb: TestBridge | undefined;
 
-const RELAXED = { limits: { bot: { max: 10_000, windowMs: 1000 }, privateChat: { max: 10_000, windowMs: 1000 }, group: { max: 10_000, windowMs: 1000 } } };
+const RELAXED = {
+  limits: { bot: { max: 10_000, windowMs: 1000 }, privateChat: { max: 10_000, windowMs: 1000 }, group: { max: 10_000, windowMs: 1000 } },
+};
 
 async function setup(opts: { telegram?: Record<string, unknown>; enforceLimits?: boolean; seed?: number } = {}): Promise<TestBridge> {
-  ({ tg, blinger, tb } = await startTelegramStack({ double: { enforceLimits: opts.enforceLimits ?? false, seed: opts.seed ?? 7 }, mode: 'webhook', telegram: opts.telegram }));
+  ({ tg, blinger, tb } = await startTelegramStack({
+    double: { enforceLimits: opts.enforceLimits ?? false, seed: opts.seed ?? 7 },
+    mode: 'webhook',
+    telegram: opts.telegram,
+  }));
   return tb;
 }
 
@@ -24,7 +30,8 @@ afterEach(async () => {
   tb = undefined;
 });
 
-const reply = (client_id: string, data: string, type: 'text' | 'image' | 'file' = 'text') => blinger.sendReply(tb!.url, { client_id, type, data });
+const reply = (client_id: string, data: string, type: 'text' | 'image' | 'file' = 'text') =>
+  blinger.sendReply(tb!.url, { client_id, type, data });
 
 describe('POST /blinger/:channelId', () => {
   it('delivers an agent text as typed (no markup parsing) and answers 200 once queued', async () => {
@@ -52,8 +59,17 @@ describe('POST /blinger/:channelId', () => {
     const b = await setup();
     const url = `${b.url}/blinger/${CHANNEL_ID}`;
     const good = { token: BLINGER_TOKEN, custom_channel_id: CHANNEL_ID, client_id: '1', type: 'text', data: 'hi' };
-    const post = (body: unknown, headers: Record<string, string> = { authorization: `Bearer ${BLINGER_TOKEN}` }, path = url, contentType = 'application/json') =>
-      fetch(path, { method: 'POST', headers: { 'content-type': contentType, ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+    const post = (
+      body: unknown,
+      headers: Record<string, string> = { authorization: `Bearer ${BLINGER_TOKEN}` },
+      path = url,
+      contentType = 'application/json',
+    ) =>
+      fetch(path, {
+        method: 'POST',
+        headers: { 'content-type': contentType, ...headers },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      });
     const message = async (r: Response) => ((await r.json()) as { message: string }).message;
 
     expect((await post(good, {})).status).toBe(401);
@@ -117,7 +133,9 @@ describe('POST /blinger/:channelId', () => {
     expect(echo!.data).toMatch(/^Not delivered: the user blocked the bot/);
     expect(tg.calls.filter((c) => c.method === 'sendMessage')).toHaveLength(1);
     const letters = await b.bridge.outbound.store.redis.hvals(b.bridge.outbound.store.dlqKey);
-    expect(letters.map((l) => JSON.parse(l) as { reason: string; code: string })).toEqual([expect.objectContaining({ code: 'blocked', reason: expect.stringMatching(/blocked/) })]);
+    expect(letters.map((l) => JSON.parse(l) as { reason: string; code: string })).toEqual([
+      expect.objectContaining({ code: 'blocked', reason: expect.stringMatching(/blocked/) }),
+    ]);
   });
 
   it('429: waits retry_after for that chat while other chats keep going, then delivers in order', async () => {
@@ -137,19 +155,31 @@ describe('POST /blinger/:channelId', () => {
     // Telegram's limits, with windows 200 ms wider than the bridge's default 25 ms jitter margin:
     // on a CI machine loaded by browser tests a send can reach the double later than its slot.
     // The default margin is measured by `npm run bench` (pacing: 0 × 429 in 9,000 sends).
-    await setup({ enforceLimits: true, telegram: { limits: { bot: { max: 30, windowMs: 1200 }, privateChat: { max: 3, windowMs: 3200 } } } });
+    await setup({
+      enforceLimits: true,
+      telegram: { limits: { bot: { max: 30, windowMs: 1200 }, privateChat: { max: 3, windowMs: 3200 } } },
+    });
     const chats = 12;
     for (let c = 0; c < chats; c++) for (let n = 0; n < 4; n++) await reply(String(2000 + c), `m${n}`);
     await tg.waitForSent(chats * 4, 30_000);
     expect(tg.stats.tooManyRequests).toBe(0);
-    for (let c = 0; c < chats; c++) expect(tg.sent.filter((s) => s.chat_id === String(2000 + c)).map((s) => s.text)).toEqual(['m0', 'm1', 'm2', 'm3']);
+    for (let c = 0; c < chats; c++)
+      expect(tg.sent.filter((s) => s.chat_id === String(2000 + c)).map((s) => s.text)).toEqual(['m0', 'm1', 'm2', 'm3']);
   });
 
   it('sends an image by URL, and uploads it when Telegram cannot fetch the URL', async () => {
     const b = await setup();
-    const file = tg.addFile({ content: Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3]), file_path: 'docs/pic.png', mime: 'image/png' });
+    const file = tg.addFile({
+      content: Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3]),
+      file_path: 'docs/pic.png',
+      mime: 'image/png',
+    });
     // A URL the double can fetch: a signed media link of the bridge itself.
-    const link = new MediaSigner(b.bridge.config.mediaSecret, b.url, 60_000).link(CHANNEL_ID, { id: file.file_id, name: 'pic.png', mime: 'image/png' });
+    const link = new MediaSigner(b.bridge.config.mediaSecret, b.url, 60_000).link(CHANNEL_ID, {
+      id: file.file_id,
+      name: 'pic.png',
+      mime: 'image/png',
+    });
     expect((await reply('42', link, 'image')).status).toBe(200);
     const [byUrl] = await tg.waitForSent(1);
     expect(byUrl).toMatchObject({ method: 'sendPhoto', chat_id: '42', via: 'url' });

@@ -27,7 +27,18 @@ beforeAll(async () => {
   for (let i = 0; i < 3; i++) {
     const port = await freePort();
     ports.push(port);
-    nodes.push(await spawnRedis(port, ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir, '--cluster-node-timeout', '2000']));
+    nodes.push(
+      await spawnRedis(port, [
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        join(dir, `nodes-${port}.conf`),
+        '--dir',
+        dir,
+        '--cluster-node-timeout',
+        '2000',
+      ]),
+    );
   }
   const clients = ports.map((port) => new Redis({ port, host: '127.0.0.1' }));
   const per = Math.ceil(16384 / 3);
@@ -36,7 +47,10 @@ beforeAll(async () => {
     await c.call('CLUSTER', 'ADDSLOTS', ...slots.map(String));
   }
   for (const port of ports.slice(1)) await clients[0]!.call('CLUSTER', 'MEET', '127.0.0.1', String(port));
-  const ok = async () => (await Promise.all(clients.map((c) => c.call('CLUSTER', 'INFO') as Promise<string>))).every((info) => info.includes('cluster_state:ok'));
+  const ok = async () =>
+    (await Promise.all(clients.map((c) => c.call('CLUSTER', 'INFO') as Promise<string>))).every((info) =>
+      info.includes('cluster_state:ok'),
+    );
   const deadline = Date.now() + 20_000;
   while (!(await ok())) {
     if (Date.now() > deadline) throw new Error('the test cluster did not become ready');
@@ -64,15 +78,29 @@ describe('Redis Cluster', () => {
     await probe.quit();
     const owner = Math.floor(slot / Math.ceil(16384 / 3));
     const redisUrl = `redis://127.0.0.1:${ports[(owner + 1) % 3]}`;
-    const tb = await startTestBridge({ telegramApiRoot: tg.apiRoot, blingerUrl: blinger.url, mode: 'webhook', prefix, redisUrl, redisCluster: true });
+    const tb = await startTestBridge({
+      telegramApiRoot: tg.apiRoot,
+      blingerUrl: blinger.url,
+      mode: 'webhook',
+      prefix,
+      redisUrl,
+      redisCluster: true,
+    });
     try {
       expect((await fetch(`${tb.url}/readyz`)).status).toBe(200);
-      for (let i = 0; i < 5; i++) expect((await tg.deliverWebhook(tg.makeMessageUpdate({ chat_id: 300 + (i % 2), text: `in ${i}` }))).status).toBe(200);
+      for (let i = 0; i < 5; i++)
+        expect((await tg.deliverWebhook(tg.makeMessageUpdate({ chat_id: 300 + (i % 2), text: `in ${i}` }))).status).toBe(200);
       await blinger.waitFor(5);
-      for (let i = 0; i < 3; i++) expect((await blinger.sendReply(tb.url, { client_id: '300', type: 'text', data: `out ${i}` })).status).toBe(200);
+      for (let i = 0; i < 3; i++)
+        expect((await blinger.sendReply(tb.url, { client_id: '300', type: 'text', data: `out ${i}` })).status).toBe(200);
       await tg.waitForSent(3);
       expect(tg.sent.map((s) => s.text)).toEqual(['out 0', 'out 1', 'out 2']);
-      expect(blinger.byClient().get('300')!.map((m) => m.data)).toEqual(['in 0', 'in 2', 'in 4']);
+      expect(
+        blinger
+          .byClient()
+          .get('300')!
+          .map((m) => m.data),
+      ).toEqual(['in 0', 'in 2', 'in 4']);
 
       // One slot for all of the bridge's keys (lanes, dedupe marks, BullMQ, leases).
       const cluster = new Cluster([{ host: '127.0.0.1', port: ports[0]! }]);
@@ -95,7 +123,17 @@ describe('Redis Cluster', () => {
         cluster.disconnect();
       }
 
-      const env = { REDIS_URL: redisUrl, REDIS_CLUSTER: 'true', REDIS_PREFIX: prefix, BLINGER_URL: blinger.url, BLINGER_TOKEN, BLINGER_CHANNEL_ID: CHANNEL_ID, TELEGRAM_BOT_TOKEN: BOT_TOKEN, TELEGRAM_API_ROOT: tg.apiRoot, MEDIA_SECRET };
+      const env = {
+        REDIS_URL: redisUrl,
+        REDIS_CLUSTER: 'true',
+        REDIS_PREFIX: prefix,
+        BLINGER_URL: blinger.url,
+        BLINGER_TOKEN,
+        BLINGER_CHANNEL_ID: CHANNEL_ID,
+        TELEGRAM_BOT_TOKEN: BOT_TOKEN,
+        TELEGRAM_API_ROOT: tg.apiRoot,
+        MEDIA_SECRET,
+      };
       const status = await runCli(['status', '--json'], env);
       expect(status.code).toBe(0);
       expect(JSON.parse(status.stdout)).toEqual([

@@ -25,11 +25,24 @@ describe('Redis full', () => {
     cleanups.push(() => admin.quit());
     const tg = await startTelegramDouble();
     const blinger = await startBlingerDouble({ token: BLINGER_TOKEN, channelId: CHANNEL_ID });
-    cleanups.push(() => tg.close(), () => blinger.close());
-    const tb = await startTestBridge({ telegramApiRoot: tg.apiRoot, blingerUrl: blinger.url, mode: 'webhook', redisUrl: `redis://127.0.0.1:${port}` });
+    cleanups.push(
+      () => tg.close(),
+      () => blinger.close(),
+    );
+    const tb = await startTestBridge({
+      telegramApiRoot: tg.apiRoot,
+      blingerUrl: blinger.url,
+      mode: 'webhook',
+      redisUrl: `redis://127.0.0.1:${port}`,
+    });
     cleanups.push(() => tb.stop());
     const headers = { 'x-telegram-bot-api-secret-token': deriveWebhookSecret(BOT_TOKEN), 'content-type': 'application/json' };
-    const send = (text: string) => fetch(`${tb.url}/telegram/${CHANNEL_ID}`, { method: 'POST', headers, body: JSON.stringify(tg.makeMessageUpdate({ chat_id: 61, text })) });
+    const send = (text: string) =>
+      fetch(`${tb.url}/telegram/${CHANNEL_ID}`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify(tg.makeMessageUpdate({ chat_id: 61, text })),
+      });
     const reply = (text: string) =>
       fetch(`${tb.url}/blinger/${CHANNEL_ID}`, {
         method: 'POST',

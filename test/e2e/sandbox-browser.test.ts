@@ -66,10 +66,18 @@ async function agentReply(inbox: Page, text: string): Promise<void> {
 }
 
 /** What the stand-in recorded for a conversation, through its API. */
-async function recorded(clientId: string): Promise<{ events: Array<Record<string, any>> }> {
+interface RecordedEvent {
+  dir: string;
+  status: number;
+  body?: Record<string, unknown> & { type?: string; data?: string };
+  violations: string[];
+  warnings: string[];
+}
+
+async function recorded(clientId: string): Promise<{ events: RecordedEvent[] }> {
   const res = await fetch(`${tb.url}/sandbox/api/conversations/${encodeURIComponent(clientId)}`);
   expect(res.status).toBe(200);
-  return (await res.json()) as { events: Array<Record<string, any>> };
+  return (await res.json()) as { events: RecordedEvent[] };
 }
 
 describe('sandbox: web chat ↔ agents’ inbox', () => {
@@ -102,7 +110,13 @@ describe('sandbox: web chat ↔ agents’ inbox', () => {
       client_phone: '+44 20 7946 0000',
       type: 'text',
       data: 'Hello, my order #42 has not arrived',
-      info: { source: 'web chat', page: `${tb.url}/chat/sandbox`, referrer: 'https://shop.example/cart', user_agent: expect.stringContaining('Chrome'), language: expect.any(String) },
+      info: {
+        source: 'web chat',
+        page: `${tb.url}/chat/sandbox`,
+        referrer: 'https://shop.example/cart',
+        user_agent: expect.stringContaining('Chrome'),
+        language: expect.any(String),
+      },
     });
 
     await agentReply(inbox, 'Sorry about that, Ada. It ships today.');
@@ -138,10 +152,12 @@ describe('sandbox: web chat ↔ agents’ inbox', () => {
     await expect.poll(() => image.locator('img').evaluate(naturalWidth)).toBe(240);
     const events = (await recorded(v.clientId)).events;
     const sent = events.find((e) => e.body?.type === 'image');
-    expect(sent!.body.data).toMatch(new RegExp(`^${tb.url}/media/`));
+    expect(sent!.body?.data).toMatch(new RegExp(`^${tb.url}/media/`));
     expect(sent!.warnings).toEqual([expect.stringContaining('http link')]);
 
-    await inbox.locator('#reply-file').setInputFiles({ name: 'label.png', mimeType: 'image/png', buffer: pngBytes(300, 200, [22, 163, 74]) });
+    await inbox
+      .locator('#reply-file')
+      .setInputFiles({ name: 'label.png', mimeType: 'image/png', buffer: pngBytes(300, 200, [22, 163, 74]) });
     await inbox.getByRole('button', { name: 'Send reply' }).click();
     await inbox.locator('#reply-status', { hasText: 'answered 200' }).waitFor();
     const theirs = v.page.locator('.msg.agent img');
@@ -181,34 +197,42 @@ describe('sandbox: web chat ↔ agents’ inbox', () => {
   it('two tabs of one visitor: the other tab shows the message, the sending tab gets only its ack', async () => {
     const page = await (await newContext()).newPage();
     await page.goto(`${tb.url}/chat/sandbox`);
-    const tabs = await page.evaluate(async (url) => {
-      const key = 'tab'.repeat(8) + Math.random().toString(36).slice(2).replace(/[^a-z0-9]/g, '');
-      const open = async () => {
-        const ws = new WebSocket(url);
-        const frames: Array<Record<string, any>> = [];
-        const waiters: Array<{ type: string; resolve: () => void }> = [];
-        ws.onmessage = (e) => {
-          const f = JSON.parse(e.data as string) as Record<string, any>;
-          frames.push(f);
-          for (const w of waiters.filter((x) => x.type === f.type)) w.resolve();
+    const tabs = await page.evaluate(
+      async (url) => {
+        const key =
+          'tab'.repeat(8) +
+          Math.random()
+            .toString(36)
+            .slice(2)
+            .replace(/[^a-z0-9]/g, '');
+        const open = async () => {
+          const ws = new WebSocket(url);
+          const frames: Array<{ type: string; entry?: unknown }> = [];
+          const waiters: Array<{ type: string; resolve: () => void }> = [];
+          ws.onmessage = (e) => {
+            const f = JSON.parse(e.data as string) as { type: string; entry?: unknown };
+            frames.push(f);
+            for (const w of waiters.filter((x) => x.type === f.type)) w.resolve();
+          };
+          const next = (type: string) => new Promise<void>((resolve) => waiters.push({ type, resolve }));
+          await new Promise((r) => (ws.onopen = r));
+          const welcome = next('welcome');
+          ws.send(JSON.stringify({ type: 'hello', key }));
+          await welcome;
+          return { ws, frames, next };
         };
-        const next = (type: string) => new Promise<void>((resolve) => waiters.push({ type, resolve }));
-        await new Promise((r) => (ws.onopen = r));
-        const welcome = next('welcome');
-        ws.send(JSON.stringify({ type: 'hello', key }));
-        await welcome;
-        return { ws, frames, next };
-      };
-      const [sender, other] = [await open(), await open()];
-      const pushed = other.next('message');
-      sender.ws.send(JSON.stringify({ type: 'message', id: 'tab-msg-001', text: 'from tab one' }));
-      await pushed;
-      // The push reached the other tab, so any copy for the sender was written before this pong.
-      const pong = sender.next('pong');
-      sender.ws.send(JSON.stringify({ type: 'ping' }));
-      await pong;
-      return { sender: sender.frames.map((f) => f.type), other: other.frames.filter((f) => f.type === 'message').map((f) => f.entry) };
-    }, `${tb.url.replace('http', 'ws')}/chat/sandbox/ws`);
+        const [sender, other] = [await open(), await open()];
+        const pushed = other.next('message');
+        sender.ws.send(JSON.stringify({ type: 'message', id: 'tab-msg-001', text: 'from tab one' }));
+        await pushed;
+        // The push reached the other tab, so any copy for the sender was written before this pong.
+        const pong = sender.next('pong');
+        sender.ws.send(JSON.stringify({ type: 'ping' }));
+        await pong;
+        return { sender: sender.frames.map((f) => f.type), other: other.frames.filter((f) => f.type === 'message').map((f) => f.entry) };
+      },
+      `${tb.url.replace('http', 'ws')}/chat/sandbox/ws`,
+    );
     expect(tabs.sender).toEqual(['welcome', 'ack', 'pong']);
     expect(tabs.other).toEqual([expect.objectContaining({ id: 'tab-msg-001', from: 'visitor', data: 'from tab one' })]);
   });
@@ -225,7 +249,13 @@ describe('sandbox: web chat ↔ agents’ inbox', () => {
     const res = await fetch(`${tb.url}/blinger/sandbox`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${tb.sandboxToken()}` },
-      body: JSON.stringify({ token: tb.sandboxToken(), custom_channel_id: 'sandbox', client_id: v.clientId, type: 'text', data: 'Answer while you were away' }),
+      body: JSON.stringify({
+        token: tb.sandboxToken(),
+        custom_channel_id: 'sandbox',
+        client_id: v.clientId,
+        type: 'text',
+        data: 'Answer while you were away',
+      }),
     });
     expect(res.status).toBe(200);
     await expect.poll(async () => (await tb.chat().history(v.clientId)).map((e) => e.data)).toContain('Answer while you were away');
@@ -233,7 +263,10 @@ describe('sandbox: web chat ↔ agents’ inbox', () => {
     const back = await v.context.newPage();
     await back.goto(`${tb.url}/chat/sandbox`);
     await back.locator('.msg.agent', { hasText: 'Answer while you were away' }).waitFor();
-    expect(await back.locator('.msg').allTextContents()).toEqual([expect.stringContaining('Message before the reload'), expect.stringContaining('Answer while you were away')]);
+    expect(await back.locator('.msg').allTextContents()).toEqual([
+      expect.stringContaining('Message before the reload'),
+      expect.stringContaining('Answer while you were away'),
+    ]);
 
     // The server drops the socket (a restart, a network blip): the page reconnects and gets live pushes again.
     await back.locator('#status[data-state=online]').waitFor();
@@ -250,7 +283,9 @@ describe('sandbox: web chat ↔ agents’ inbox', () => {
     const host = await import('node:http').then(({ createServer }) =>
       createServer((_req, res) => {
         res.writeHead(200, { 'content-type': 'text/html' });
-        res.end(`<!doctype html><title>Shop</title><h1>Our shop</h1><script src="${tb.url}/webchat/assets/embed.js" data-channel="sandbox" data-label="Chat with us" async></script>`);
+        res.end(
+          `<!doctype html><title>Shop</title><h1>Our shop</h1><script src="${tb.url}/webchat/assets/embed.js" data-channel="sandbox" data-label="Chat with us" async></script>`,
+        );
       }),
     );
     await new Promise<void>((r) => host.listen(0, '127.0.0.1', () => r()));
@@ -266,10 +301,12 @@ describe('sandbox: web chat ↔ agents’ inbox', () => {
       await frame.locator('.msg.visitor .state', { hasText: 'Sent' }).waitFor();
       await page.screenshot({ path: artifactPath('webchat-embedded.png') });
 
-      const r = (await (await fetch(`${tb.url}/sandbox/api/conversations`)).json()) as { conversations: Array<{ clientId: string; info?: Record<string, unknown> }> };
+      const r = (await (await fetch(`${tb.url}/sandbox/api/conversations`)).json()) as {
+        conversations: Array<{ clientId: string; info?: Record<string, unknown> }>;
+      };
       const conv = r.conversations.find((c) => c.info?.page === hostUrl);
       expect(conv, 'a conversation whose info.page is the host page').toBeDefined();
-      expect((await recorded(conv!.clientId)).events[0]!.body.data).toBe('Writing from the shop page');
+      expect((await recorded(conv!.clientId)).events[0]!.body?.data).toBe('Writing from the shop page');
     } finally {
       await new Promise((r) => host.close(r));
     }
@@ -293,50 +330,69 @@ describe('bad input gets a clear error, and only that client sees it', () => {
         }),
       `${tb.url.replace('http', 'ws')}/chat/no-such-chat/ws`,
     );
-    expect(outcome).toEqual({ code: 4404, frames: [{ type: 'error', code: 'unknown_chat', message: 'there is no web chat "no-such-chat" on this server' }] });
+    expect(outcome).toEqual({
+      code: 4404,
+      frames: [{ type: 'error', code: 'unknown_chat', message: 'there is no web chat "no-such-chat" on this server' }],
+    });
 
-    const upload = await fetch(`${tb.url}/chat/no-such-chat/upload`, { method: 'POST', body: 'x', headers: { 'content-type': 'text/plain' } });
+    const upload = await fetch(`${tb.url}/chat/no-such-chat/upload`, {
+      method: 'POST',
+      body: 'x',
+      headers: { 'content-type': 'text/plain' },
+    });
     expect(upload.status).toBe(404);
   });
 
   it('malformed socket frames get an error frame each, the socket and the other visitors go on', async () => {
     const other = await openChat();
     const page = other.page;
-    const outcome = await page.evaluate(async (url) => {
-      const ws = new WebSocket(url);
-      const frames: Array<Record<string, unknown>> = [];
-      let waiting: ((f: Record<string, unknown>) => void) | undefined;
-      ws.onmessage = (e) => {
-        const f = JSON.parse(e.data as string) as Record<string, unknown>;
-        frames.push(f);
-        waiting?.(f);
-      };
-      const closed = new Promise<number>((r) => (ws.onclose = (e) => r(e.code)));
-      await new Promise((r) => (ws.onopen = r));
-      const ask = (data: string | ArrayBuffer) =>
-        new Promise<Record<string, unknown>>((resolve) => {
-          waiting = resolve;
-          ws.send(data);
-        });
-      const key = 'k'.repeat(22) + Math.random().toString(36).slice(2).replace(/[^a-z0-9]/g, '');
-      const answers = [
-        await ask('this is not json'),
-        await ask(JSON.stringify({ type: 'message', id: 'early-msg-1', text: 'too early' })),
-        await ask(JSON.stringify({ type: 'shout' })),
-        await ask(JSON.stringify({ type: 'hello', key: 'short' })),
-        await ask(new Uint8Array([1, 2, 3]).buffer),
-        await ask(JSON.stringify({ type: 'hello', key })),
-        await ask(JSON.stringify({ type: 'message', id: 'long-msg-01', text: 'x'.repeat(6000) })),
-        await ask(JSON.stringify({ type: 'message', id: 'good-msg-01', text: 'still here' })),
-      ];
-      ws.send('x'.repeat(70 * 1024));
-      return { answers, closeCode: await closed };
-    }, `${tb.url.replace('http', 'ws')}/chat/sandbox/ws`);
+    const outcome = await page.evaluate(
+      async (url) => {
+        const ws = new WebSocket(url);
+        const frames: Array<Record<string, unknown>> = [];
+        let waiting: ((f: Record<string, unknown>) => void) | undefined;
+        ws.onmessage = (e) => {
+          const f = JSON.parse(e.data as string) as Record<string, unknown>;
+          frames.push(f);
+          waiting?.(f);
+        };
+        const closed = new Promise<number>((r) => (ws.onclose = (e) => r(e.code)));
+        await new Promise((r) => (ws.onopen = r));
+        const ask = (data: string | ArrayBuffer) =>
+          new Promise<Record<string, unknown>>((resolve) => {
+            waiting = resolve;
+            ws.send(data);
+          });
+        const key =
+          'k'.repeat(22) +
+          Math.random()
+            .toString(36)
+            .slice(2)
+            .replace(/[^a-z0-9]/g, '');
+        const answers = [
+          await ask('this is not json'),
+          await ask(JSON.stringify({ type: 'message', id: 'early-msg-1', text: 'too early' })),
+          await ask(JSON.stringify({ type: 'shout' })),
+          await ask(JSON.stringify({ type: 'hello', key: 'short' })),
+          await ask(new Uint8Array([1, 2, 3]).buffer),
+          await ask(JSON.stringify({ type: 'hello', key })),
+          await ask(JSON.stringify({ type: 'message', id: 'long-msg-01', text: 'x'.repeat(6000) })),
+          await ask(JSON.stringify({ type: 'message', id: 'good-msg-01', text: 'still here' })),
+        ];
+        ws.send('x'.repeat(70 * 1024));
+        return { answers, closeCode: await closed };
+      },
+      `${tb.url.replace('http', 'ws')}/chat/sandbox/ws`,
+    );
 
     const [notJson, early, unknownType, badKey, binary, welcome, tooLong, good] = outcome.answers;
     expect(notJson).toEqual({ type: 'error', code: 'bad_frame', message: 'the frame is not valid JSON' });
     expect(early).toEqual({ type: 'error', code: 'hello_first', message: 'send hello first', id: 'early-msg-1' });
-    expect(unknownType).toMatchObject({ type: 'error', code: 'bad_frame', message: expect.stringContaining('hello, profile, message, button, phone, ping') });
+    expect(unknownType).toMatchObject({
+      type: 'error',
+      code: 'bad_frame',
+      message: expect.stringContaining('hello, profile, message, button, phone, ping'),
+    });
     expect(badKey).toMatchObject({ type: 'error', code: 'bad_frame', message: expect.stringMatching(/^key: expected 22-128 characters/) });
     expect(binary).toMatchObject({ type: 'error', code: 'bad_frame', message: expect.stringContaining('binary frames') });
     expect(welcome).toMatchObject({ type: 'welcome', history: [] });
@@ -364,15 +420,26 @@ describe('bad input gets a clear error, and only that client sees it', () => {
     const key = await visitorKeyOf(v.page, 'sandbox');
     const fromBrowser = await v.page.evaluate(
       async ({ key }) => {
-        const res = await fetch('/chat/sandbox/upload', { method: 'POST', body: new Uint8Array(10 * 1024 * 1024 + 1), headers: { 'content-type': 'application/octet-stream', 'x-visitor-key': key, 'x-message-id': 'huge-upload-1' } });
+        const res = await fetch('/chat/sandbox/upload', {
+          method: 'POST',
+          body: new Uint8Array(10 * 1024 * 1024 + 1),
+          headers: { 'content-type': 'application/octet-stream', 'x-visitor-key': key, 'x-message-id': 'huge-upload-1' },
+        });
         return { status: res.status, body: (await res.json()) as unknown };
       },
       { key },
     );
-    expect(fromBrowser).toEqual({ status: 413, body: { error: 'payload_too_large', message: 'the file is larger than 10 MiB, the most this chat accepts' } });
+    expect(fromBrowser).toEqual({
+      status: 413,
+      body: { error: 'payload_too_large', message: 'the file is larger than 10 MiB, the most this chat accepts' },
+    });
 
     const headers = { 'content-type': 'image/png', 'x-visitor-key': key, 'x-message-id': 'upload-0001' };
-    const noKey = await fetch(`${tb.url}/chat/sandbox/upload`, { method: 'POST', body: pngBytes(), headers: { ...headers, 'x-visitor-key': '' } });
+    const noKey = await fetch(`${tb.url}/chat/sandbox/upload`, {
+      method: 'POST',
+      body: pngBytes(),
+      headers: { ...headers, 'x-visitor-key': '' },
+    });
     expect(noKey.status).toBe(401);
     expect(((await noKey.json()) as { message: string }).message).toMatch(/^x-visitor-key header:/);
     const empty = await fetch(`${tb.url}/chat/sandbox/upload`, { method: 'POST', body: '', headers });
@@ -387,8 +454,20 @@ describe('bad input gets a clear error, and only that client sees it', () => {
   it('the stand-in shows contract violations instead of hiding them', async () => {
     const token = tb.sandboxToken();
     const post = (body: unknown, headers: Record<string, string> = {}) =>
-      fetch(`${tb.url}/sandbox/incoming`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, ...headers }, body: JSON.stringify(body) });
-    const bad = await post({ token, custom_channel_id: 'sandbox', client_id: 'web-broken-client', type: 'video', data: 'x', echo_outgoing: true, mood: 'happy' });
+      fetch(`${tb.url}/sandbox/incoming`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, ...headers },
+        body: JSON.stringify(body),
+      });
+    const bad = await post({
+      token,
+      custom_channel_id: 'sandbox',
+      client_id: 'web-broken-client',
+      type: 'video',
+      data: 'x',
+      echo_outgoing: true,
+      mood: 'happy',
+    });
     expect(bad.status).toBe(400);
     const noClient = await post({ token, custom_channel_id: 'sandbox', type: 'text', data: 'who am I' }, { authorization: 'Bearer wrong' });
     expect(noClient.status).toBe(401);
@@ -397,7 +476,11 @@ describe('bad input gets a clear error, and only that client sees it', () => {
     const problems = inbox.locator('#events .event.in .problems.bad li');
     await problems.first().waitFor();
     expect(await problems.allTextContents()).toEqual(
-      expect.arrayContaining(['mood: not a field of the Custom App API', 'type: must be text, image or file, got "video"', 'echo_outgoing: true only makes sense together with echo: true']),
+      expect.arrayContaining([
+        'mood: not a field of the Custom App API',
+        'type: must be text, image or file, got "video"',
+        'echo_outgoing: true only makes sense together with echo: true',
+      ]),
     );
     await inbox.locator('#rejected:not([hidden])').waitFor();
     await inbox.getByText(/^Rejected requests \(\d+\)/).click();

@@ -28,20 +28,28 @@ afterEach(async () => {
 it('starts in sandbox mode, prints the chat and inbox URLs and where to read about configuration', async () => {
   const port = await freePort();
   prefix = uniquePrefix();
-  child = spawnCli(['start'], { REDIS_URL: testRedisUrl(), REDIS_PREFIX: prefix, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info' });
+  child = spawnCli(['start'], {
+    REDIS_URL: testRedisUrl(),
+    REDIS_PREFIX: prefix,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+  });
   let stdout = '';
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   await new Promise<void>((resolve, reject) => {
     child!.stdout!.on('data', (d: Buffer) => {
       stdout += d.toString();
-      if (stdout.includes('agents\' inbox:')) resolve();
+      if (stdout.includes("agents' inbox:")) resolve();
     });
     child!.once('exit', (code) => reject(new Error(`exited with ${code}: ${stderr}`)));
   });
 
   const lines = stdout.split('\n');
-  expect(lines.filter((l) => /sandbox mode/.test(l))).toEqual(['blinger-bridge is in sandbox mode: no channel is configured. To connect a bot and Blinger, see "Configuration" in README.md.']);
+  expect(lines.filter((l) => /sandbox mode/.test(l))).toEqual([
+    'blinger-bridge is in sandbox mode: no channel is configured. To connect a bot and Blinger, see "Configuration" in README.md.',
+  ]);
   expect(lines).toContain(`  visitor's chat:  http://localhost:${port}/chat/sandbox`);
   expect(lines).toContain(`  agents' inbox:   http://localhost:${port}/sandbox`);
 
@@ -59,11 +67,20 @@ it('starts in sandbox mode, prints the chat and inbox URLs and where to read abo
   const res = await fetch(`http://127.0.0.1:${port}/chat/sandbox/upload`, {
     method: 'POST',
     body: 'hello',
-    headers: { 'content-type': 'text/plain', 'x-visitor-key': 'cli-test-visitor-key-000000', 'x-message-id': 'cli-msg-0001', 'x-file-name': 'hello.txt' },
+    headers: {
+      'content-type': 'text/plain',
+      'x-visitor-key': 'cli-test-visitor-key-000000',
+      'x-message-id': 'cli-msg-0001',
+      'x-file-name': 'hello.txt',
+    },
   });
   expect(res.status).toBe(200);
   await expect
-    .poll(async () => ((await (await fetch(`http://127.0.0.1:${port}/sandbox/api/conversations`)).json()) as { conversations: unknown[] }).conversations.length)
+    .poll(
+      async () =>
+        ((await (await fetch(`http://127.0.0.1:${port}/sandbox/api/conversations`)).json()) as { conversations: unknown[] }).conversations
+          .length,
+    )
     .toBe(1);
   expect(stdout + stderr).not.toContain(token);
 });

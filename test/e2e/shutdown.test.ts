@@ -19,7 +19,14 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function setup(): Promise<{ tg: TelegramDouble; blinger: BlingerDouble; redis: Redis; prefix: string; bridge: BridgeChild; url: string }> {
+async function setup(): Promise<{
+  tg: TelegramDouble;
+  blinger: BlingerDouble;
+  redis: Redis;
+  prefix: string;
+  bridge: BridgeChild;
+  url: string;
+}> {
   const { tg, blinger, redis, prefix } = await startChildTestbed(cleanups);
   const port = await freePort();
   const bridge = await startBridgeChild(['--role', 'all'], {
@@ -71,7 +78,9 @@ describe('graceful shutdown', () => {
     expect(blinger.requests).toBe(1);
     // Polling stopped and handed the lease back; the rest waits in Redis, in order.
     expect(await redis.exists(`${prefix}:poller:${CHANNEL_ID}`)).toBe(0);
-    expect(texts(await redis.lrange(store.laneKey(lane), 0, -1).then((l) => l.map((x) => JSON.parse(x) as { payload: InboundMessage })))).toEqual(['m2', 'm3']);
+    expect(
+      texts(await redis.lrange(store.laneKey(lane), 0, -1).then((l) => l.map((x) => JSON.parse(x) as { payload: InboundMessage }))),
+    ).toEqual(['m2', 'm3']);
     expect(bridge.lines.some((l) => l.msg === 'blinger-bridge stopped' && l.inFlight === 'finished')).toBe(true);
 
     // Another process delivers the rest, in order.
@@ -99,7 +108,9 @@ describe('graceful shutdown', () => {
     expect(bridge.lines.some((l) => l.msg === 'second signal: exiting at once (queued messages stay in Redis)')).toBe(true);
 
     const store = new LaneStore(redis, prefix, 'inbound');
-    const items = (await redis.lrange(store.laneKey({ channelId: CHANNEL_ID, clientId: '43' }), 0, -1)).map((x) => JSON.parse(x) as { payload: InboundMessage });
+    const items = (await redis.lrange(store.laneKey({ channelId: CHANNEL_ID, clientId: '43' }), 0, -1)).map(
+      (x) => JSON.parse(x) as { payload: InboundMessage },
+    );
     expect(texts(items)).toEqual(['m1', 'm2']);
     expect(blinger.received).toHaveLength(0);
   });

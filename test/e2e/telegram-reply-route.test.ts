@@ -26,7 +26,10 @@ afterEach(async () => {
 
 /** A fixture as a new update: the double gives it a fresh update_id (no dedupe across uses). */
 function fixture(name: string, edit?: (u: Record<string, Record<string, unknown>>) => void): PartialUpdate {
-  const u = JSON.parse(readFileSync(new URL(`../fixtures/telegram/${name}.json`, import.meta.url), 'utf8')) as Record<string, Record<string, unknown>> & { update_id?: number };
+  const u = JSON.parse(readFileSync(new URL(`../fixtures/telegram/${name}.json`, import.meta.url), 'utf8')) as Record<
+    string,
+    Record<string, unknown>
+  > & { update_id?: number };
   delete u.update_id;
   edit?.(u);
   return u;
@@ -84,13 +87,17 @@ describe('forum topics', () => {
     expect(sent[1]!.message_thread_id).toBeUndefined();
 
     // One refused call for both replies: the route forgot the topic.
-    expect(tg.calls.filter((c) => c.method === 'sendMessage').map((c) => [c.description ?? null, c.params.message_thread_id ?? null])).toEqual([
+    expect(
+      tg.calls.filter((c) => c.method === 'sendMessage').map((c) => [c.description ?? null, c.params.message_thread_id ?? null]),
+    ).toEqual([
       ['Bad Request: message thread not found', 42],
       [null, null],
       [null, null],
     ]);
     expect(await b.bridge.outbound.store.redis.hlen(b.bridge.outbound.store.dlqKey)).toBe(0);
-    const warning = b.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'the forum topic is gone or closed; sending to the General topic instead');
+    const warning = b.logs
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l.msg === 'the forum topic is gone or closed; sending to the General topic instead');
     expect(warning).toMatchObject({ chat: FORUM, thread: 42, reason: 'Telegram 400: Bad Request: message thread not found' });
   });
 });
@@ -101,7 +108,12 @@ describe('Telegram Business', () => {
     tg.addBusinessChat(CARLA, CONNECTION);
     tg.pushUpdate(fixture('business-message'));
     const [question] = await blinger.waitFor(1);
-    expect(question).toMatchObject({ client_id: CARLA, client_name: 'Carla', data: 'Olá, is the shop open on Sunday?', info: { business_connection_id: CONNECTION } });
+    expect(question).toMatchObject({
+      client_id: CARLA,
+      client_name: 'Carla',
+      data: 'Olá, is the shop open on Sunday?',
+      info: { business_connection_id: CONNECTION },
+    });
     expect(question!.echo).toBeUndefined();
 
     expect((await reply(CARLA, 'Yes, 10:00–16:00.')).status).toBe(200);
@@ -114,7 +126,13 @@ describe('Telegram Business', () => {
     await setup('polling');
     tg.pushUpdate(fixture('business-message'));
     // What Telegram shows the bot after it answered on the business' behalf (an agent's reply).
-    tg.pushUpdate(fixture('business-message-own-bot', (u) => Object.assign(u.business_message!, { sender_business_bot: { id: 123456, is_bot: true, first_name: 'Test Bridge Bot', username: 'test_bridge_bot' } })));
+    tg.pushUpdate(
+      fixture('business-message-own-bot', (u) =>
+        Object.assign(u.business_message!, {
+          sender_business_bot: { id: 123456, is_bot: true, first_name: 'Test Bridge Bot', username: 'test_bridge_bot' },
+        }),
+      ),
+    );
     tg.pushUpdate(fixture('business-message-owner'));
     // One conversation, one lane: the owner's message arriving means the bot's own one was skipped.
     const got = await blinger.waitFor(2);

@@ -45,7 +45,9 @@ afterEach(async () => {
 
 async function start(bot: BotFlowInput): Promise<{ tb: ChatBridge; blinger: BlingerDouble }> {
   blinger = await startBlingerDouble({ token: TOKEN, channelId: CHANNEL });
-  tb = await startChatBridge({ channels: [webchatChannel({ id: CHANNEL, blingerUrl: blinger.url, token: TOKEN, adapter: { title: 'Acme support' }, bot })] });
+  tb = await startChatBridge({
+    channels: [webchatChannel({ id: CHANNEL, blingerUrl: blinger.url, token: TOKEN, adapter: { title: 'Acme support' }, bot })],
+  });
   return { tb, blinger };
 }
 
@@ -114,7 +116,11 @@ describe('web chat with a bot flow', () => {
     // No phone known yet: the tap opens the form for one, whose button now shares it.
     await share.click();
     const phoneField = v.page.getByLabel('Phone', { exact: true });
-    await expect.poll(() => v.page.evaluate(() => (globalThis as unknown as { document: { activeElement: { id: string } | null } }).document.activeElement?.id)).toBe('phone');
+    await expect
+      .poll(() =>
+        v.page.evaluate(() => (globalThis as unknown as { document: { activeElement: { id: string } | null } }).document.activeElement?.id),
+      )
+      .toBe('phone');
     await phoneField.fill('+49 30 1234567');
     await v.page.getByRole('button', { name: 'Share', exact: true }).click();
     await sent(v.page, 'Contact: +49 30 1234567');
@@ -211,6 +217,8 @@ describe('web chat with a bot flow', () => {
     const key = `bot${'k'.repeat(20)}${Date.now().toString(36)}`;
     const run = await page.evaluate(
       async ({ url, key }) => {
+        // Protocol frames as the page sees them; the assertions below check their shape.
+        // eslint-disable-next-line @typescript-eslint/no-explicit-any -- free-form JSON in the browser
         type Frame = Record<string, any>;
         const open = async () => {
           const ws = new WebSocket(url);
@@ -272,7 +280,18 @@ describe('web chat with a bot flow', () => {
         const typedP = again.next((f) => f.type === 'ack' && f.id === 'typed-00001');
         again.send({ type: 'message', id: 'typed-00001', text: 'what about Sundays?' });
         await typedP;
-        return { welcome, greeting, forged, tooLong, noData, badPhone, ack, answer, welcomeAgain, open: s.ws.readyState === WebSocket.OPEN };
+        return {
+          welcome,
+          greeting,
+          forged,
+          tooLong,
+          noData,
+          badPhone,
+          ack,
+          answer,
+          welcomeAgain,
+          open: s.ws.readyState === WebSocket.OPEN,
+        };
       },
       { url: `${tb.url.replace('http', 'ws')}/chat/${CHANNEL}/ws`, key },
     );
@@ -281,13 +300,35 @@ describe('web chat with a bot flow', () => {
     expect(run.greeting.entry).toMatchObject({
       from: 'agent',
       data: GREETING,
-      keyboard: { buttons: [[{ label: 'Opening hours', data: expect.any(String) }], [{ label: 'Talk to an operator', data: expect.any(String) }]] },
+      keyboard: {
+        buttons: [[{ label: 'Opening hours', data: expect.any(String) }], [{ label: 'Talk to an operator', data: expect.any(String) }]],
+      },
     });
-    expect(run.forged).toEqual({ type: 'error', code: 'unknown_button', message: 'data: not a button of any message in this chat', id: 'forged-0001' });
-    expect(run.tooLong).toEqual({ type: 'error', code: 'bad_frame', message: 'data: must be at most 64 bytes (the data of a button the bot sent)', id: 'toolong-001' });
+    expect(run.forged).toEqual({
+      type: 'error',
+      code: 'unknown_button',
+      message: 'data: not a button of any message in this chat',
+      id: 'forged-0001',
+    });
+    expect(run.tooLong).toEqual({
+      type: 'error',
+      code: 'bad_frame',
+      message: 'data: must be at most 64 bytes (the data of a button the bot sent)',
+      id: 'toolong-001',
+    });
     expect(run.noData).toEqual({ type: 'error', code: 'bad_frame', message: 'data: is required', id: 'nodata-0001' });
-    expect(run.badPhone).toMatchObject({ type: 'error', code: 'bad_frame', message: expect.stringMatching(/^phone: expected a phone number/), id: 'badphone-01' });
-    expect(run.ack).toMatchObject({ type: 'ack', id: 'press-00001', status: 'queued', entry: { from: 'visitor', kind: 'button', data: 'Opening hours' } });
+    expect(run.badPhone).toMatchObject({
+      type: 'error',
+      code: 'bad_frame',
+      message: expect.stringMatching(/^phone: expected a phone number/),
+      id: 'badphone-01',
+    });
+    expect(run.ack).toMatchObject({
+      type: 'ack',
+      id: 'press-00001',
+      status: 'queued',
+      entry: { from: 'visitor', kind: 'button', data: 'Opening hours' },
+    });
     expect(run.answer.entry).toMatchObject({ from: 'agent', data: HOURS });
     expect(run.open).toBe(true);
     // The /start is not shown; the rest is, in order.
@@ -328,7 +369,11 @@ describe('web chat with a bot flow', () => {
     expect(res.status).toBe(200);
     await waiting;
     expect(await chat.history(clientId)).toEqual([]);
-    await chat.store.append(clientId, { id: 'first-message', from: 'visitor', type: 'text', data: 'The question', at: Date.now() }, { inflight: true });
+    await chat.store.append(
+      clientId,
+      { id: 'first-message', from: 'visitor', type: 'text', data: 'The question', at: Date.now() },
+      { inflight: true },
+    );
     // Delivered after the question, into the conversation the question made (not dead-lettered
     // as a reply to a chat that does not exist).
     await expect.poll(async () => (await chat.history(clientId)).map((e) => e.data)).toEqual(['The question', 'The answer']);

@@ -38,7 +38,12 @@ afterEach(async () => {
 });
 
 function channel(url: string, adapter: Record<string, unknown> = {}): ChannelConfig {
-  return { id: CHANNEL, blinger: { url, token: TOKEN, timeoutMs: 2000 }, adapter: { type: 'webchat', title: 'Acme support', maxUploadBytes: '1KiB', ...adapter }, allowPrivateUrls: false };
+  return {
+    id: CHANNEL,
+    blinger: { url, token: TOKEN, timeoutMs: 2000 },
+    adapter: { type: 'webchat', title: 'Acme support', maxUploadBytes: '1KiB', ...adapter },
+    allowPrivateUrls: false,
+  };
 }
 
 async function visitorPage(url: string) {
@@ -68,8 +73,18 @@ describe('web chat in production', () => {
     await v.page.locator('.msg.visitor .state', { hasText: 'Sent' }).waitFor();
 
     const [got] = await blinger.waitFor(1);
-    expect(got).toMatchObject({ token: TOKEN, custom_channel_id: CHANNEL, client_id: v.clientId, type: 'text', data: 'Hello from production' });
-    expect(got!.info).toMatchObject({ source: 'web chat', page: `${ingress.url}/chat/${CHANNEL}`, user_agent: expect.stringContaining('Chrome') });
+    expect(got).toMatchObject({
+      token: TOKEN,
+      custom_channel_id: CHANNEL,
+      client_id: v.clientId,
+      type: 'text',
+      data: 'Hello from production',
+    });
+    expect(got!.info).toMatchObject({
+      source: 'web chat',
+      page: `${ingress.url}/chat/${CHANNEL}`,
+      user_agent: expect.stringContaining('Chrome'),
+    });
     expect(blinger.rejected).toEqual([]);
 
     const answer = await blinger.sendReply(ingress.url, { client_id: v.clientId, type: 'text', data: 'Hello from an agent' });
@@ -84,7 +99,11 @@ describe('web chat in production', () => {
     // The per-channel upload cap (1 KiB here) is what the page and the server both enforce.
     await v.page.locator('#file').setInputFiles({ name: 'big.txt', mimeType: 'text/plain', buffer: Buffer.alloc(2048, 97) });
     await v.page.getByRole('alert').filter({ hasText: 'larger than 1 KiB' }).waitFor();
-    const res = await fetch(`${ingress.url}/chat/${CHANNEL}/upload`, { method: 'POST', body: Buffer.alloc(2048, 97), headers: { 'content-type': 'text/plain', 'x-visitor-key': v.key, 'x-message-id': 'too-big-0001' } });
+    const res = await fetch(`${ingress.url}/chat/${CHANNEL}/upload`, {
+      method: 'POST',
+      body: Buffer.alloc(2048, 97),
+      headers: { 'content-type': 'text/plain', 'x-visitor-key': v.key, 'x-message-id': 'too-big-0001' },
+    });
     expect(res.status).toBe(413);
     expect(await res.json()).toEqual({ error: 'payload_too_large', message: 'the file is larger than 1 KiB, the most this chat accepts' });
     await v.page.screenshot({ path: artifactPath('webchat-production.png') });
@@ -127,7 +146,13 @@ describe('web chat in production', () => {
     const answer = await blinger.sendReply(tb.url, { client_id: 'web-nobody', type: 'text', data: 'Are you there?' });
     expect(answer.status).toBe(200);
     const [echo] = await blinger.waitFor(1);
-    expect(echo).toMatchObject({ client_id: 'web-nobody', type: 'text', echo: true, echo_outgoing: true, data: expect.stringContaining('web chat no longer exists') });
+    expect(echo).toMatchObject({
+      client_id: 'web-nobody',
+      type: 'text',
+      echo: true,
+      echo_outgoing: true,
+      data: expect.stringContaining('web chat no longer exists'),
+    });
     const dlq = await tb.bridge.outbound.store.redis.hlen(`${tb.prefix}:dlq:outbound`);
     expect(dlq).toBe(1);
     expect(await tb.chat(CHANNEL).history('web-nobody')).toEqual([]);
@@ -142,12 +167,23 @@ describe('web chat in production', () => {
       const res = await fetch(`${tb.url}/chat/${CHANNEL}/upload`, {
         method: 'POST',
         body,
-        headers: { 'content-type': type, 'x-visitor-key': key, 'x-message-id': id, 'x-file-name': encodeURIComponent(name), 'x-chat-context': encodeURIComponent(JSON.stringify({ name: 'Eve', page: 'https://x.example/' })) },
+        headers: {
+          'content-type': type,
+          'x-visitor-key': key,
+          'x-message-id': id,
+          'x-file-name': encodeURIComponent(name),
+          'x-chat-context': encodeURIComponent(JSON.stringify({ name: 'Eve', page: 'https://x.example/' })),
+        },
       });
       expect(res.status).toBe(200);
-      return ((await res.json()) as { status: string; entry: { type: string; data: string; name: string } });
+      return (await res.json()) as { status: string; entry: { type: string; data: string; name: string } };
     };
-    const svg = await upload('svg-upload-1', '../../evil.svg', 'image/svg+xml', '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>');
+    const svg = await upload(
+      'svg-upload-1',
+      '../../evil.svg',
+      'image/svg+xml',
+      '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
+    );
     expect(svg.entry).toMatchObject({ type: 'file', name: 'evil.svg' });
     const served = await fetch(svg.entry.data);
     expect(served.headers.get('content-type')).toBe('application/octet-stream');
@@ -168,7 +204,11 @@ describe('web chat in production', () => {
 
     const [first, second] = await blinger.waitFor(2);
     expect(first).toMatchObject({ client_id: clientIdOf(key), client_name: 'Eve', type: 'file', info: { page: 'https://x.example/' } });
-    expect(second).toMatchObject({ client_id: clientIdOf(key), type: 'file', data: expect.stringMatching(new RegExp(`^${tb.url}/media/`)) });
+    expect(second).toMatchObject({
+      client_id: clientIdOf(key),
+      type: 'file',
+      data: expect.stringMatching(new RegExp(`^${tb.url}/media/`)),
+    });
     expect(await (await fetch(second!.data)).text()).toBe('{"order": 42}');
     expect(blinger.received).toHaveLength(2);
   });

@@ -98,7 +98,15 @@ export async function startTestBridge(o: TestBridgeOptions): Promise<TestBridge>
       {
         id: CHANNEL_ID,
         blinger: { url: o.blingerUrl, token: BLINGER_TOKEN, timeoutMs: 2000 },
-        adapter: { type: 'telegram', token: BOT_TOKEN, mode: o.mode ?? 'polling', apiRoot: o.telegramApiRoot, pollTimeout: 1, requestTimeout: 3000, ...o.telegram },
+        adapter: {
+          type: 'telegram',
+          token: BOT_TOKEN,
+          mode: o.mode ?? 'polling',
+          apiRoot: o.telegramApiRoot,
+          pollTimeout: 1,
+          requestTimeout: 3000,
+          ...o.telegram,
+        },
         allowPrivateUrls: true,
         ...(o.bot ? { bot: botFlowSchema.parse(o.bot) } : {}),
       },
@@ -138,7 +146,9 @@ export interface TelegramStack {
   tb: TestBridge;
 }
 
-export async function startTelegramStack(o: Omit<TestBridgeOptions, 'telegramApiRoot' | 'blingerUrl'> & { double?: TelegramDoubleOptions } = {}): Promise<TelegramStack> {
+export async function startTelegramStack(
+  o: Omit<TestBridgeOptions, 'telegramApiRoot' | 'blingerUrl'> & { double?: TelegramDoubleOptions } = {},
+): Promise<TelegramStack> {
   const { double, ...bridge } = o;
   const tg = await startTelegramDouble(double);
   const blinger = await startBlingerDouble({ token: BLINGER_TOKEN, channelId: CHANNEL_ID });
@@ -161,14 +171,20 @@ export async function stopTelegramStack(s: Partial<TelegramStack>): Promise<void
  * For tests whose bridge runs as a child process: both doubles, a Redis connection and a fresh key
  * prefix. Their teardown (keys removed) is pushed onto `cleanups`.
  */
-export async function startChildTestbed(cleanups: Array<() => unknown>): Promise<{ tg: TelegramDouble; blinger: BlingerDouble; redis: Redis; prefix: string }> {
+export async function startChildTestbed(
+  cleanups: Array<() => unknown>,
+): Promise<{ tg: TelegramDouble; blinger: BlingerDouble; redis: Redis; prefix: string }> {
   const tg = await startTelegramDouble();
   const blinger = await startBlingerDouble({ token: BLINGER_TOKEN, channelId: CHANNEL_ID });
   const redis = await readyRedis();
   const prefix = uniquePrefix();
-  cleanups.push(() => tg.close(), () => blinger.close(), async () => {
-    await removeKeys(redis, prefix);
-    await redis.quit();
-  });
+  cleanups.push(
+    () => tg.close(),
+    () => blinger.close(),
+    async () => {
+      await removeKeys(redis, prefix);
+      await redis.quit();
+    },
+  );
   return { tg, blinger, redis, prefix };
 }

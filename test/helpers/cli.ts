@@ -76,7 +76,9 @@ export async function startBridgeChild(args: string[], env: Record<string, strin
     for (const w of waiters) w();
   });
   child.stderr!.on('data', (d: Buffer) => (raw += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('close', (code, signal) => resolve({ code, signal })),
+  );
   const waitForLine = (match: (l: Record<string, unknown>) => boolean, timeoutMs = 15_000) =>
     new Promise<Record<string, unknown>>((resolve, reject) => {
       const check = () => {

@@ -15,7 +15,9 @@ export function freePort(): Promise<number> {
 
 /** Starts a throwaway redis-server and resolves once it logs that it accepts connections. */
 export function spawnRedis(port: number, extraArgs: string[] = []): Promise<ChildProcess> {
-  const p = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extraArgs], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   return new Promise((resolve, reject) => {
     let out = '';
     p.stdout!.on('data', (d: Buffer) => {

@@ -29,9 +29,10 @@ export async function removeKeys(redis: Redis, prefix: string): Promise<number> 
 /** A connected client; fail-fast clients refuse commands until they are ready. */
 export async function readyRedis(opts: { failFast?: boolean } = {}): Promise<Redis> {
   const c = redisClient(opts);
-  if (c.status !== 'ready') await new Promise<void>((resolve, reject) => {
-    c.once('ready', () => resolve());
-    c.once('error', reject);
-  });
+  if (c.status !== 'ready')
+    await new Promise<void>((resolve, reject) => {
+      c.once('ready', () => resolve());
+      c.once('error', reject);
+    });
   return c;
 }

@@ -14,7 +14,13 @@ import { readyRedis, removeKeys, uniquePrefix } from './redis.js';
 export const MEDIA_SECRET = 'webchat-test-media-secret-0123456789';
 
 /** A web chat channel as BRIDGE_CONFIG has it, optionally with a bot flow (validated as the config's `bot` is). */
-export function webchatChannel(o: { id: string; blingerUrl: string; token: string; adapter?: Record<string, unknown>; bot?: BotFlowInput }): ChannelConfig {
+export function webchatChannel(o: {
+  id: string;
+  blingerUrl: string;
+  token: string;
+  adapter?: Record<string, unknown>;
+  bot?: BotFlowInput;
+}): ChannelConfig {
   return {
     id: o.id,
     blinger: { url: o.blingerUrl, token: o.token, timeoutMs: 2000 },

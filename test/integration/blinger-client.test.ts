@@ -14,7 +14,10 @@ const target = () => ({ url: blinger.url, token: TOKEN, channelId: '31', timeout
 const text = { client_id: '5001', type: 'text' as const, data: 'hello' };
 
 async function failure(p: Promise<void>): Promise<DeliveryError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(DeliveryError);
   return err as DeliveryError;
 }
@@ -33,7 +36,17 @@ describe('BlingerClient', () => {
   it('delivers the exact §1 body with the bearer token (the double validates it strictly)', async () => {
     await client.send(target(), { ...text, client_name: 'Ann', info: { username: 'ann' }, echo: true, echo_outgoing: true });
     expect(blinger.received).toHaveLength(1);
-    expect(blinger.received[0]).toMatchObject({ token: TOKEN, custom_channel_id: '31', client_id: '5001', type: 'text', data: 'hello', client_name: 'Ann', info: { username: 'ann' }, echo: true, echo_outgoing: true });
+    expect(blinger.received[0]).toMatchObject({
+      token: TOKEN,
+      custom_channel_id: '31',
+      client_id: '5001',
+      type: 'text',
+      data: 'hello',
+      client_name: 'Ann',
+      info: { username: 'ann' },
+      echo: true,
+      echo_outgoing: true,
+    });
     expect(statuses).toEqual([200]);
   });
 

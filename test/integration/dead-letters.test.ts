@@ -179,7 +179,7 @@ describe('dead letters, queue stats and graceful close over real Redis', () => {
     const dead = collect(out, 'deadLettered', 1);
     await out.enqueue({ channelId: 'tg-b', clientId: 'gone' }, [msg('g1')]);
     await dead;
-    await expect.poll(async () => (await out.queue.getDelayedCount())).toBe(1);
+    await expect.poll(async () => await out.queue.getDelayedCount()).toBe(1);
 
     const stats = await channelQueueStats(out, { deadLettersByChannel: true });
     expect(stats.get('tg-a')).toMatchObject({ active: 1, delayed: 1, waiting: 3, failed: 0 });

@@ -30,12 +30,24 @@ describe('FlowRunner', () => {
   let now = 1_000_000;
 
   const runner = (o: { bot?: BotFlowInput; middleware?: Middleware[] } = {}) =>
-    new FlowRunner({ channelId: CH, bot: o.bot ? botFlowSchema.parse(o.bot) : undefined, middleware: o.middleware, inbound, outbound, redis: producer, prefix, log, now: () => now });
+    new FlowRunner({
+      channelId: CH,
+      bot: o.bot ? botFlowSchema.parse(o.bot) : undefined,
+      middleware: o.middleware,
+      inbound,
+      outbound,
+      redis: producer,
+      prefix,
+      log,
+      now: () => now,
+    });
   const msg = (client: string, data: string): InboundMessage => ({ client_id: client, type: 'text', data });
   const send = (r: FlowRunner, client: string, text: string, dedupeId?: string, event: InboundEvent = { chat: 'private', text }) =>
     r.enqueue([msg(client, text)], { ...(dedupeId ? { dedupeId } : {}), event });
   const lane = async <T>(q: LaneQueue<T>, client: string) =>
-    (await admin.lrange(q.store.laneKey({ channelId: CH, clientId: client }), 0, -1)).map((raw) => (JSON.parse(raw) as LaneItem<T>).payload);
+    (await admin.lrange(q.store.laneKey({ channelId: CH, clientId: client }), 0, -1)).map(
+      (raw) => (JSON.parse(raw) as LaneItem<T>).payload,
+    );
   const short = (m: InboundMessage) => `${m.echo ? (m.echo_outgoing ? 'bot' : 'echo') : 'user'}: ${m.data}`;
 
   beforeEach(async () => {

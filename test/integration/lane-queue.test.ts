@@ -48,7 +48,7 @@ describe('LaneQueue: per-conversation order over real Redis', () => {
     const delivered = new Map<string, number[]>();
     let attempts = 0;
     let seed = 42;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const total = 20 * 25;
     const done = new Promise<void>((resolve) => {
       let count = 0;
@@ -93,7 +93,10 @@ describe('LaneQueue: per-conversation order over real Redis', () => {
       });
     });
     const lockLost = once(q, 'lockLost');
-    await q.enqueue(lane, [1, 2, 3].map((n) => ({ conv: 'locked', n })));
+    await q.enqueue(
+      lane,
+      [1, 2, 3].map((n) => ({ conv: 'locked', n })),
+    );
     expect(await lockLost).toEqual([{ lane }]);
     // The delivered message is popped; the next ones wait for whoever holds the lane now.
     expect(delivered).toEqual([1]);
@@ -125,7 +128,10 @@ describe('LaneQueue: per-conversation order over real Redis', () => {
         got.push(item.payload.n);
       },
     });
-    await q.enqueue(lane, [{ conv: 'x', n: 1 }, { conv: 'x', n: 2 }]);
+    await q.enqueue(lane, [
+      { conv: 'x', n: 1 },
+      { conv: 'x', n: 2 },
+    ]);
     expect(await dead).toBe('Blinger answered 400: bad client_id');
     await second;
     expect(got).toEqual([2]);
@@ -157,7 +163,13 @@ describe('LaneQueue: per-conversation order over real Redis', () => {
     const q = new LaneQueue<Msg>({ direction: 'outbound', prefix, producer, log, retryMaxAgeMs: 200, backoff: { baseMs: 20, maxMs: 50 } });
     queues.push(q);
     const dead = new Promise<{ reason: string; attempts: number }>((resolve) => q.on('deadLettered', (l) => resolve(l)));
-    q.startWorker({ connection: workerConn(), concurrency: 1, deliver: async () => { throw DeliveryError.transient('timeout after 10 s', 'timeout'); } });
+    q.startWorker({
+      connection: workerConn(),
+      concurrency: 1,
+      deliver: async () => {
+        throw DeliveryError.transient('timeout after 10 s', 'timeout');
+      },
+    });
     await q.enqueue({ channelId: 'ch', clientId: 'old' }, [{ conv: 'old', n: 1 }]);
     const letter = await dead;
     expect(letter.reason).toMatch(/^gave up after \d+ attempts over .*: timeout after 10 s$/);

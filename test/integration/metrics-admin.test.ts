@@ -104,7 +104,9 @@ describe('GET /metrics', () => {
     expect(value(s, 'blinger_bridge_queue_messages', { direction: 'outbound', state: 'failed' })).toBe(1);
     expect(value(s, 'blinger_bridge_queue_messages', { direction: 'inbound', state: 'failed' })).toBe(0);
     for (const state of ['waiting', 'active', 'delayed']) {
-      expect(s.some((x) => x.name === 'blinger_bridge_queue_messages' && x.labels.direction === 'inbound' && x.labels.state === state)).toBe(true);
+      expect(
+        s.some((x) => x.name === 'blinger_bridge_queue_messages' && x.labels.direction === 'inbound' && x.labels.state === state),
+      ).toBe(true);
     }
     expect(s.some((x) => x.name === 'blinger_bridge_queue_oldest_message_age_seconds')).toBe(true);
     // Node process metrics.
@@ -116,7 +118,24 @@ describe('GET /metrics', () => {
     const forbidden = [BOT_TOKEN, BOT_TOKEN.split(':')[1]!, BLINGER_TOKEN, MEDIA_SECRET, '5001', '6001', '6002'];
     const labelValues = s.flatMap((x) => Object.values(x.labels));
     for (const v of labelValues) for (const f of forbidden) expect(v.includes(f), `label value ${v}`).toBe(false);
-    const allowedLabelNames = new Set(['channel', 'direction', 'type', 'reason', 'code', 'messenger', 'state', 'le', 'quantile', 'kind', 'type', 'version', 'major', 'minor', 'patch', 'space']);
+    const allowedLabelNames = new Set([
+      'channel',
+      'direction',
+      'type',
+      'reason',
+      'code',
+      'messenger',
+      'state',
+      'le',
+      'quantile',
+      'kind',
+      'type',
+      'version',
+      'major',
+      'minor',
+      'patch',
+      'space',
+    ]);
     for (const x of s) for (const k of Object.keys(x.labels)) expect(allowedLabelNames.has(k), `label ${k} on ${x.name}`).toBe(true);
   });
 
@@ -129,7 +148,10 @@ describe('GET /metrics', () => {
     await expect
       .poll(async () => {
         const s = await scrape(tb);
-        return [value(s, 'blinger_bridge_queue_messages', { direction: 'inbound', state: 'active' }), value(s, 'blinger_bridge_queue_messages', { direction: 'inbound', state: 'waiting' })];
+        return [
+          value(s, 'blinger_bridge_queue_messages', { direction: 'inbound', state: 'active' }),
+          value(s, 'blinger_bridge_queue_messages', { direction: 'inbound', state: 'waiting' }),
+        ];
       })
       .toEqual([1, 2]);
     const s = await scrape(tb);

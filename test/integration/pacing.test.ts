@@ -68,7 +68,7 @@ describe('takeSlot', () => {
     expect(await takeSlot(redis, forChat('d'), 1, 'id-d')).toBeGreaterThan(g - d - 50);
   });
 
-  it('makes a sender wait for its conversation\'s own window without reserving the shared one', async () => {
+  it("makes a sender wait for its conversation's own window without reserving the shared one", async () => {
     const w = windows();
     expect(await takeSlot(redis, w, 1, 'm1')).toBe(0);
     expect(await takeSlot(redis, w, 1, 'm2')).toBe(0);

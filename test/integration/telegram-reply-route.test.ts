@@ -69,7 +69,13 @@ describe('ReplyRoutes', () => {
 
   it('Redis unreachable while reading: a transient DeliveryError, so the reply waits instead of going to the wrong place', async () => {
     // Like the bridge's producer connection: fail fast, no offline queue.
-    const down = new Redis({ port: await freePort(), host: '127.0.0.1', enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const down = new Redis({
+      port: await freePort(),
+      host: '127.0.0.1',
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
     down.on('error', () => undefined);
     try {
       const err = await new ReplyRoutes(down, `${prefix}:tg-route:4711`).lookup('-100123').catch((e: unknown) => e);

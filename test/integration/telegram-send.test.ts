@@ -17,10 +17,7 @@ const TOKEN = '123456:TEST-token-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa';
 const CHAT = '424242';
 
 // A valid 1×1 PNG.
-const PNG = Buffer.from(
-  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==',
-  'base64',
-);
+const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
 const PDF = Buffer.from('%PDF-1.4\n% a tiny test document\n%%EOF\n');
 
 /**
@@ -314,7 +311,7 @@ describe('sendToTelegram: failures', () => {
 
 describe('sendToTelegram: where in the chat (reply route)', () => {
   const FORUM = '-1002098765432';
-  const inForum = (m: Omit<OutboundMessage, 'client_id'>): OutboundMessage => ({ client_id: FORUM, ...m } as OutboundMessage);
+  const inForum = (m: Omit<OutboundMessage, 'client_id'>): OutboundMessage => ({ client_id: FORUM, ...m }) as OutboundMessage;
 
   it.each([
     ['a forum topic', FORUM, { message_thread_id: 42 }],
@@ -331,7 +328,11 @@ describe('sendToTelegram: where in the chat (reply route)', () => {
     ]);
     for (const s of double.sent) {
       expect(s.chat_id).toBe(chat);
-      expect({ message_thread_id: s.message_thread_id, business_connection_id: s.business_connection_id }).toEqual({ message_thread_id: undefined, business_connection_id: undefined, ...route });
+      expect({ message_thread_id: s.message_thread_id, business_connection_id: s.business_connection_id }).toEqual({
+        message_thread_id: undefined,
+        business_connection_id: undefined,
+        ...route,
+      });
     }
   });
 
@@ -356,7 +357,9 @@ describe('sendToTelegram: where in the chat (reply route)', () => {
     expect(persisted).toEqual(parts.slice(1).map((_, i) => i + 1));
     expect(gone).toEqual([[FORUM, 42]]);
     const refused = double.calls.filter((c) => c.status === 400);
-    expect(refused.map((c) => [c.method, c.description, c.params.message_thread_id])).toEqual([['sendMessage', 'Bad Request: message thread not found', 42]]);
+    expect(refused.map((c) => [c.method, c.description, c.params.message_thread_id])).toEqual([
+      ['sendMessage', 'Bad Request: message thread not found', 42],
+    ]);
   });
 
   it('a closed topic and a file Telegram cannot fetch: the whole send is redone in General, upload included', async () => {

@@ -27,12 +27,27 @@ function problems(env: Record<string, string>): string[] {
 describe('configuration from the environment', () => {
   it('uses the documented defaults and runs the sandbox when no channel is configured', () => {
     const c = loadConfig({});
-    expect(c).toMatchObject({ redisUrl: 'redis://127.0.0.1:6379', port: 3000, host: '0.0.0.0', publicUrl: 'http://localhost:3000', logLevel: 'info', sandbox: true, channels: [], retryMaxAgeMs: 86_400_000 });
+    expect(c).toMatchObject({
+      redisUrl: 'redis://127.0.0.1:6379',
+      port: 3000,
+      host: '0.0.0.0',
+      publicUrl: 'http://localhost:3000',
+      logLevel: 'info',
+      sandbox: true,
+      channels: [],
+      retryMaxAgeMs: 86_400_000,
+    });
     expect(c.mediaSecret).toHaveLength(64);
   });
 
   it('builds one Telegram channel from the single-channel variables', () => {
-    const c = loadConfig({ ...channelEnv, PORT: '8080', PUBLIC_URL: 'https://bridge.example/', TELEGRAM_MODE: 'webhook', RETRY_MAX_AGE: '2h' });
+    const c = loadConfig({
+      ...channelEnv,
+      PORT: '8080',
+      PUBLIC_URL: 'https://bridge.example/',
+      TELEGRAM_MODE: 'webhook',
+      RETRY_MAX_AGE: '2h',
+    });
     expect(c.sandbox).toBe(false);
     expect(c.publicUrl).toBe('https://bridge.example');
     expect(c.retryMaxAgeMs).toBe(7_200_000);
@@ -47,7 +62,13 @@ describe('configuration from the environment', () => {
   });
 
   it('names every bad variable on its own line with what is expected', () => {
-    const p = problems({ PORT: 'eighty', REDIS_URL: 'localhost:6379', TELEGRAM_MODE: 'push', LOG_LEVEL: 'loud', PUBLIC_URL: 'bridge.example' });
+    const p = problems({
+      PORT: 'eighty',
+      REDIS_URL: 'localhost:6379',
+      TELEGRAM_MODE: 'push',
+      LOG_LEVEL: 'loud',
+      PUBLIC_URL: 'bridge.example',
+    });
     expect(p).toHaveLength(5);
     expect(p.find((l) => l.startsWith('PORT:'))).toMatch(/number/);
     expect(p.find((l) => l.startsWith('REDIS_URL:'))).toMatch(/redis:\/\//);
@@ -84,14 +105,17 @@ describe('BRIDGE_CONFIG files', () => {
   };
 
   it('reads several channels from YAML with ${VAR} expansion', () => {
-    const path = file('ok.yaml', `channels:
+    const path = file(
+      'ok.yaml',
+      `channels:
   - id: shop
     blinger: { url: "https://blinger.example/in", token: "\${SHOP_TOKEN}", timeout: 5s }
     adapter: { type: telegram, token: "\${SHOP_BOT}", mode: webhook }
   - id: support
     blinger: { url: "https://blinger.example/in", token: t2 }
     adapter: { type: telegram, token: "${TOKEN}" }
-`);
+`,
+    );
     const c = loadConfig({ BRIDGE_CONFIG: path, SHOP_TOKEN: 'shop-secret', SHOP_BOT: TOKEN, MEDIA_SECRET: channelEnv.MEDIA_SECRET });
     expect(c.channels.map((ch) => ch.id)).toEqual(['shop', 'support']);
     expect(c.channels[0]!.blinger).toEqual({ url: 'https://blinger.example/in', token: 'shop-secret', timeoutMs: 5000 });
@@ -101,22 +125,30 @@ describe('BRIDGE_CONFIG files', () => {
   it('reads JSON and reports problems by path', () => {
     const path = file('bad.json', JSON.stringify({ channels: [{ id: 'has space', blinger: { url: 'ftp://x', token: '' }, adapter: {} }] }));
     const p = problems({ BRIDGE_CONFIG: path, MEDIA_SECRET: channelEnv.MEDIA_SECRET });
-    expect(p).toEqual(expect.arrayContaining([
-      expect.stringMatching(/^BRIDGE_CONFIG channels\[0\]\.id: expected 1-64 characters/),
-      expect.stringMatching(/^BRIDGE_CONFIG channels\[0\]\.blinger\.url: expected an absolute http\(s\) URL/),
-      expect.stringMatching(/^BRIDGE_CONFIG channels\[0\]\.blinger\.token: expected the Custom App token/),
-      expect.stringMatching(/^BRIDGE_CONFIG channels\[0\]\.adapter\.type:/),
-    ]));
+    expect(p).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^BRIDGE_CONFIG channels\[0\]\.id: expected 1-64 characters/),
+        expect.stringMatching(/^BRIDGE_CONFIG channels\[0\]\.blinger\.url: expected an absolute http\(s\) URL/),
+        expect.stringMatching(/^BRIDGE_CONFIG channels\[0\]\.blinger\.token: expected the Custom App token/),
+        expect.stringMatching(/^BRIDGE_CONFIG channels\[0\]\.adapter\.type:/),
+      ]),
+    );
   });
 
   it('names an unset ${VAR}, a missing file, invalid YAML and duplicate ids', () => {
-    expect(problems({ BRIDGE_CONFIG: file('v.yaml', 'channels: [{id: a, blinger: {url: "https://x", token: "${NOPE}"}, adapter: {type: telegram}}]'), MEDIA_SECRET: channelEnv.MEDIA_SECRET })[0]).toBe(
-      'BRIDGE_CONFIG: ${NOPE} is used but the environment variable NOPE is not set',
-    );
+    expect(
+      problems({
+        BRIDGE_CONFIG: file('v.yaml', 'channels: [{id: a, blinger: {url: "https://x", token: "${NOPE}"}, adapter: {type: telegram}}]'),
+        MEDIA_SECRET: channelEnv.MEDIA_SECRET,
+      })[0],
+    ).toBe('BRIDGE_CONFIG: ${NOPE} is used but the environment variable NOPE is not set');
     expect(problems({ BRIDGE_CONFIG: join(dir, 'missing.yaml') })[0]).toMatch(/^BRIDGE_CONFIG: cannot read .*missing\.yaml \(ENOENT\)/);
     expect(problems({ BRIDGE_CONFIG: file('broken.yaml', 'channels: [: :') })[0]).toMatch(/^BRIDGE_CONFIG: .* is not valid YAML/);
-    const dup = 'channels: [{id: a, blinger: {url: "https://x", token: t}, adapter: {type: telegram}}, {id: a, blinger: {url: "https://x", token: t}, adapter: {type: telegram}}]';
-    expect(problems({ BRIDGE_CONFIG: file('dup.yaml', dup), MEDIA_SECRET: channelEnv.MEDIA_SECRET })).toEqual(['BRIDGE_CONFIG channels: the id "a" is used twice; each Custom App ID must be unique']);
+    const dup =
+      'channels: [{id: a, blinger: {url: "https://x", token: t}, adapter: {type: telegram}}, {id: a, blinger: {url: "https://x", token: t}, adapter: {type: telegram}}]';
+    expect(problems({ BRIDGE_CONFIG: file('dup.yaml', dup), MEDIA_SECRET: channelEnv.MEDIA_SECRET })).toEqual([
+      'BRIDGE_CONFIG channels: the id "a" is used twice; each Custom App ID must be unique',
+    ]);
   });
 });
 

@@ -34,7 +34,11 @@ const compose = parse(read('docker-compose.yml')) as { services: Record<string, 
 
 /** Dockerfile instructions (continuation lines joined), grouped by stage. */
 function dockerStages(text: string): { from: string; lines: string[] }[] {
-  const joined = text.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const joined = text
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
   const stages: { from: string; lines: string[] }[] = [];
   for (const line of joined) {
     if (/^FROM\s/i.test(line)) stages.push({ from: line, lines: [] });
@@ -46,18 +50,23 @@ function dockerStages(text: string): { from: string; lines: string[] }[] {
 const stages = dockerStages(read('Dockerfile'));
 const build = stages[0]!;
 const runtime = stages.at(-1)!;
-const instr = (stage: { lines: string[] }, name: string) => stage.lines.filter((l) => l.toUpperCase().startsWith(`${name} `)).map((l) => l.slice(name.length + 1).trim());
+const instr = (stage: { lines: string[] }, name: string) =>
+  stage.lines.filter((l) => l.toUpperCase().startsWith(`${name} `)).map((l) => l.slice(name.length + 1).trim());
 
 describe('docker-compose.yml', () => {
   const { redis, ingress, worker } = compose.services;
-  const env = (s: Service) => (Array.isArray(s.environment) ? Object.fromEntries(s.environment.map((e) => e.split('='))) : (s.environment ?? {}));
+  const env = (s: Service) =>
+    Array.isArray(s.environment) ? Object.fromEntries(s.environment.map((e) => e.split('='))) : (s.environment ?? {});
 
   it('runs Redis with AOF persistence and noeviction, on a volume, with a health check', () => {
     expect(redis?.image).toMatch(/^redis:7/);
     const cmd = redis!.command as string[];
     expect(cmd[0]).toBe('redis-server');
     expect(cmd.slice(cmd.indexOf('--appendonly'), cmd.indexOf('--appendonly') + 2)).toEqual(['--appendonly', 'yes']);
-    expect(cmd.slice(cmd.indexOf('--maxmemory-policy'), cmd.indexOf('--maxmemory-policy') + 2)).toEqual(['--maxmemory-policy', 'noeviction']);
+    expect(cmd.slice(cmd.indexOf('--maxmemory-policy'), cmd.indexOf('--maxmemory-policy') + 2)).toEqual([
+      '--maxmemory-policy',
+      'noeviction',
+    ]);
     expect(redis!.volumes?.some((v) => v.endsWith(':/data'))).toBe(true);
     expect(Object.keys(compose.volumes ?? {})).toContain(redis!.volumes![0]!.split(':')[0]);
     expect(redis!.healthcheck?.test).toEqual(['CMD', 'redis-cli', 'ping']);
@@ -98,14 +107,17 @@ describe('Dockerfile', () => {
     expect(instr(runtime, 'EXPOSE')).toEqual(['3000']);
     // The runtime stage carries the build's output and production dependencies, nothing else.
     const copies = instr(runtime, 'COPY').join('\n');
-    for (const p of ['/app/dist', '/app/node_modules', '/app/bin', '/app/package.json']) expect(copies).toContain(`--from=build --chown=${user[0]}:${user[0]} ${p}`);
+    for (const p of ['/app/dist', '/app/node_modules', '/app/bin', '/app/package.json'])
+      expect(copies).toContain(`--from=build --chown=${user[0]}:${user[0]} ${p}`);
     const pkg = JSON.parse(read('package.json')) as { bin: Record<string, string> };
     expect(pkg.bin['blinger-bridge']).toBe('bin/blinger-bridge.js');
     expect(read('bin/blinger-bridge.js')).toContain('../dist/src/cli/main.js');
   });
 
   it('installs and builds with the same commands as CI, and copies in everything the build reads', () => {
-    const ciInstall = read('.ci/run').split('\n').find((l) => l.startsWith('npm ci'))!;
+    const ciInstall = read('.ci/run')
+      .split('\n')
+      .find((l) => l.startsWith('npm ci'))!;
     const runs = instr(build, 'RUN');
     expect(runs[0]).toBe(ciInstall);
     expect(runs[1]).toMatch(/^npm run build( |$)/);
@@ -134,7 +146,11 @@ describe('Dockerfile', () => {
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as AddressInfo).port;
-    const check = () => run('sh', ['-c', cmd], { env: { PATH: process.env.PATH, PORT: String(port) }, timeout: 10_000 }).then(() => 0, (e: { code?: number }) => e.code ?? -1);
+    const check = () =>
+      run('sh', ['-c', cmd], { env: { PATH: process.env.PATH, PORT: String(port) }, timeout: 10_000 }).then(
+        () => 0,
+        (e: { code?: number }) => e.code ?? -1,
+      );
     try {
       expect(await check()).toBe(0);
       status = 503;

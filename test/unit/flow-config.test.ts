@@ -7,12 +7,20 @@ import { HANDOVER_BUTTON_DATA, menuData } from '../../src/flow/config.js';
 import { isOpen } from '../../src/flow/schedule.js';
 
 const TOKEN = '123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw';
-const ENV = { MEDIA_SECRET: 'a-long-random-media-secret', SUPPORT_BLINGER_URL: 'https://blinger.example/in', SUPPORT_BLINGER_TOKEN: 'bt', SUPPORT_BOT_TOKEN: TOKEN };
+const ENV = {
+  MEDIA_SECRET: 'a-long-random-media-secret',
+  SUPPORT_BLINGER_URL: 'https://blinger.example/in',
+  SUPPORT_BLINGER_TOKEN: 'bt',
+  SUPPORT_BOT_TOKEN: TOKEN,
+};
 const dir = mkdtempSync(join(tmpdir(), 'bb-bot-config-'));
 
 function withBot(bot: string): string {
   const path = join(dir, `c-${Math.random().toString(36).slice(2)}.yaml`);
-  writeFileSync(path, `channels:\n  - id: shop\n    blinger: { url: "https://b.example/in", token: t }\n    adapter: { type: telegram, token: "${TOKEN}" }\n    bot:\n${bot.replace(/^/gm, '      ')}\n`);
+  writeFileSync(
+    path,
+    `channels:\n  - id: shop\n    blinger: { url: "https://b.example/in", token: t }\n    adapter: { type: telegram, token: "${TOKEN}" }\n    bot:\n${bot.replace(/^/gm, '      ')}\n`,
+  );
   return path;
 }
 
@@ -51,9 +59,15 @@ describe('the bot section of BRIDGE_CONFIG', () => {
 
   it('is off unless configured, and fills defaults for a minimal section', () => {
     const plain = join(dir, 'plain.yaml');
-    writeFileSync(plain, `channels:\n  - id: shop\n    blinger: { url: "https://b.example/in", token: t }\n    adapter: { type: telegram, token: "${TOKEN}" }\n`);
+    writeFileSync(
+      plain,
+      `channels:\n  - id: shop\n    blinger: { url: "https://b.example/in", token: t }\n    adapter: { type: telegram, token: "${TOKEN}" }\n`,
+    );
     expect(loadConfig({ BRIDGE_CONFIG: plain, MEDIA_SECRET: ENV.MEDIA_SECRET }).channels[0]).not.toHaveProperty('bot');
-    const bot = loadConfig({ BRIDGE_CONFIG: withBot('greeting: Hello\naskPhone: true\nhandover: { button: Operator, idleTimeout: 90s }'), MEDIA_SECRET: ENV.MEDIA_SECRET }).channels[0]!.bot!;
+    const bot = loadConfig({
+      BRIDGE_CONFIG: withBot('greeting: Hello\naskPhone: true\nhandover: { button: Operator, idleTimeout: 90s }'),
+      MEDIA_SECRET: ENV.MEDIA_SECRET,
+    }).channels[0]!.bot!;
     expect(bot).toEqual({
       mirror: 'all',
       history: 20,

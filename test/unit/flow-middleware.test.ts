@@ -5,11 +5,13 @@ import { keywordMatcher } from '../../src/flow/bot-flow.js';
 describe('compose', () => {
   it('runs middleware in order around next(), then the terminal', async () => {
     const trace: string[] = [];
-    const mw = (name: string): Middleware => async (_ctx, next) => {
-      trace.push(`${name}>`);
-      await next();
-      trace.push(`<${name}`);
-    };
+    const mw =
+      (name: string): Middleware =>
+      async (_ctx, next) => {
+        trace.push(`${name}>`);
+        await next();
+        trace.push(`<${name}`);
+      };
     await compose([mw('a'), mw('b')])({} as FlowContext, () => void trace.push('end'));
     expect(trace).toEqual(['a>', 'b>', 'end', '<b', '<a']);
   });
@@ -23,7 +25,14 @@ describe('compose', () => {
   });
 
   it('refuses next() twice and non-functions', async () => {
-    await expect(compose([async (_c, next) => { await next(); await next(); }])({} as FlowContext, () => undefined)).rejects.toThrow(/more than once/);
+    await expect(
+      compose([
+        async (_c, next) => {
+          await next();
+          await next();
+        },
+      ])({} as FlowContext, () => undefined),
+    ).rejects.toThrow(/more than once/);
     expect(() => compose(['nope' as unknown as Middleware])).toThrow(/must be functions/);
   });
 });
@@ -32,8 +41,24 @@ describe('buildReply', () => {
   it('makes text, media and keyboards in the messenger-neutral form', () => {
     expect(buildReply('hi')).toEqual({ type: 'text', data: 'hi' });
     expect(buildReply({ type: 'image', data: 'https://x.example/a.png' })).toEqual({ type: 'image', data: 'https://x.example/a.png' });
-    expect(buildReply('pick', { buttons: [{ label: 'A', data: 'a' }, [{ label: 'B', data: 'b' }, { label: 'C', data: 'c' }]] }).keyboard).toEqual({
-      buttons: [[{ label: 'A', data: 'a' }], [{ label: 'B', data: 'b' }, { label: 'C', data: 'c' }]],
+    expect(
+      buildReply('pick', {
+        buttons: [
+          { label: 'A', data: 'a' },
+          [
+            { label: 'B', data: 'b' },
+            { label: 'C', data: 'c' },
+          ],
+        ],
+      }).keyboard,
+    ).toEqual({
+      buttons: [
+        [{ label: 'A', data: 'a' }],
+        [
+          { label: 'B', data: 'b' },
+          { label: 'C', data: 'c' },
+        ],
+      ],
     });
     expect(buildReply('phone?', { requestPhone: 'Share' }).keyboard).toEqual({ requestPhone: 'Share' });
     expect(buildReply('thanks', { removeKeyboard: true }).keyboard).toEqual({ remove: true });

@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { buildWeek, isOpen, isValidTimeZone, nextOpening, parseDays, parseRanges, type WeeklySchedule } from '../../src/flow/schedule.js';
 
 function schedule(timezone: string, hours: Record<string, string>, closedDates: string[] = []): WeeklySchedule {
-  const days = Object.entries(hours).map(([k, v]) => ({ days: parseDays(k) as number[], ranges: parseRanges(v) as Array<[number, number]> }));
+  const days = Object.entries(hours).map(([k, v]) => ({
+    days: parseDays(k) as number[],
+    ranges: parseRanges(v) as Array<[number, number]>,
+  }));
   return { timezone, week: buildWeek(days), closedDates };
 }
 
@@ -21,7 +24,10 @@ describe('parsing', () => {
 
   it('reads ranges, several ranges, "closed" and 24:00, and names a bad one', () => {
     expect(parseRanges('09:00-18:00')).toEqual([[540, 1080]]);
-    expect(parseRanges('9:00-12:00, 13:00-24:00')).toEqual([[540, 720], [780, 1440]]);
+    expect(parseRanges('9:00-12:00, 13:00-24:00')).toEqual([
+      [540, 720],
+      [780, 1440],
+    ]);
     expect(parseRanges(['08:30-10:00'])).toEqual([[510, 600]]);
     expect(parseRanges('closed')).toEqual([]);
     expect(parseRanges('9-18')).toMatch(/"9-18" is not a time range/);

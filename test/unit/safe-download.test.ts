@@ -2,13 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  DownloadFailed,
-  DownloadRefused,
-  fileNameFromDisposition,
-  isBlockedAddress,
-  openDownload,
-} from '../../src/net/safe-download.js';
+import { DownloadFailed, DownloadRefused, fileNameFromDisposition, isBlockedAddress, openDownload } from '../../src/net/safe-download.js';
 import { freePort } from '../helpers/net.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -141,10 +135,28 @@ afterAll(async () => {
 
 describe('address policy', () => {
   it.each([
-    '127.0.0.1', '127.8.9.10', '10.1.2.3', '172.16.0.1', '172.31.255.255', '192.168.1.1', '169.254.169.254',
-    '100.64.0.1', '100.127.255.255', '0.0.0.0', '224.0.0.1', '255.255.255.255',
-    '::', '::1', 'fc00::1', 'fd12:3456::1', 'fe80::1', 'ff02::1',
-    '::ffff:127.0.0.1', '::ffff:7f00:1', '::ffff:10.0.0.1', '::ffff:169.254.169.254',
+    '127.0.0.1',
+    '127.8.9.10',
+    '10.1.2.3',
+    '172.16.0.1',
+    '172.31.255.255',
+    '192.168.1.1',
+    '169.254.169.254',
+    '100.64.0.1',
+    '100.127.255.255',
+    '0.0.0.0',
+    '224.0.0.1',
+    '255.255.255.255',
+    '::',
+    '::1',
+    'fc00::1',
+    'fd12:3456::1',
+    'fe80::1',
+    'ff02::1',
+    '::ffff:127.0.0.1',
+    '::ffff:7f00:1',
+    '::ffff:10.0.0.1',
+    '::ffff:169.254.169.254',
   ])('%s is blocked', (ip) => {
     expect(isBlockedAddress(ip)).toBe(true);
   });

@@ -6,11 +6,26 @@ const TOKEN = 'sandbox-app-token-abcdef123456';
 const expected = { token: TOKEN, channelId: 'sandbox' };
 const good = { token: TOKEN, custom_channel_id: 'sandbox', client_id: 'web-1', type: 'text', data: 'hi' };
 const check = (body: unknown, headers: { authorization?: string; contentType?: string } = {}) =>
-  checkIncoming({ authorization: `Bearer ${TOKEN}`, contentType: 'application/json', ...headers, raw: typeof body === 'string' ? body : JSON.stringify(body) }, expected);
+  checkIncoming(
+    {
+      authorization: `Bearer ${TOKEN}`,
+      contentType: 'application/json',
+      ...headers,
+      raw: typeof body === 'string' ? body : JSON.stringify(body),
+    },
+    expected,
+  );
 
 describe('checkIncoming', () => {
   it('accepts exactly what the bridge sends, and never shows the token', () => {
-    const r = check({ ...good, client_name: 'Ada', client_phone: '+1 555 0100', info: { page: 'https://x' }, echo: true, echo_outgoing: true });
+    const r = check({
+      ...good,
+      client_name: 'Ada',
+      client_phone: '+1 555 0100',
+      info: { page: 'https://x' },
+      echo: true,
+      echo_outgoing: true,
+    });
     expect(r).toMatchObject({ status: 200, violations: [], warnings: [], clientId: 'web-1' });
     expect(r.shown).toMatchObject({ token: '[the app token]', client_name: 'Ada' });
     expect(JSON.stringify(r.shown)).not.toContain(TOKEN);
@@ -74,7 +89,12 @@ describe('checkIncoming', () => {
     const r = check({ client_id: 'x', type: 'gif' }, { authorization: 'Bearer nope' });
     expect(r.status).toBe(401);
     expect(r.violations).toEqual(
-      expect.arrayContaining(['Authorization header: the bearer token is not the app token', 'token: required (the app token, also in the body)', 'custom_channel_id: required (the Custom App ID)', 'data: required']),
+      expect.arrayContaining([
+        'Authorization header: the bearer token is not the app token',
+        'token: required (the app token, also in the body)',
+        'custom_channel_id: required (the Custom App ID)',
+        'data: required',
+      ]),
     );
   });
 });

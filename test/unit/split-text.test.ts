@@ -35,7 +35,6 @@ function isLoneSurrogateEdge(part: string): boolean {
   return (first >= 0xdc00 && first <= 0xdfff) || (last >= 0xd800 && last <= 0xdbff);
 }
 
-
 describe('splitText', () => {
   it('returns short text unchanged, and nothing for empty text', () => {
     expect(splitText('hello')).toEqual(['hello']);
@@ -140,7 +139,28 @@ describe('splitText', () => {
 
   it('satisfies the reassembly contract on many random strings (seeded)', () => {
     const rand = rng(20240611);
-    const alphabet = ['a', 'b', 'Z', '<', '*', '_', ' ', ' ', ' ', '\n', '\r\n', '\t', '\u00a0', 'é', 'e\u0301', '😀', '👍🏽', '🇺🇦', '👨‍👩‍👧', '\u3000'];
+    const alphabet = [
+      'a',
+      'b',
+      'Z',
+      '<',
+      '*',
+      '_',
+      ' ',
+      ' ',
+      ' ',
+      '\n',
+      '\r\n',
+      '\t',
+      '\u00a0',
+      'é',
+      'e\u0301',
+      '😀',
+      '👍🏽',
+      '🇺🇦',
+      '👨‍👩‍👧',
+      '\u3000',
+    ];
     for (let n = 0; n < 400; n++) {
       const max = 2 + Math.floor(rand() * 60);
       const len = Math.floor(rand() * 400);

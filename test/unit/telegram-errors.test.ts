@@ -54,12 +54,15 @@ describe('classifyTelegramError: Bot API answers', () => {
     expect(e.code).toBe('chat_not_found');
   });
 
-  it.each(['Bad Request: message thread not found', 'Bad Request: TOPIC_CLOSED', 'Bad Request: TOPIC_DELETED'])('400 %s → permanent topic_gone (send.ts falls back to General)', (description) => {
-    const e = classifyTelegramError(apiError(400, description));
-    expect(e.kind).toBe('permanent');
-    expect(e.code).toBe('topic_gone');
-    expect(e.message).toBe(`Telegram 400: ${description}`);
-  });
+  it.each(['Bad Request: message thread not found', 'Bad Request: TOPIC_CLOSED', 'Bad Request: TOPIC_DELETED'])(
+    '400 %s → permanent topic_gone (send.ts falls back to General)',
+    (description) => {
+      const e = classifyTelegramError(apiError(400, description));
+      expect(e.kind).toBe('permanent');
+      expect(e.code).toBe('topic_gone');
+      expect(e.message).toBe(`Telegram 400: ${description}`);
+    },
+  );
 
   it('400 with migrate_to_chat_id → permanent chat_migrated naming the new id', () => {
     const e = classifyTelegramError(
@@ -135,12 +138,10 @@ describe('classifyTelegramError: network errors from a real client', () => {
 
   it('abort by timeout signal → transient timeout', async () => {
     const tg = new Telegram(TOKEN, { apiRoot: `http://127.0.0.1:${silentPort}` });
-    const err = await tg
-      .callApi('sendMessage', { chat_id: 1, text: 'hi' }, { signal: AbortSignal.timeout(50) as never })
-      .then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+    const err = await tg.callApi('sendMessage', { chat_id: 1, text: 'hi' }, { signal: AbortSignal.timeout(50) as never }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     const e = classifyTelegramError(err);
     expect(e.kind).toBe('transient');
     expect(e.code).toBe('timeout');

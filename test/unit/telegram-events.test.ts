@@ -7,7 +7,8 @@ import { replyMarkup } from '../../adapters/telegram/send.js';
 
 const BOT = 'acme_support_bot';
 const load = (name: string) => JSON.parse(readFileSync(new URL(`../fixtures/telegram/${name}.json`, import.meta.url), 'utf8')) as Update;
-const eventOf = (update: Update) => telegramEvent(update, normalizeUpdate(update, { botUsername: BOT, mediaLink: (r) => `https://b.test/media/${r.id}` }).messages, BOT);
+const eventOf = (update: Update) =>
+  telegramEvent(update, normalizeUpdate(update, { botUsername: BOT, mediaLink: (r) => `https://b.test/media/${r.id}` }).messages, BOT);
 
 describe('telegramEvent', () => {
   it('a text: what was typed, in a private chat', () => {
@@ -62,7 +63,11 @@ describe('replyMarkup', () => {
     expect(replyMarkup({ buttons: [[{ label: 'A', data: 'a' }], [{ label: 'B', data: 'b' }]] })).toEqual({
       inline_keyboard: [[{ text: 'A', callback_data: 'a' }], [{ text: 'B', callback_data: 'b' }]],
     });
-    expect(replyMarkup({ requestPhone: 'Share' })).toEqual({ keyboard: [[{ text: 'Share', request_contact: true }]], resize_keyboard: true, one_time_keyboard: true });
+    expect(replyMarkup({ requestPhone: 'Share' })).toEqual({
+      keyboard: [[{ text: 'Share', request_contact: true }]],
+      resize_keyboard: true,
+      one_time_keyboard: true,
+    });
     expect(replyMarkup({ remove: true })).toEqual({ remove_keyboard: true });
     expect(replyMarkup(undefined)).toBeUndefined();
   });

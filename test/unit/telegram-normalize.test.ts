@@ -153,10 +153,10 @@ const EXPECTED: Record<string, Expected> = {
   },
   'contact-own': {
     title: 'the sender’s own contact sets client_phone (with +)',
-    messages: out(
-      { ...annDM(117), client: { client_id: '5123456789', client_name: 'Ann Lee', client_phone: '+4915112345678' } },
-      ['text', 'Contact: Ann Lee, 4915112345678'],
-    ),
+    messages: out({ ...annDM(117), client: { client_id: '5123456789', client_name: 'Ann Lee', client_phone: '+4915112345678' } }, [
+      'text',
+      'Contact: Ann Lee, 4915112345678',
+    ]),
   },
   'contact-other': {
     title: 'someone else’s contact is only text',
@@ -295,19 +295,12 @@ const EXPECTED: Record<string, Expected> = {
   },
   'album-item-1': {
     title: 'album item with caption keeps media_group_id',
-    messages: out(
-      annDM(146, { media_group_id: '13722954120461937' }),
-      ['image', link(photo('A1'))],
-      ['text', 'Both sides of the box'],
-    ),
+    messages: out(annDM(146, { media_group_id: '13722954120461937' }), ['image', link(photo('A1'))], ['text', 'Both sides of the box']),
     refs: [{ id: photo('A1'), mime: 'image/jpeg', size: 201334, name: 'photo_146.jpg' }],
   },
   'album-item-2': {
     title: 'next album item on its own',
-    messages: out(annDM(147, { media_group_id: '13722954120461937' }), [
-      'file',
-      link('BAACAgIAAxkBAAIBk2ZwdxAlbumVideoAAK3SAACx1mBSy'),
-    ]),
+    messages: out(annDM(147, { media_group_id: '13722954120461937' }), ['file', link('BAACAgIAAxkBAAIBk2ZwdxAlbumVideoAAK3SAACx1mBSy')]),
     refs: [{ id: 'BAACAgIAAxkBAAIBk2ZwdxAlbumVideoAAK3SAACx1mBSy', mime: 'video/mp4', size: 2210334, name: 'video_147.mp4' }],
   },
   'business-message': {
@@ -330,7 +323,16 @@ const EXPECTED: Record<string, Expected> = {
   'business-message-owner': {
     title: 'the business owner writing from their app: an outgoing echo, the client is still the customer',
     messages: out(
-      { client: { client_id: '7011223344', client_name: 'Carla' }, info: { user_id: 7011223344, chat_type: 'private', message_id: 13, bot_username: BOT, business_connection_id: 'AbCdEfGh1234_business' } },
+      {
+        client: { client_id: '7011223344', client_name: 'Carla' },
+        info: {
+          user_id: 7011223344,
+          chat_type: 'private',
+          message_id: 13,
+          bot_username: BOT,
+          business_connection_id: 'AbCdEfGh1234_business',
+        },
+      },
       ['text', 'Yes, 10:00–16:00 on Sundays.'],
     ).map((m) => ({ ...m, echo: true, echo_outgoing: true })),
   },
@@ -343,12 +345,23 @@ const EXPECTED: Record<string, Expected> = {
     messages: out(
       {
         client: { client_id: '7011223344', client_name: 'Carla' },
-        info: { user_id: 7011223344, language: 'pt-br', chat_type: 'private', message_id: 12, bot_username: BOT, edited: true, business_connection_id: 'AbCdEfGh1234_business' },
+        info: {
+          user_id: 7011223344,
+          language: 'pt-br',
+          chat_type: 'private',
+          message_id: 12,
+          bot_username: BOT,
+          edited: true,
+          business_connection_id: 'AbCdEfGh1234_business',
+        },
       },
       ['text', '(edited) Olá, is the shop open on Sunday afternoon?'],
     ),
   },
-  'skip-deleted-business-messages': { title: 'deleted business messages: nothing an agent can read', skipped: 'deleted_business_messages update' },
+  'skip-deleted-business-messages': {
+    title: 'deleted business messages: nothing an agent can read',
+    skipped: 'deleted_business_messages update',
+  },
   'callback-query': {
     title: 'an inline button press becomes a readable text with the button label',
     messages: out(annDM(92), ['text', '[button] Track']),
@@ -407,9 +420,7 @@ describe('normalizeUpdate details', () => {
     const update = load('photo-caption') as Update & { message: { photo: object[] } };
     update.message.photo = update.message.photo.slice(0, 2);
     const { refs } = run(update);
-    expect(refs).toStrictEqual([
-      { id: 'AgACAgIAAxkBAAIBZ2ZnBx2a1s_mid-320', mime: 'image/jpeg', size: 19788, name: 'photo_103.jpg' },
-    ]);
+    expect(refs).toStrictEqual([{ id: 'AgACAgIAAxkBAAIBZ2ZnBx2a1s_mid-320', mime: 'image/jpeg', size: 19788, name: 'photo_103.jpg' }]);
   });
 
   it('links a file of exactly 20 MB and refuses one byte more', () => {
@@ -473,9 +484,7 @@ describe('normalizeUpdate details', () => {
     expect(run(update).result.messages[0]?.data).toBe('Bob Smith: How do I return a blender?');
     update.message.reply_to_message.message_id = 57;
     update.message.reply_to_message.text = 'Where is the returns form?';
-    expect(run(update).result.messages[0]?.data).toBe(
-      'Bob Smith: [reply to "Where is the returns form?"]\nHow do I return a blender?',
-    );
+    expect(run(update).result.messages[0]?.data).toBe('Bob Smith: [reply to "Where is the returns form?"]\nHow do I return a blender?');
   });
 
   it('an edit by the business owner is an outgoing echo too', () => {
@@ -483,7 +492,14 @@ describe('normalizeUpdate details', () => {
     update.edited_business_message = { ...(update.business_message as object), edit_date: 1718615099 };
     delete update.business_message;
     const [m] = run(update).result.messages;
-    expect(m).toMatchObject({ client_id: '7011223344', client_name: 'Carla', type: 'text', data: '(edited) Yes, 10:00–16:00 on Sundays.', echo: true, echo_outgoing: true });
+    expect(m).toMatchObject({
+      client_id: '7011223344',
+      client_name: 'Carla',
+      type: 'text',
+      data: '(edited) Yes, 10:00–16:00 on Sundays.',
+      echo: true,
+      echo_outgoing: true,
+    });
     expect(m!.info).toMatchObject({ user_id: 7011223344, edited: true });
   });
 
@@ -515,14 +531,42 @@ describe('normalizeUpdate never throws on odd input', () => {
   const cases: Array<[string, unknown, string]> = [
     ['null', null, 'not an update object'],
     ['only an update_id', { update_id: 1 }, 'empty update'],
-    ['an unknown update kind', { update_id: 2, purchased_paid_media: { from: {}, paid_media_payload: 'x' } }, 'purchased_paid_media update'],
+    [
+      'an unknown update kind',
+      { update_id: 2, purchased_paid_media: { from: {}, paid_media_payload: 'x' } },
+      'purchased_paid_media update',
+    ],
     ['a message that is not an object', { update_id: 3, message: 'hello' }, 'message update'],
-    ['a message without chat', { update_id: 4, message: { message_id: 1, date: 1718615000, text: 'hi' } }, 'message: message without chat or message_id'],
-    ['a chat id that is not a number', { update_id: 5, message: { message_id: 1, date: 1, chat: { id: '12', type: 'private' }, text: 'hi' } }, 'message: message without chat or message_id'],
-    ['a photo with no sizes', { update_id: 6, message: { message_id: 1, date: 1, chat: { id: 12, type: 'private' }, photo: [] } }, 'message: message with no supported content'],
-    ['a document without file_id', { update_id: 7, message: { message_id: 1, date: 1, chat: { id: 12, type: 'private' }, document: { file_name: 'a.pdf' } } }, 'message: message with no supported content'],
-    ['a location without coordinates', { update_id: 8, message: { message_id: 1, date: 1, chat: { id: 12, type: 'private' }, location: {} } }, 'message: message with no supported content'],
-    ['an empty text', { update_id: 9, message: { message_id: 1, date: 1, chat: { id: 12, type: 'private' }, text: '' } }, 'message: message with no supported content'],
+    [
+      'a message without chat',
+      { update_id: 4, message: { message_id: 1, date: 1718615000, text: 'hi' } },
+      'message: message without chat or message_id',
+    ],
+    [
+      'a chat id that is not a number',
+      { update_id: 5, message: { message_id: 1, date: 1, chat: { id: '12', type: 'private' }, text: 'hi' } },
+      'message: message without chat or message_id',
+    ],
+    [
+      'a photo with no sizes',
+      { update_id: 6, message: { message_id: 1, date: 1, chat: { id: 12, type: 'private' }, photo: [] } },
+      'message: message with no supported content',
+    ],
+    [
+      'a document without file_id',
+      { update_id: 7, message: { message_id: 1, date: 1, chat: { id: 12, type: 'private' }, document: { file_name: 'a.pdf' } } },
+      'message: message with no supported content',
+    ],
+    [
+      'a location without coordinates',
+      { update_id: 8, message: { message_id: 1, date: 1, chat: { id: 12, type: 'private' }, location: {} } },
+      'message: message with no supported content',
+    ],
+    [
+      'an empty text',
+      { update_id: 9, message: { message_id: 1, date: 1, chat: { id: 12, type: 'private' }, text: '' } },
+      'message: message with no supported content',
+    ],
   ];
 
   it.each(cases)('%s → skipped', (_name, update, reason) => {
@@ -550,7 +594,12 @@ describe('normalizeUpdate never throws on odd input', () => {
       },
     };
     expect(run(update).result.messages).toStrictEqual([
-      { client_id: '12', info: { chat_type: 'private', message_id: 5, bot_username: BOT }, type: 'text', data: '[forwarded]\nstill readable' },
+      {
+        client_id: '12',
+        info: { chat_type: 'private', message_id: 5, bot_username: BOT },
+        type: 'text',
+        data: '[forwarded]\nstill readable',
+      },
     ]);
   });
 });

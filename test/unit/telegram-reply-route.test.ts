@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { routeOfUpdate } from '../../adapters/telegram/reply-route.js';
 
-const load = (name: string) => JSON.parse(readFileSync(new URL(`../fixtures/telegram/${name}.json`, import.meta.url), 'utf8')) as Record<string, unknown>;
+const load = (name: string) =>
+  JSON.parse(readFileSync(new URL(`../fixtures/telegram/${name}.json`, import.meta.url), 'utf8')) as Record<string, unknown>;
 const FORUM = '-1002098765432';
 
 describe('routeOfUpdate', () => {
@@ -25,16 +26,26 @@ describe('routeOfUpdate', () => {
 
   it('a button pressed under the bot’s message in a topic: that topic', () => {
     const update = load('callback-query') as { callback_query: { message: Record<string, unknown> } };
-    Object.assign(update.callback_query.message, { message_thread_id: 42, is_topic_message: true, chat: { id: -1002098765432, title: 'Acme Help Forum', is_forum: true, type: 'supergroup' } });
+    Object.assign(update.callback_query.message, {
+      message_thread_id: 42,
+      is_topic_message: true,
+      chat: { id: -1002098765432, title: 'Acme Help Forum', is_forum: true, type: 'supergroup' },
+    });
     expect(routeOfUpdate(update)).toEqual({ chatId: FORUM, route: { message_thread_id: 42 } });
   });
 
-  it.each(['text', 'group-text', 'channel-post', 'photo-caption', 'edited-text', 'edited-business-message', 'skip-deleted-business-messages', 'skip-my-chat-member'])(
-    '%s: nothing to remember or clear (no Redis call)',
-    (name) => {
-      expect(routeOfUpdate(load(name))).toBeUndefined();
-    },
-  );
+  it.each([
+    'text',
+    'group-text',
+    'channel-post',
+    'photo-caption',
+    'edited-text',
+    'edited-business-message',
+    'skip-deleted-business-messages',
+    'skip-my-chat-member',
+  ])('%s: nothing to remember or clear (no Redis call)', (name) => {
+    expect(routeOfUpdate(load(name))).toBeUndefined();
+  });
 
   it('odd input: undefined, never a throw', () => {
     for (const odd of [null, 1, 'x', [], {}, { message: null }, { message: { chat: { id: '5' } } }, { business_message: { chat: {} } }]) {

@@ -21,12 +21,14 @@ describe('client frames', () => {
   };
 
   it('accepts a hello with the optional facts, and empty form fields count as unset', () => {
-    expect(parse({ type: 'hello', key: 'k'.repeat(22), name: '  ', phone: '', page: 'https://shop.example/x', language: 'de-DE' })).toEqual({
-      type: 'hello',
-      key: 'k'.repeat(22),
-      page: 'https://shop.example/x',
-      language: 'de-DE',
-    });
+    expect(parse({ type: 'hello', key: 'k'.repeat(22), name: '  ', phone: '', page: 'https://shop.example/x', language: 'de-DE' })).toEqual(
+      {
+        type: 'hello',
+        key: 'k'.repeat(22),
+        page: 'https://shop.example/x',
+        language: 'de-DE',
+      },
+    );
   });
 
   it.each([
@@ -55,26 +57,51 @@ describe('client frames', () => {
   it('accepts a button press and a shared phone', () => {
     expect(parse({ type: 'button', id: 'press-0001', data: 'm:Zk3q9' })).toEqual({ type: 'button', id: 'press-0001', data: 'm:Zk3q9' });
     expect(parse({ type: 'button', id: 'press-0002', data: 'é'.repeat(32) })).toMatchObject({ data: 'é'.repeat(32) });
-    expect(parse({ type: 'phone', id: 'phone-0001', phone: ' +44 20 7946 0000 ', name: 'Ada' })).toEqual({ type: 'phone', id: 'phone-0001', phone: '+44 20 7946 0000', name: 'Ada' });
-    expect(parse({ type: 'phone', id: 'phone-0002', phone: '030 1234567', name: '' })).toEqual({ type: 'phone', id: 'phone-0002', phone: '030 1234567' });
+    expect(parse({ type: 'phone', id: 'phone-0001', phone: ' +44 20 7946 0000 ', name: 'Ada' })).toEqual({
+      type: 'phone',
+      id: 'phone-0001',
+      phone: '+44 20 7946 0000',
+      name: 'Ada',
+    });
+    expect(parse({ type: 'phone', id: 'phone-0002', phone: '030 1234567', name: '' })).toEqual({
+      type: 'phone',
+      id: 'phone-0002',
+      phone: '030 1234567',
+    });
   });
 
   it('passes only the known facts to Blinger’s info', () => {
-    expect(infoOf({ page: 'https://a/', referrer: undefined, language: 'en' }, 'Mozilla/5.0')).toEqual({ source: 'web chat', page: 'https://a/', user_agent: 'Mozilla/5.0', language: 'en' });
+    expect(infoOf({ page: 'https://a/', referrer: undefined, language: 'en' }, 'Mozilla/5.0')).toEqual({
+      source: 'web chat',
+      page: 'https://a/',
+      user_agent: 'Mozilla/5.0',
+      language: 'en',
+    });
     expect(infoOf({}, undefined)).toEqual({ source: 'web chat' });
   });
 });
 
 describe('web chat settings', () => {
   it('has defaults and reads sizes with units', () => {
-    expect(parseWebchatSettings({ type: 'webchat' }, 'c')).toEqual({ type: 'webchat', title: 'Chat with us', maxUploadBytes: 10 * 1024 * 1024 });
-    expect(parseWebchatSettings({ type: 'webchat', maxUploadBytes: '512KB', title: 'Help' }, 'c')).toMatchObject({ maxUploadBytes: 512_000, title: 'Help' });
+    expect(parseWebchatSettings({ type: 'webchat' }, 'c')).toEqual({
+      type: 'webchat',
+      title: 'Chat with us',
+      maxUploadBytes: 10 * 1024 * 1024,
+    });
+    expect(parseWebchatSettings({ type: 'webchat', maxUploadBytes: '512KB', title: 'Help' }, 'c')).toMatchObject({
+      maxUploadBytes: 512_000,
+      title: 'Help',
+    });
     expect(parseWebchatSettings({ type: 'webchat', maxUploadBytes: '2MiB' }, 'c').maxUploadBytes).toBe(2 * 1024 * 1024);
   });
 
   it('names the channel and the field of a bad value, and catches typos', () => {
-    expect(() => parseWebchatSettings({ type: 'webchat', maxUploadBytes: '1GB' }, 'site')).toThrow('channel site (webchat): adapter.maxUploadBytes: expected a size such as 5MB');
-    expect(() => parseWebchatSettings({ type: 'webchat', maxUploadBytes: '60MB' }, 'site')).toThrow('adapter.maxUploadBytes: expected at most 50MiB');
+    expect(() => parseWebchatSettings({ type: 'webchat', maxUploadBytes: '1GB' }, 'site')).toThrow(
+      'channel site (webchat): adapter.maxUploadBytes: expected a size such as 5MB',
+    );
+    expect(() => parseWebchatSettings({ type: 'webchat', maxUploadBytes: '60MB' }, 'site')).toThrow(
+      'adapter.maxUploadBytes: expected at most 50MiB',
+    );
     expect(() => parseWebchatSettings({ type: 'webchat', titel: 'x' }, 'site')).toThrow(/titel/);
   });
 });

@@ -20,9 +20,22 @@
     return btoa(String.fromCharCode.apply(null, a)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
   };
   let state = {};
-  try { state = JSON.parse(localStorage.getItem(storeKey) || '{}') || {}; } catch (e) { state = {}; }
-  const save = () => { try { localStorage.setItem(storeKey, JSON.stringify(state)); } catch (e) { /* private mode: this visit only */ } };
-  if (typeof state.key !== 'string' || !/^[A-Za-z0-9_-]{22,128}$/.test(state.key)) { state.key = randomId(32); save(); }
+  try {
+    state = JSON.parse(localStorage.getItem(storeKey) || '{}') || {};
+  } catch (e) {
+    state = {};
+  }
+  const save = () => {
+    try {
+      localStorage.setItem(storeKey, JSON.stringify(state));
+    } catch (e) {
+      /* private mode: this visit only */
+    }
+  };
+  if (typeof state.key !== 'string' || !/^[A-Za-z0-9_-]{22,128}$/.test(state.key)) {
+    state.key = randomId(32);
+    save();
+  }
 
   const context = () => ({
     name: state.name || undefined,
@@ -41,16 +54,23 @@
   const fmtSize = (n) => (n >= 1048576 ? (n / 1048576).toFixed(1) + ' MB' : n >= 1024 ? Math.round(n / 1024) + ' KB' : n + ' B');
   const fileNameOf = (e) => {
     if (e.name) return e.name;
-    try { return decodeURIComponent(new URL(e.data).pathname.split('/').pop()) || 'file'; } catch (err) { return 'file'; }
+    try {
+      return decodeURIComponent(new URL(e.data).pathname.split('/').pop()) || 'file';
+    } catch (err) {
+      return 'file';
+    }
   };
-  const safeUrl = (u) => /^(https?:|blob:)/i.test(u) ? u : null;
+  const safeUrl = (u) => (/^(https?:|blob:)/i.test(u) ? u : null);
 
   function linkify(el, text) {
     const parts = text.split(/(https?:\/\/[^\s<>"]+)/g);
     parts.forEach((p, i) => {
       if (i % 2 === 1) {
         const a = document.createElement('a');
-        a.href = p; a.textContent = p; a.target = '_blank'; a.rel = 'noopener noreferrer';
+        a.href = p;
+        a.textContent = p;
+        a.target = '_blank';
+        a.rel = 'noopener noreferrer';
         el.appendChild(a);
       } else if (p) el.appendChild(document.createTextNode(p));
     });
@@ -77,14 +97,18 @@
       return bubble;
     }
     const a = document.createElement('a');
-    a.href = url; a.target = '_blank'; a.rel = 'noopener noreferrer';
+    a.href = url;
+    a.target = '_blank';
+    a.rel = 'noopener noreferrer';
     if (e.type === 'image') {
       bubble.classList.add('media');
       const img = document.createElement('img');
       img.src = url;
       img.alt = e.from === 'agent' ? 'Image from the support team' : 'Your image' + (e.name ? ' ' + e.name : '');
       img.loading = 'lazy';
-      img.addEventListener('error', () => { a.replaceWith(document.createTextNode('Image no longer available')); });
+      img.addEventListener('error', () => {
+        a.replaceWith(document.createTextNode('Image no longer available'));
+      });
       img.addEventListener('load', stickToBottom);
       a.appendChild(img);
     } else {
@@ -106,7 +130,9 @@
     group.setAttribute('role', 'group');
     const button = (label, onClick) => {
       const b = document.createElement('button');
-      b.type = 'button'; b.className = 'kb-button'; b.textContent = label;
+      b.type = 'button';
+      b.className = 'kb-button';
+      b.textContent = label;
       b.addEventListener('click', onClick);
       return b;
     };
@@ -144,14 +170,21 @@
   }
 
   let nearBottom = true;
-  list.addEventListener('scroll', () => { nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80; });
-  function stickToBottom() { if (nearBottom) list.scrollTop = list.scrollHeight; }
+  list.addEventListener('scroll', () => {
+    nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+  });
+  function stickToBottom() {
+    if (nearBottom) list.scrollTop = list.scrollHeight;
+  }
 
   /** Adds or updates one entry. status: undefined (delivered), 'pending', 'failed'. */
   function show(e, status, note, retry) {
     let el = rendered.get(e.id);
     const fresh = !el;
-    if (fresh) { el = document.createElement('div'); el.dataset.id = e.id; }
+    if (fresh) {
+      el = document.createElement('div');
+      el.dataset.id = e.id;
+    }
     el.className = 'msg ' + e.from + (status ? ' ' + status : '');
     el.replaceChildren(content(e));
     const k = e.keyboard || {};
@@ -168,17 +201,22 @@
     if (e.from === 'visitor') {
       const s = document.createElement('span');
       s.className = 'state';
-      s.textContent = status === 'pending' ? (note || 'Sending…') : status === 'failed' ? (note || 'Not sent') : 'Sent';
+      s.textContent = status === 'pending' ? note || 'Sending…' : status === 'failed' ? note || 'Not sent' : 'Sent';
       meta.appendChild(s);
       if (retry) {
         const b = document.createElement('button');
-        b.type = 'button'; b.className = 'linkish'; b.textContent = 'Try again';
+        b.type = 'button';
+        b.className = 'linkish';
+        b.textContent = 'Try again';
         b.addEventListener('click', retry);
         meta.appendChild(b);
       }
     }
     el.appendChild(meta);
-    if (fresh) { rendered.set(e.id, el); list.appendChild(el); }
+    if (fresh) {
+      rendered.set(e.id, el);
+      list.appendChild(el);
+    }
     refreshPhoneAsk();
     stickToBottom();
   }
@@ -213,15 +251,29 @@
     sock.onopen = () => sock.send(JSON.stringify(Object.assign({ type: 'hello', key: state.key }, context())));
     sock.onmessage = (ev) => {
       let f;
-      try { f = JSON.parse(ev.data); } catch (err) { return; }
+      try {
+        f = JSON.parse(ev.data);
+      } catch (err) {
+        return;
+      }
       onFrame(f);
     };
     sock.onclose = (ev) => {
       if (ws !== sock) return;
       ws = null;
       ready = false;
-      if (ev.code === 4404) { stopped = true; setStatus('gone', 'Unavailable'); showAlert('This chat does not exist. Check the address of the page.'); return; }
-      if (ev.code === 4429) { stopped = true; setStatus('gone', 'Too many tabs'); showAlert('This chat is open in too many tabs. Close some of them and reload this page.'); return; }
+      if (ev.code === 4404) {
+        stopped = true;
+        setStatus('gone', 'Unavailable');
+        showAlert('This chat does not exist. Check the address of the page.');
+        return;
+      }
+      if (ev.code === 4429) {
+        stopped = true;
+        setStatus('gone', 'Too many tabs');
+        showAlert('This chat is open in too many tabs. Close some of them and reload this page.');
+        return;
+      }
       if (ev.code === 1009) showAlert('That message was too long to send.');
       const delay = Math.round(Math.min(10000, 500 * Math.pow(2, attempt)) * (0.75 + Math.random() / 2));
       attempt++;
@@ -230,12 +282,22 @@
     };
   }
 
-  const reconnectNow = () => { if (!ws && !stopped) { attempt = 0; connect(); } };
+  const reconnectNow = () => {
+    if (!ws && !stopped) {
+      attempt = 0;
+      connect();
+    }
+  };
   window.addEventListener('online', reconnectNow);
-  document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible') reconnectNow(); });
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'visible') reconnectNow();
+  });
 
   function sendFrame(f) {
-    if (ws && ready) { ws.send(JSON.stringify(f)); return true; }
+    if (ws && ready) {
+      ws.send(JSON.stringify(f));
+      return true;
+    }
     return false;
   }
 
@@ -248,9 +310,18 @@
         if (alertEl.textContent.indexOf('could not') !== -1 || alertEl.textContent.indexOf('too long') !== -1) showAlert('');
         // The server's history is the truth; pending messages stay after it and are sent again.
         const keep = new Set([].concat(Array.from(outbox.keys()), Array.from(uploads.keys())));
-        for (const [id, el] of rendered) if (!keep.has(id)) { el.remove(); rendered.delete(id); }
-        for (const e of f.history) { if (!keep.has(e.id)) show(e); }
-        for (const id of keep) { const el = rendered.get(id); if (el) list.appendChild(el); }
+        for (const [id, el] of rendered)
+          if (!keep.has(id)) {
+            el.remove();
+            rendered.delete(id);
+          }
+        for (const e of f.history) {
+          if (!keep.has(e.id)) show(e);
+        }
+        for (const id of keep) {
+          const el = rendered.get(id);
+          if (el) list.appendChild(el);
+        }
         refreshPhoneAsk();
         nearBottom = true;
         stickToBottom();
@@ -269,10 +340,16 @@
           const item = outbox.get(f.id);
           if (f.code === 'unavailable') {
             show(item.entry, 'pending', 'Waiting to send…');
-            setTimeout(() => { if (outbox.has(f.id)) sendFrame(item.frame); }, 3000);
+            setTimeout(() => {
+              if (outbox.has(f.id)) sendFrame(item.frame);
+            }, 3000);
           } else {
             outbox.delete(f.id);
-            show(item.entry, 'failed', f.code === 'unknown_button' ? 'Not sent: this choice is not available any more' : 'Not sent: ' + f.message);
+            show(
+              item.entry,
+              'failed',
+              f.code === 'unknown_button' ? 'Not sent: this choice is not available any more' : 'Not sent: ' + f.message,
+            );
           }
         } else showAlert(f.message);
         break;
@@ -326,7 +403,15 @@
     id = id || randomId(12);
     uploads.set(id, file);
     const isImage = /^image\/(png|jpeg|gif|webp|avif|bmp)$/.test(file.type);
-    const preview = { id, from: 'visitor', type: isImage ? 'image' : 'file', data: URL.createObjectURL(file), name: file.name, size: file.size, at: Date.now() };
+    const preview = {
+      id,
+      from: 'visitor',
+      type: isImage ? 'image' : 'file',
+      data: URL.createObjectURL(file),
+      name: file.name,
+      size: file.size,
+      at: Date.now(),
+    };
     show(preview, 'pending', 'Uploading…');
     const fail = (why, canRetry) => show(preview, 'failed', why, canRetry ? () => upload(file, id) : undefined);
     let res;
@@ -346,7 +431,11 @@
       return fail('Not sent: no connection', true);
     }
     let answer = {};
-    try { answer = await res.json(); } catch (err) { /* keep {} */ }
+    try {
+      answer = await res.json();
+    } catch (err) {
+      /* keep {} */
+    }
     if (!res.ok) return fail('Not sent: ' + (answer.message || 'error ' + res.status), res.status >= 500);
     uploads.delete(id);
     URL.revokeObjectURL(preview.data);
@@ -368,15 +457,24 @@
       $('composer').requestSubmit();
     }
   });
-  function grow() { textEl.style.height = 'auto'; textEl.style.height = Math.min(textEl.scrollHeight + 2, 128) + 'px'; }
+  function grow() {
+    textEl.style.height = 'auto';
+    textEl.style.height = Math.min(textEl.scrollHeight + 2, 128) + 'px';
+  }
   textEl.addEventListener('input', grow);
 
   $('file').addEventListener('change', (ev) => {
     const file = ev.target.files && ev.target.files[0];
     ev.target.value = '';
     if (!file) return;
-    if (file.size > maxUpload) { showAlert('“' + file.name + '” is larger than ' + maxUploadText + ', the most this chat accepts.'); return; }
-    if (file.size === 0) { showAlert('“' + file.name + '” is empty.'); return; }
+    if (file.size > maxUpload) {
+      showAlert('“' + file.name + '” is larger than ' + maxUploadText + ', the most this chat accepts.');
+      return;
+    }
+    if (file.size === 0) {
+      showAlert('“' + file.name + '” is empty.');
+      return;
+    }
     showAlert('');
     upload(file);
   });
@@ -398,7 +496,11 @@
     sendFrame({ type: 'profile', name: state.name || undefined, phone: state.phone || undefined });
     showProfile();
     if (sharingPhone) {
-      if (!state.phone) { $('profile-saved').textContent = 'Enter your phone number to share it'; $('phone').focus(); return; }
+      if (!state.phone) {
+        $('profile-saved').textContent = 'Enter your phone number to share it';
+        $('phone').focus();
+        return;
+      }
       endSharing();
       sharePhone(state.phone);
     }
@@ -409,7 +511,12 @@
     }, 1200);
   });
 
-  $('profile').addEventListener('toggle', () => { if (!$('profile').open && sharingPhone) { endSharing(); $('profile-saved').textContent = ''; } });
+  $('profile').addEventListener('toggle', () => {
+    if (!$('profile').open && sharingPhone) {
+      endSharing();
+      $('profile-saved').textContent = '';
+    }
+  });
 
   connect();
 })();

@@ -11,7 +11,9 @@
     const e = document.createElement(tag);
     for (const [k, v] of Object.entries(attrs || {})) {
       if (v === undefined || v === null || v === false) continue;
-      if (k === 'class') e.className = v; else if (k === 'text') e.textContent = v; else e.setAttribute(k, v);
+      if (k === 'class') e.className = v;
+      else if (k === 'text') e.textContent = v;
+      else e.setAttribute(k, v);
     }
     for (const c of children) if (c !== null && c !== undefined) e.append(c);
     return e;
@@ -26,7 +28,13 @@
   function dataView(type, data) {
     const box = el('div', { class: 'event-data' });
     if (type === 'image' && /^https?:/i.test(data)) {
-      box.append(el('a', { href: data, target: '_blank', rel: 'noopener' }, el('img', { src: data, alt: 'image sent in the conversation', loading: 'lazy' })));
+      box.append(
+        el(
+          'a',
+          { href: data, target: '_blank', rel: 'noopener' },
+          el('img', { src: data, alt: 'image sent in the conversation', loading: 'lazy' }),
+        ),
+      );
     } else if (type === 'file' && /^https?:/i.test(data)) {
       box.append(el('span', { class: 'badge', text: 'file' }), ' ', el('a', { href: data, target: '_blank', rel: 'noopener', text: data }));
     } else box.textContent = String(data);
@@ -40,35 +48,64 @@
 
   function incomingView(e) {
     const b = typeof e.body === 'object' && e.body ? e.body : {};
-    const head = el('div', { class: 'event-head' },
+    const head = el(
+      'div',
+      { class: 'event-head' },
       el('span', { text: 'bridge → Blinger · ' + time(e.at) }),
       el('span', { class: 'badge', text: 'type: ' + (b.type === undefined ? '—' : String(b.type)) }),
       b.echo === true ? el('span', { class: 'badge flag', text: 'echo' }) : null,
       b.echo_outgoing === true ? el('span', { class: 'badge flag', text: 'echo_outgoing' }) : null,
       el('span', { class: 'badge ' + (e.status === 200 ? 'ok' : 'bad'), text: 'answered ' + e.status }),
-      e.violations.length ? el('span', { class: 'badge bad', text: e.violations.length + ' violation' + (e.violations.length > 1 ? 's' : '') }) : null,
-      e.warnings.length ? el('span', { class: 'badge warn', text: e.warnings.length + ' warning' + (e.warnings.length > 1 ? 's' : '') }) : null,
+      e.violations.length
+        ? el('span', { class: 'badge bad', text: e.violations.length + ' violation' + (e.violations.length > 1 ? 's' : '') })
+        : null,
+      e.warnings.length
+        ? el('span', { class: 'badge warn', text: e.warnings.length + ' warning' + (e.warnings.length > 1 ? 's' : '') })
+        : null,
     );
     const fields = [];
     if (b.client_name !== undefined) fields.push('client_name: ' + JSON.stringify(b.client_name));
     if (b.client_phone !== undefined) fields.push('client_phone: ' + JSON.stringify(b.client_phone));
-    if (b.info !== undefined) fields.push('info: ' + (b.info && typeof b.info === 'object' && !Array.isArray(b.info) ? '{' + Object.keys(b.info).join(', ') + '}' : JSON.stringify(b.info)));
-    return el('li', { class: 'event in' + (e.violations.length ? ' broken' : ''), 'data-dir': 'in' },
+    if (b.info !== undefined)
+      fields.push(
+        'info: ' +
+          (b.info && typeof b.info === 'object' && !Array.isArray(b.info)
+            ? '{' + Object.keys(b.info).join(', ') + '}'
+            : JSON.stringify(b.info)),
+      );
+    return el(
+      'li',
+      { class: 'event in' + (e.violations.length ? ' broken' : ''), 'data-dir': 'in' },
       head,
       typeof e.body === 'string' ? dataView('text', e.body) : dataView(b.type, b.data === undefined ? '(no data)' : b.data),
       fields.length ? el('div', { class: 'fields', text: fields.join(' · ') }) : null,
-      e.link ? el('div', { class: 'fields' }, el('span', { class: 'badge ' + (e.link.ok ? 'ok' : 'bad'), text: (e.link.ok ? '✓ ' : '✗ ') + e.link.detail })) : null,
+      e.link
+        ? el(
+            'div',
+            { class: 'fields' },
+            el('span', { class: 'badge ' + (e.link.ok ? 'ok' : 'bad'), text: (e.link.ok ? '✓ ' : '✗ ') + e.link.detail }),
+          )
+        : null,
       problems(e.violations, 'bad', 'Violations of the Custom App API'),
       problems(e.warnings, 'warn', 'Warnings'),
-      el('details', { class: 'raw' }, el('summary', { text: 'Request body as received' }), el('pre', { text: typeof e.body === 'string' ? e.body : JSON.stringify(e.body, null, 2) })),
+      el(
+        'details',
+        { class: 'raw' },
+        el('summary', { text: 'Request body as received' }),
+        el('pre', { text: typeof e.body === 'string' ? e.body : JSON.stringify(e.body, null, 2) }),
+      ),
     );
   }
 
   function replyView(e) {
     const ok = e.status >= 200 && e.status < 300;
-    const answer = e.answer && typeof e.answer === 'object' ? (e.answer.message || JSON.stringify(e.answer)) : String(e.answer);
-    return el('li', { class: 'event out' + (ok ? '' : ' broken'), 'data-dir': 'out' },
-      el('div', { class: 'event-head' },
+    const answer = e.answer && typeof e.answer === 'object' ? e.answer.message || JSON.stringify(e.answer) : String(e.answer);
+    return el(
+      'li',
+      { class: 'event out' + (ok ? '' : ' broken'), 'data-dir': 'out' },
+      el(
+        'div',
+        { class: 'event-head' },
         el('span', { text: 'agent → bridge · ' + time(e.at) }),
         el('span', { class: 'badge', text: 'type: ' + e.type }),
         el('span', { class: 'badge ' + (ok ? 'ok' : 'bad'), text: 'bridge answered ' + e.status }),
@@ -80,15 +117,31 @@
 
   function renderList() {
     $('convs-empty').hidden = convs.length > 0;
-    $('convs').replaceChildren(...convs.map((c) => el('li', {},
-      (() => {
-        const b = el('button', { type: 'button', 'aria-current': c.clientId === selected ? 'true' : 'false', 'data-client': c.clientId },
-          el('span', { class: 'conv-name' }, el('span', { text: c.client_name || c.clientId }),
-            c.violations ? el('span', { class: 'badge bad', text: '⚠ ' + c.violations }) : el('span', { class: 'badge', text: String(c.count) })),
-          el('span', { class: 'conv-last', text: c.last || '' }));
-        b.addEventListener('click', () => select(c.clientId));
-        return b;
-      })())));
+    $('convs').replaceChildren(
+      ...convs.map((c) =>
+        el(
+          'li',
+          {},
+          (() => {
+            const b = el(
+              'button',
+              { type: 'button', 'aria-current': c.clientId === selected ? 'true' : 'false', 'data-client': c.clientId },
+              el(
+                'span',
+                { class: 'conv-name' },
+                el('span', { text: c.client_name || c.clientId }),
+                c.violations
+                  ? el('span', { class: 'badge bad', text: '⚠ ' + c.violations })
+                  : el('span', { class: 'badge', text: String(c.count) }),
+              ),
+              el('span', { class: 'conv-last', text: c.last || '' }),
+            );
+            b.addEventListener('click', () => select(c.clientId));
+            return b;
+          })(),
+        ),
+      ),
+    );
   }
 
   async function loadList() {
@@ -104,12 +157,20 @@
   async function loadConv() {
     if (!selected) return;
     let c;
-    try { c = await api('conversations/' + encodeURIComponent(selected)); } catch (err) { return; }
+    try {
+      c = await api('conversations/' + encodeURIComponent(selected));
+    } catch (err) {
+      return;
+    }
     $('placeholder').hidden = true;
     $('conv-body').hidden = false;
     const s = c.summary;
     $('conv-title').textContent = s.client_name || s.clientId;
-    const rows = [['client_id', s.clientId], ['client_name', s.client_name], ['client_phone', s.client_phone]];
+    const rows = [
+      ['client_id', s.clientId],
+      ['client_name', s.client_name],
+      ['client_phone', s.client_phone],
+    ];
     for (const [k, v] of Object.entries(s.info || {})) rows.push(['info.' + k, typeof v === 'string' ? v : JSON.stringify(v)]);
     $('client').replaceChildren(...rows.filter((r) => r[1]).flatMap((r) => [el('dt', { text: r[0] }), el('dd', { text: r[1] })]));
     const list = $('events');
@@ -142,7 +203,9 @@
       answer = { message: 'the bridge did not answer: ' + err.message };
     }
     await api('conversations/' + encodeURIComponent(selected) + '/replies', {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type, data, status, answer }),
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ type, data, status, answer }),
     });
     return { status, answer };
   }
@@ -162,7 +225,11 @@
     const results = [];
     try {
       if (file) {
-        const up = await fetch('sandbox/files', { method: 'POST', body: file, headers: { 'content-type': file.type || 'application/octet-stream', 'x-file-name': encodeURIComponent(file.name) } });
+        const up = await fetch('sandbox/files', {
+          method: 'POST',
+          body: file,
+          headers: { 'content-type': file.type || 'application/octet-stream', 'x-file-name': encodeURIComponent(file.name) },
+        });
         if (!up.ok) throw new Error('upload failed: ' + up.status);
         const f = await up.json();
         results.push(await sendReply(f.type, f.url));
@@ -174,7 +241,9 @@
       }
       const bad = results.find((r) => r.status !== 200);
       status.className = 'reply-status' + (bad ? ' bad' : '');
-      status.textContent = bad ? 'The bridge answered ' + bad.status + ': ' + ((bad.answer && bad.answer.message) || '') : 'Sent: the bridge answered 200 (queued for the visitor).';
+      status.textContent = bad
+        ? 'The bridge answered ' + bad.status + ': ' + ((bad.answer && bad.answer.message) || '')
+        : 'Sent: the bridge answered 200 (queued for the visitor).';
     } catch (err) {
       status.className = 'reply-status bad';
       status.textContent = String(err.message || err);
@@ -185,18 +254,28 @@
     }
   });
   $('reply-text').addEventListener('keydown', (ev) => {
-    if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); $('reply').requestSubmit(); }
+    if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey)) {
+      ev.preventDefault();
+      $('reply').requestSubmit();
+    }
   });
 
   // ---- live: the server says something changed; refetch
   const events = new EventSource('sandbox/events');
   events.onmessage = (ev) => {
     let e = {};
-    try { e = JSON.parse(ev.data); } catch (err) { /* refresh anyway */ }
+    try {
+      e = JSON.parse(ev.data);
+    } catch (err) {
+      /* refresh anyway */
+    }
     loadList().catch(() => undefined);
     if (!e.clientId || e.clientId === selected) loadConv();
   };
-  events.onopen = () => { loadList().catch(() => undefined); loadConv(); };
+  events.onopen = () => {
+    loadList().catch(() => undefined);
+    loadConv();
+  };
 
   loadList().catch(() => undefined);
   loadConv();

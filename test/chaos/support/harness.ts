@@ -24,7 +24,11 @@ export const BOT_TOKEN = DEFAULT_BOT.token;
 export const WEBHOOK_SECRET = deriveWebhookSecret(BOT_TOKEN);
 const ROOT = new URL('../../..', import.meta.url).pathname;
 /** The Telegram double does not enforce limits here, so neither does the bridge (volume tests). */
-const NO_LIMITS = { bot: { max: 1_000_000, windowMs: 1000 }, privateChat: { max: 1_000_000, windowMs: 1000 }, group: { max: 1_000_000, windowMs: 1000 } };
+const NO_LIMITS = {
+  bot: { max: 1_000_000, windowMs: 1000 },
+  privateChat: { max: 1_000_000, windowMs: 1000 },
+  group: { max: 1_000_000, windowMs: 1000 },
+};
 
 type Cleanup = () => Promise<unknown> | unknown;
 
@@ -56,7 +60,10 @@ export class World {
     w.cleanups.push(() => w.redis.disconnect());
     w.tg = await startTelegramDouble({ seed: o.seed ?? 11 });
     w.blinger = await startBlingerDouble({ token: BLINGER_TOKEN, channelId: CHANNEL_ID, seed: o.seed ?? 12 });
-    w.cleanups.push(() => w.tg.close(), () => w.blinger.close());
+    w.cleanups.push(
+      () => w.tg.close(),
+      () => w.blinger.close(),
+    );
     return w;
   }
 
@@ -90,7 +97,14 @@ export class World {
         {
           id: CHANNEL_ID,
           blinger: { url: this.blinger.url, token: BLINGER_TOKEN, timeoutMs: blingerTimeoutMs },
-          adapter: { type: 'telegram', token: BOT_TOKEN, mode: 'webhook', apiRoot: this.tg.apiRoot, requestTimeout: 1000, limits: NO_LIMITS },
+          adapter: {
+            type: 'telegram',
+            token: BOT_TOKEN,
+            mode: 'webhook',
+            apiRoot: this.tg.apiRoot,
+            requestTimeout: 1000,
+            limits: NO_LIMITS,
+          },
           allowPrivateUrls: true,
         },
       ],
@@ -118,7 +132,9 @@ export class World {
         const m = /ready (\S+)/.exec(out);
         if (m) resolve(m[1]!);
       });
-      child.once('exit', (code, signal) => reject(new Error(`bridge (${role}) exited before it was ready (${code ?? signal}): ${stderr.join('').slice(-2000)}`)));
+      child.once('exit', (code, signal) =>
+        reject(new Error(`bridge (${role}) exited before it was ready (${code ?? signal}): ${stderr.join('').slice(-2000)}`)),
+      );
     });
     child.removeAllListeners('exit');
     return new BridgeProcess(child, url, stderr);
@@ -187,7 +203,13 @@ export function inboundLoad(w: World, baseUrl: () => string, conversations: numb
       const text = `${tag}${c}-${i}`;
       const body = Buffer.from(JSON.stringify(w.tg.makeMessageUpdate({ chat_id: 2000 + c, text })));
       // The URL is read when the request goes out: the receiving process may have been replaced.
-      list.push({ get url() { return `${baseUrl()}/telegram/${CHANNEL_ID}`; }, headers, body });
+      list.push({
+        get url() {
+          return `${baseUrl()}/telegram/${CHANNEL_ID}`;
+        },
+        headers,
+        body,
+      });
       texts.push(text);
     }
     requests.push(list);
@@ -206,8 +228,16 @@ export function outboundLoad(baseUrl: () => string, conversations: number, perCo
     const texts: string[] = [];
     for (let i = 0; i < perConversation; i++) {
       const text = `${tag}${c}-${i}`;
-      const body = Buffer.from(JSON.stringify({ token: BLINGER_TOKEN, custom_channel_id: CHANNEL_ID, client_id: String(3000 + c), type: 'text', data: text }));
-      list.push({ get url() { return `${baseUrl()}/blinger/${CHANNEL_ID}`; }, headers, body });
+      const body = Buffer.from(
+        JSON.stringify({ token: BLINGER_TOKEN, custom_channel_id: CHANNEL_ID, client_id: String(3000 + c), type: 'text', data: text }),
+      );
+      list.push({
+        get url() {
+          return `${baseUrl()}/blinger/${CHANNEL_ID}`;
+        },
+        headers,
+        body,
+      });
       texts.push(text);
     }
     requests.push(list);
@@ -217,11 +247,25 @@ export function outboundLoad(baseUrl: () => string, conversations: number, perCo
 }
 
 export function inboundFigures(w: World, load: Load): Figures {
-  return verify(load.expected, groupBy(w.blinger.received, (m) => m.client_id, (m) => m.data));
+  return verify(
+    load.expected,
+    groupBy(
+      w.blinger.received,
+      (m) => m.client_id,
+      (m) => m.data,
+    ),
+  );
 }
 
 export function outboundFigures(w: World, load: Load): Figures {
-  return verify(load.expected, groupBy(w.tg.sent, (s) => s.chat_id, (s) => s.text ?? ''));
+  return verify(
+    load.expected,
+    groupBy(
+      w.tg.sent,
+      (s) => s.chat_id,
+      (s) => s.text ?? '',
+    ),
+  );
 }
 
 /** Resolves once every expected message arrived at least once (duplicates don't count). */
@@ -245,7 +289,15 @@ export async function untilAllArrived(w: World, direction: 'inbound' | 'outbound
 
 /** Sum of several directions' figures. */
 export function addFigures(...list: Figures[]): Figures {
-  const out: Figures = { sent: 0, delivered: 0, lost: 0, duplicates: 0, orderViolations: 0, maxDuplicatesPerConversation: 0, nonAdjacentDuplicates: 0 };
+  const out: Figures = {
+    sent: 0,
+    delivered: 0,
+    lost: 0,
+    duplicates: 0,
+    orderViolations: 0,
+    maxDuplicatesPerConversation: 0,
+    nonAdjacentDuplicates: 0,
+  };
   for (const f of list) {
     out.sent += f.sent;
     out.delivered += f.delivered;

@@ -25,7 +25,15 @@ export interface Figures {
  * `arrived`: conversation → what arrived, in arrival order.
  */
 export function verify(expected: Map<string, string[]>, arrived: Map<string, string[]>): Figures {
-  const f: Figures = { sent: 0, delivered: 0, lost: 0, duplicates: 0, orderViolations: 0, maxDuplicatesPerConversation: 0, nonAdjacentDuplicates: 0 };
+  const f: Figures = {
+    sent: 0,
+    delivered: 0,
+    lost: 0,
+    duplicates: 0,
+    orderViolations: 0,
+    maxDuplicatesPerConversation: 0,
+    nonAdjacentDuplicates: 0,
+  };
   for (const list of expected.values()) f.sent += list.length;
   for (const [conversation, got] of arrived) {
     f.delivered += got.length;
