@@ -1,6 +1,15 @@
-/** The adapter registry: one line per messenger. */
-import type { AdapterDefinition } from './adapter.js';
+/** The adapter registry: one line per messenger (docs/architecture.md "Adding a messenger"). */
+import type { AdapterDefinition, AdapterSettings } from './adapter.js';
+import type { ChannelConfig } from './config/schema.js';
 import { telegramAdapter } from '../adapters/telegram/index.js';
 import { webchatAdapter } from '../adapters/webchat/index.js';
 
-export const builtInAdapters: AdapterDefinition[] = [telegramAdapter, webchatAdapter];
+export const builtInAdapters: readonly AdapterDefinition[] = [telegramAdapter, webchatAdapter];
+
+/** The channel's adapter settings through its type's schema (config loading did it once already). */
+export function channelSettings(def: AdapterDefinition, channel: ChannelConfig): AdapterSettings {
+  const parsed = def.settings.safeParse(channel.adapter);
+  if (parsed.success) return parsed.data;
+  const lines = parsed.error.issues.map((i) => `adapter${i.path.length ? `.${i.path.map(String).join('.')}` : ''}: ${i.message}`);
+  throw new Error(`channel ${channel.id} (${def.type}): ${lines.join('; ')}`);
+}

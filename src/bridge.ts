@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { AdapterDefinition, InboundSink } from './adapter.js';
 import type { BridgeConfig, ChannelConfig } from './config/schema.js';
 import type { InboundMessage, OutboundMessage } from './message.js';
-import { builtInAdapters } from './adapters.js';
+import { builtInAdapters, channelSettings } from './adapters.js';
 import { BlingerClient } from './blinger/client.js';
 import { LaneQueue } from './delivery/lane-queue.js';
 import type { BackoffPolicy } from './delivery/backoff.js';
@@ -30,7 +30,7 @@ export interface BridgeOptions {
   config: BridgeConfig;
   log?: Logger;
   role?: Role;
-  adapters?: AdapterDefinition[];
+  adapters?: readonly AdapterDefinition[];
   /**
    * The chat-bot in the middle: middleware run on every end-user event of every channel, before
    * the channel's built-in bot flow (its `bot` config). See src/flow/middleware.ts.
@@ -129,7 +129,7 @@ export function createBridge(opts: BridgeOptions): Bridge {
     }
     const adapter = def.create({
       channelId: channel.id,
-      settings: channel.adapter,
+      settings: channelSettings(def, channel),
       publicUrl: config.publicUrl,
       log: log.child({ channel: channel.id, adapter: def.type }),
       redis: producer,
@@ -137,6 +137,7 @@ export function createBridge(opts: BridgeOptions): Bridge {
       inbound: flows.get(channel.id) ?? inboundSink(inbound, channel.id),
       media: { link: (ref) => media.link(channel.id, ref), ttlMs: config.mediaTtlMs },
       allowPrivateUrls: channel.allowPrivateUrls,
+      botFlow: flows.has(channel.id),
     });
     channels.set(channel.id, { config: channel, adapter });
   }
@@ -249,7 +250,11 @@ export function createBridge(opts: BridgeOptions): Bridge {
           keeperIntervalMs: tuning.keeperIntervalMs,
           reserve: async (lane, item) => (await channelOf(lane.channelId).adapter.reserve?.(item.payload, { id: item.id })) ?? 0,
           deliver: async ({ lane, item, markPartsSent }) =>
-            channelOf(lane.channelId).adapter.send(item.payload, { partsSent: item.sent ?? 0, onPartSent: markPartsSent }),
+            channelOf(lane.channelId).adapter.send(item.payload, {
+              partsSent: item.sent ?? 0,
+              onPartSent: markPartsSent,
+              pace: async () => undefined,
+            }),
         });
       }
       if (role !== 'worker') {

@@ -26,10 +26,13 @@ export interface OutboundMessage {
   keyboard?: ReplyKeyboard;
 }
 
+/** The most bytes (UTF-8) of a button's data: Telegram's callback_data limit, the smallest of the messengers. */
+export const MAX_BUTTON_DATA_BYTES = 64;
+
 /** A button under a bot reply; pressing it comes back as an InboundEvent `button` with its `data`. */
 export interface ReplyButton {
   label: string;
-  /** At most 64 bytes (UTF-8): Telegram's callback_data limit, the smallest of the messengers. */
+  /** At most MAX_BUTTON_DATA_BYTES (UTF-8). */
   data: string;
 }
 

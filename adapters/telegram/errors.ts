@@ -12,8 +12,7 @@
  * Every reason goes through `scrub()` (= `redact()` and more): telegraf's network error messages contain the request
  * URL, and that URL contains the bot token.
  */
-import { DeliveryError } from '../../src/delivery/errors.js';
-import { redact } from '../../src/redact.js';
+import { DeliveryError, redact } from '../../src/toolkit/index.js';
 
 /**
  * `redact()` plus one more pattern: a token right after "bot" in a Bot API path

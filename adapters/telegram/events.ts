@@ -4,7 +4,7 @@
  * and the kind of chat. Pure, like normalize.ts, and as careful with odd input.
  */
 import type { Update } from 'telegraf/types';
-import type { InboundEvent, InboundMessage } from '../../src/message.js';
+import type { InboundEvent, InboundMessage } from '../../src/adapter.js';
 import { buttonLabel, isBusinessOwnerMessage, MESSAGE_SOURCES } from './normalize.js';
 
 type Obj = Record<string, unknown>;

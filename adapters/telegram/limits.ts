@@ -4,7 +4,7 @@
  * The windows are a little longer than the limits so that network jitter between the slot and
  * Telegram's clock does not turn a paced send into a 429.
  */
-import type { Window } from '../../src/delivery/pacing.js';
+import type { Window } from '../../src/toolkit/index.js';
 
 const JITTER_MS = 25;
 

@@ -6,8 +6,7 @@
  * field it uses: a missing or odd field turns into a skip with a reason, never an exception.
  */
 import type { Update } from 'telegraf/types';
-import type { InboundMessage, MessageType } from '../../src/message.js';
-import type { MediaRef } from '../../src/adapter.js';
+import type { InboundMessage, MediaRef, MessageType } from '../../src/adapter.js';
 
 export interface NormalizeContext {
   botUsername: string;

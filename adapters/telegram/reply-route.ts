@@ -11,8 +11,7 @@
  * and channels have nothing to remember and cost no Redis call on the way in.
  */
 import type { Redis } from 'ioredis';
-import { DeliveryError } from '../../src/delivery/errors.js';
-import { redact } from '../../src/redact.js';
+import { DeliveryError, redact } from '../../src/toolkit/index.js';
 
 export interface ReplyRoute {
   /** The forum topic; absent = General (or a chat without topics). */

@@ -30,10 +30,8 @@
  */
 import type { Logger } from 'pino';
 import type { Telegram } from 'telegraf';
-import type { SendProgress } from '../../src/adapter.js';
-import { DeliveryError, isRetryableStatus } from '../../src/delivery/errors.js';
-import type { OutboundMessage, ReplyKeyboard } from '../../src/message.js';
-import { DownloadFailed, DownloadRefused, openDownload, type Download } from '../../src/net/safe-download.js';
+import type { OutboundMessage, ReplyKeyboard, SendContext } from '../../src/adapter.js';
+import { DeliveryError, type Download, DownloadFailed, DownloadRefused, isRetryableStatus, openDownload } from '../../src/toolkit/index.js';
 import { classifyTelegramError, scrub, telegramDescription, telegramErrorCode } from './errors.js';
 import type { ReplyRoute } from './reply-route.js';
 import { splitText } from './split-text.js';
@@ -56,7 +54,8 @@ export interface TelegramSendOptions {
   onTopicGone?(chatId: string, threadId: number): Promise<void>;
 }
 
-export type { SendProgress };
+/** Resuming a multi-part send (SendContext without the pacing, which the caller does). */
+export type SendProgress = Pick<SendContext, 'partsSent' | 'onPartSent'>;
 
 type MediaMethod = 'sendPhoto' | 'sendDocument';
 

@@ -1,10 +1,11 @@
 /** The Telegram adapter's part of a channel's config (env vars or BRIDGE_CONFIG `adapter`). */
-import { createHmac } from 'node:crypto';
 import { z } from 'zod';
+import type { AdapterEnv } from '../../src/adapter.js';
+import { deriveSecret } from '../../src/toolkit/index.js';
 
 const limitSchema = z.object({ max: z.number().int().min(1), windowMs: z.number().int().min(1) });
 
-export const telegramSettingsSchema = z.object({
+const fields = z.object({
   type: z.literal('telegram'),
   token: z.string().regex(/^\d+:[A-Za-z0-9_-]{20,}$/, 'expected a bot token like 123456:ABC-DEF… from @BotFather'),
   mode: z.enum(['polling', 'webhook']).default('polling'),
@@ -35,20 +36,32 @@ export const telegramSettingsSchema = z.object({
     .optional(),
 });
 
-export type TelegramSettings = z.infer<typeof telegramSettingsSchema> & { webhookSecret: string };
-
 /**
  * Default webhook secret: an HMAC of the bot token, so every process of a deployment derives the
  * same value without one more variable to share, and the token itself is never sent back.
  */
 export function deriveWebhookSecret(botToken: string): string {
-  return createHmac('sha256', 'blinger-bridge/telegram-webhook-secret').update(botToken).digest('hex');
+  return deriveSecret('telegram-webhook-secret', botToken);
 }
 
+/** The settings as validated: the API root without a trailing slash, the webhook secret filled in. */
+export const telegramSettingsSchema = fields.transform((s) => ({
+  ...s,
+  apiRoot: s.apiRoot.replace(/\/+$/, ''),
+  webhookSecret: s.webhookSecret ?? deriveWebhookSecret(s.token),
+}));
+
+export type TelegramSettings = z.output<typeof telegramSettingsSchema>;
+
 export function parseTelegramSettings(raw: Record<string, unknown>): TelegramSettings {
-  const s = telegramSettingsSchema.parse(raw);
-  return { ...s, apiRoot: s.apiRoot.replace(/\/+$/, ''), webhookSecret: s.webhookSecret ?? deriveWebhookSecret(s.token) };
+  return telegramSettingsSchema.parse(raw);
 }
+
+/** One Telegram channel from the environment (README "Configuration"). */
+export const TELEGRAM_ENV: AdapterEnv = {
+  enabledBy: 'TELEGRAM_BOT_TOKEN',
+  vars: { token: 'TELEGRAM_BOT_TOKEN', mode: 'TELEGRAM_MODE', webhookSecret: 'TELEGRAM_WEBHOOK_SECRET', apiRoot: 'TELEGRAM_API_ROOT' },
+};
 
 /**
  * The update kinds the bridge asks for: the ones that can carry something for an agent (business

@@ -14,15 +14,21 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Redis } from 'ioredis';
-import type { Adapter, AdapterContext, CheckResult, MediaRef, MediaStream } from '../../src/adapter.js';
-import type { InboundEvent, InboundMessage, OutboundMessage, ReplyKeyboard } from '../../src/message.js';
-import { DeliveryError } from '../../src/delivery/errors.js';
-import { FlowRunner } from '../../src/flow/runner.js';
-import { isInlineImage, servableType } from '../../src/media/safe-type.js';
-import { redact } from '../../src/redact.js';
+import type {
+  Adapter,
+  AdapterContext,
+  CheckResult,
+  InboundEvent,
+  InboundMessage,
+  MediaRef,
+  MediaStream,
+  OutboundMessage,
+  ReplyKeyboard,
+} from '../../src/adapter.js';
+import { DeliveryError, isInlineImage, redact, servableType } from '../../src/toolkit/index.js';
 import { SocketHub } from './hub.js';
 import { contactText, infoOf, type ChatEntry, type VisitorContext } from './protocol.js';
-import { parseWebchatSettings, type WebchatSettings } from './settings.js';
+import type { WebchatSettings } from './settings.js';
 import { WebchatStore, type StoredEntry } from './store.js';
 
 /** Who is writing: the visitor's conversation id and what the page told about them. */
@@ -57,10 +63,10 @@ export class WebchatAdapter implements Adapter {
   readonly hasFlow: boolean;
   private sub: Redis | undefined;
 
-  constructor(private readonly ctx: AdapterContext) {
-    this.settings = parseWebchatSettings(ctx.settings, ctx.channelId);
+  constructor(private readonly ctx: AdapterContext<WebchatSettings>) {
+    this.settings = ctx.settings;
     this.store = new WebchatStore(ctx.redis, `${ctx.redisPrefix}:webchat:${ctx.channelId}`);
-    this.hasFlow = ctx.inbound instanceof FlowRunner;
+    this.hasFlow = ctx.botFlow;
   }
 
   get channelId(): string {

@@ -32,8 +32,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { MAX_BUTTON_DATA_BYTES } from '../../src/flow/middleware.js';
-import type { ReplyKeyboard } from '../../src/message.js';
+import { MAX_BUTTON_DATA_BYTES, type ReplyKeyboard } from '../../src/adapter.js';
 
 export const MAX_TEXT = 5000;
 /** Larger frames close the socket (1009) before they are parsed. */

@@ -11,9 +11,7 @@
 import websocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Adapter, AdapterRouteDeps } from '../../src/adapter.js';
-import { escapeHtml, loadAssets, render, sendAsset } from '../../src/http/assets.js';
-import { cleanFileName, mediaType } from '../../src/media/safe-type.js';
-import { redact } from '../../src/redact.js';
+import { cleanFileName, escapeHtml, loadAssets, mediaType, redact, render, sendAsset } from '../../src/toolkit/index.js';
 import { WebchatAdapter, type Visitor } from './adapter.js';
 import type { ChatSocket } from './hub.js';
 import {

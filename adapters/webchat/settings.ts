@@ -31,10 +31,3 @@ export const webchatSettingsSchema = z.strictObject({
 });
 
 export type WebchatSettings = z.output<typeof webchatSettingsSchema>;
-
-export function parseWebchatSettings(raw: Record<string, unknown>, channelId: string): WebchatSettings {
-  const parsed = webchatSettingsSchema.safeParse(raw);
-  if (parsed.success) return parsed.data;
-  const lines = parsed.error.issues.map((i) => `adapter${i.path.length ? `.${i.path.map(String).join('.')}` : ''}: ${i.message}`);
-  throw new Error(`channel ${channelId} (webchat): ${lines.join('; ')}`);
-}

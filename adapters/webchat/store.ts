@@ -14,8 +14,7 @@
  * never announces an entry that is not stored.
  */
 import type { Redis } from 'ioredis';
-import type { MediaRef } from '../../src/adapter.js';
-import type { ReplyKeyboard } from '../../src/message.js';
+import type { MediaRef, ReplyKeyboard } from '../../src/adapter.js';
 
 export const HISTORY_MAX = 500;
 export const HISTORY_TTL_MS = 7 * 86_400_000;

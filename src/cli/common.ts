@@ -6,9 +6,10 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { Redis } from 'ioredis';
 import pino from 'pino';
-import type { Adapter, AdapterContext } from '../adapter.js';
-import { builtInAdapters } from '../adapters.js';
+import type { Adapter, AdapterContext, CliContext } from '../adapter.js';
+import { builtInAdapters, channelSettings } from '../adapters.js';
 import type { BridgeConfig, ChannelConfig } from '../config/schema.js';
+import type { QueueConfig } from '../config/load.js';
 import { parseDuration } from '../config/duration.js';
 import { DeadLetters } from '../delivery/dead-letters.js';
 import { LaneQueue } from '../delivery/lane-queue.js';
@@ -134,7 +135,7 @@ export interface CliQueues {
 }
 
 /** The two lane queues (no workers) and the dead letters, over one connection. */
-export function openQueues(config: BridgeConfig, redis: Redis): CliQueues {
+export function openQueues(config: QueueConfig, redis: Redis): CliQueues {
   const mk = (direction: Direction) =>
     new LaneQueue<unknown>({ direction, prefix: config.redisPrefix, producer: redis, log: silentLog, retryMaxAgeMs: config.retryMaxAgeMs });
   const inbound = mk('inbound');
@@ -170,6 +171,7 @@ export function inspectAdapters(config: BridgeConfig, redis: Redis): InspectedCh
     const ctx: AdapterContext = {
       channelId: channel.id,
       settings: channel.adapter,
+      botFlow: false,
       publicUrl: config.publicUrl,
       log: silentLog,
       redis,
@@ -183,11 +185,37 @@ export function inspectAdapters(config: BridgeConfig, redis: Redis): InspectedCh
       allowPrivateUrls: channel.allowPrivateUrls,
     };
     try {
-      return { config: channel, adapter: def.create(ctx) };
+      return { config: channel, adapter: def.create({ ...ctx, settings: channelSettings(def, channel) }) };
     } catch (err) {
       return { config: channel, error: redact(describeError(err)) };
     }
   });
+}
+
+/** What an adapter's CLI command gets (AdapterCli.run): its channels, option parsing, output. */
+export function cliContext(type: string, load: () => BridgeConfig): CliContext {
+  let inspected: InspectedChannel[] | undefined;
+  return {
+    channels() {
+      if (!inspected) {
+        const config = load();
+        // Nothing here touches Redis; adapters just need a client object.
+        const redis = new Redis(config.redisUrl, { lazyConnect: true });
+        inspected = inspectAdapters(config, redis).filter((c) => c.config.adapter.type === type);
+        redis.disconnect();
+      }
+      return inspected.map((c) => ({
+        id: c.config.id,
+        ...(c.adapter ? { adapter: c.adapter } : {}),
+        ...(c.error ? { error: c.error } : {}),
+      }));
+    },
+    parse(command, help, argv, options) {
+      return parseCommand(command, help, argv, options)?.values;
+    },
+    out: (line) => console.log(line),
+    err: (line) => console.error(line),
+  };
 }
 
 /** One line from whatever was thrown (zod issues included). */

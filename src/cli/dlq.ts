@@ -2,7 +2,7 @@
  * `blinger-bridge dlq list|retry|purge`: the dead-letter lists — messages that were not delivered
  * (a permanent failure such as a blocked bot, or transient failures for longer than RETRY_MAX_AGE).
  */
-import { loadConfig } from '../config/load.js';
+import { loadQueueConfig } from '../config/load.js';
 import type { DeadLetter } from '../delivery/lane-store.js';
 import {
   CliError,
@@ -164,7 +164,8 @@ export async function dlqCommand(argv: string[]): Promise<number> {
 }
 
 async function withQueues(fn: (q: ReturnType<typeof openQueues>) => Promise<number>): Promise<number> {
-  const config = loadConfig();
+  // Only Redis settings matter here: dead letters stay reachable while the rest is being fixed.
+  const config = loadQueueConfig();
   const redis = await openRedis(config);
   const queues = openQueues(config, redis);
   try {

@@ -7,18 +7,33 @@ import type { Role } from '../bridge.js';
 import { createLogger } from '../log.js';
 import { redact } from '../redact.js';
 import { CliError, UsageError } from './errors.js';
+import type { AdapterDefinition } from '../adapter.js';
 
-const USAGE = `Usage: blinger-bridge <command> [options]
-
-Commands:
-  start [--role all|ingress|worker]        run the bridge (default role: all)
-  check                                    check the configuration, Redis, the messengers and Blinger
-  status [--json]                          queue depths per channel and direction
-  dlq list|retry|purge                     the dead letters (undelivered messages)
-  telegram webhook set|info|delete         the Telegram webhook of the configured bots
-  help                                     this text
-
-Every command takes --help. Configuration comes from the environment (see README.md and .env.example).`;
+/** The commands every deployment has; each adapter type adds its own (`blinger-bridge <type> …`). */
+function usage(adapters: readonly AdapterDefinition[]): string {
+  const rows: [string, string][] = [
+    ['start [--role all|ingress|worker]', 'run the bridge (default role: all)'],
+    ['check', 'check the configuration, Redis, the messengers and Blinger'],
+    ['status [--json]', 'queue depths per channel and direction'],
+    ['dlq list|retry|purge', 'the dead letters (undelivered messages)'],
+  ];
+  for (const def of adapters) {
+    for (const line of def.cli?.summary ?? []) {
+      const [what, ...why] = line.split(/\s{2,}/);
+      rows.push([`${def.type} ${what}`, why.join(' ')]);
+    }
+  }
+  rows.push(['help', 'this text']);
+  const width = Math.max(...rows.map(([c]) => c.length)) + 3;
+  return [
+    'Usage: blinger-bridge <command> [options]',
+    '',
+    'Commands:',
+    ...rows.map(([c, d]) => `  ${c.padEnd(width)}${d}`),
+    '',
+    'Every command takes --help. Configuration comes from the environment (see README.md and .env.example).',
+  ].join('\n');
+}
 
 const START_HELP = `Usage: blinger-bridge start [--role all|ingress|worker]
 
@@ -107,16 +122,24 @@ async function main(): Promise<void> {
       return finish((await import('./status.js')).statusCommand(rest));
     case 'dlq':
       return finish((await import('./dlq.js')).dlqCommand(rest));
-    case 'telegram':
-      return finish((await import('./telegram.js')).telegramCommand(rest));
     case undefined:
     case 'help':
     case '--help':
     case '-h':
-      console.log(USAGE);
+      console.log(usage((await import('../adapters.js')).builtInAdapters));
       return;
-    default:
-      throw new UsageError(`unknown command "${command}"; run "blinger-bridge help"`);
+    default: {
+      const { builtInAdapters } = await import('../adapters.js');
+      const def = builtInAdapters.find((d) => d.type === command && d.cli);
+      if (!def?.cli) throw new UsageError(`unknown command "${command}"; run "blinger-bridge help"`);
+      const { cliContext } = await import('./common.js');
+      return finish(
+        def.cli.run(
+          rest,
+          cliContext(def.type, () => loadConfig()),
+        ),
+      );
+    }
   }
 }
 

@@ -2,7 +2,7 @@
  * `blinger-bridge status`: per channel and direction, how many messages wait, are in flight, wait
  * out a retry, or failed (dead letters), and how old the oldest undelivered one is.
  */
-import { loadConfig } from '../config/load.js';
+import { ConfigError, loadConfig, loadQueueConfig, type QueueConfig } from '../config/load.js';
 import { channelQueueStats, type ChannelQueueStats } from '../delivery/queue-stats.js';
 import type { Direction } from '../delivery/lane-store.js';
 import { formatAge, openQueues, openRedis, parseCommand, table } from './common.js';
@@ -28,7 +28,7 @@ export interface StatusRow extends Omit<ChannelQueueStats, 'oldestAt'> {
 export async function statusCommand(argv: string[]): Promise<number> {
   const args = parseCommand('status', STATUS_HELP, argv, { json: { type: 'boolean' } });
   if (!args) return 0;
-  const config = loadConfig();
+  const { config, channelIds } = statusConfig();
   const redis = await openRedis(config);
   const queues = openQueues(config, redis);
   try {
@@ -37,7 +37,7 @@ export async function statusCommand(argv: string[]): Promise<number> {
     for (const q of [queues.inbound, queues.outbound]) {
       const stats = await channelQueueStats(q, { deadLettersByChannel: true });
       // Configured channels always show, even when idle; lanes of removed channels show too.
-      const ids = [...new Set([...config.channels.map((c) => c.id), ...stats.keys()])];
+      const ids = [...new Set([...channelIds, ...stats.keys()])];
       for (const id of ids) {
         const s = stats.get(id) ?? { channelId: id, waiting: 0, active: 0, delayed: 0, failed: 0 };
         rows.push({
@@ -78,5 +78,22 @@ export async function statusCommand(argv: string[]): Promise<number> {
   } finally {
     await queues.close();
     redis.disconnect();
+  }
+}
+
+/**
+ * The queues are worth seeing even while the configuration has a problem elsewhere: then only the
+ * Redis settings are used, and the channels shown are those with messages.
+ */
+function statusConfig(): { config: QueueConfig; channelIds: string[] } {
+  try {
+    const config = loadConfig();
+    return { config, channelIds: config.channels.map((c) => c.id) };
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    console.error(
+      `note: the configuration has ${err.problems.length} problem${err.problems.length > 1 ? 's' : ''} (run "blinger-bridge check"); showing the queues from the Redis settings alone`,
+    );
+    return { config: loadQueueConfig(), channelIds: [] };
   }
 }

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
+import type { AdapterSettings } from '../adapter.js';
 import { botFlowSchema, type BotFlowConfig } from '../flow/config.js';
 
 export const duration = (what: string) =>
@@ -53,7 +54,8 @@ export type ChannelInput = z.input<typeof channelSchema>;
 export interface ChannelConfig {
   id: string;
   blinger: { url: string; token: string; timeoutMs: number };
-  adapter: { type: string } & Record<string, unknown>;
+  /** The adapter section, as the adapter type's settings schema validated it. */
+  adapter: AdapterSettings & Record<string, unknown>;
   allowPrivateUrls: boolean;
   /** The channel's bot flow (greeting, menu, FAQ, hand-over, off-hours), when configured. */
   bot?: BotFlowConfig;

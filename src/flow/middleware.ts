@@ -18,7 +18,14 @@
  * Replies queued together with forward()/handover() are sent too (and echoed after the messages).
  */
 import type { Logger } from 'pino';
-import type { InboundEvent, InboundMessage, MessageType, ReplyButton, ReplyKeyboard } from '../message.js';
+import {
+  MAX_BUTTON_DATA_BYTES,
+  type InboundEvent,
+  type InboundMessage,
+  type MessageType,
+  type ReplyButton,
+  type ReplyKeyboard,
+} from '../message.js';
 
 export type FlowOutcome = 'answer' | 'forward' | 'handover' | 'skip' | 'drop';
 
@@ -92,8 +99,7 @@ export function compose(middleware: readonly Middleware[]): (ctx: FlowContext, t
   };
 }
 
-/** The Telegram callback_data limit; the smallest of the messengers, so it is everyone's. */
-export const MAX_BUTTON_DATA_BYTES = 64;
+export { MAX_BUTTON_DATA_BYTES };
 
 /** Validates a reply and turns it into the messenger-neutral form the outbound queue carries. */
 export function buildReply(content: string | { type: MessageType; data: string }, opts: ReplyOptions = {}): BotReply {

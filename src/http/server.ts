@@ -4,7 +4,7 @@
  * when it can't be queued the answer is 503 so the sender redelivers.
  */
 import { timingSafeEqual } from 'node:crypto';
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Adapter, AdapterDefinition } from '../adapter.js';
 import type { ChannelConfig } from '../config/schema.js';
@@ -26,7 +26,7 @@ export interface ServerDeps {
   enqueueReply(channelId: string, reply: ReturnType<typeof toOutbound>): Promise<void>;
   readiness(): { ready: boolean; checks: Record<string, boolean> };
   /** Adapter types; those in use that have routes of their own (web chat) register them. */
-  definitions?: AdapterDefinition[];
+  definitions?: readonly AdapterDefinition[];
 }
 
 export const BODY_LIMIT = 1024 * 1024;
@@ -53,6 +53,46 @@ function bearerMatches(header: string | undefined, token: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
+interface RawBodyRequest {
+  rawBody?: Buffer;
+}
+
+/**
+ * Messenger webhooks, for every adapter type in use that takes them: `POST /<type>/:channelId`,
+ * plus the methods and sub-paths its definition declares (a GET handshake, `/messages`…).
+ */
+function registerWebhooks(app: FastifyInstance, deps: ServerDeps, log: Logger): void {
+  const inUse = new Set([...deps.channels.values()].filter((c) => c.adapter.handleWebhook).map((c) => c.adapter.type));
+  for (const type of inUse) {
+    const def = deps.definitions?.find((d) => d.type === type);
+    const methods = def?.webhook?.methods ?? ['POST'];
+    const subpaths = def?.webhook?.subpaths ?? [''];
+    const handler = (subpath: string) => async (req: FastifyRequest<{ Params: { channelId: string } }>, reply: FastifyReply) => {
+      const channel = deps.channels.get(req.params.channelId);
+      if (!channel || channel.adapter.type !== type || !channel.adapter.handleWebhook) return fail(reply, 404, 'unknown channel');
+      try {
+        const res = await channel.adapter.handleWebhook({
+          method: req.method,
+          headers: req.headers,
+          body: req.body,
+          rawBody: (req as RawBodyRequest).rawBody,
+          query: req.query as Record<string, string | undefined>,
+          subpath,
+        });
+        if (res.headers) reply.headers(res.headers);
+        if (typeof res.body === 'string') return reply.code(res.status).type('text/plain; charset=utf-8').send(res.body);
+        return reply.code(res.status).send(res.body ?? { ok: true });
+      } catch (err) {
+        log.warn({ channel: channel.config.id, err: redact(String((err as Error).message)) }, 'update not queued; answering 503');
+        return fail(reply, 503, 'could not queue the update; retry later');
+      }
+    };
+    for (const subpath of subpaths) {
+      app.route({ method: methods, url: `/${type}/:channelId${subpath ? `/${subpath}` : ''}`, handler: handler(subpath) });
+    }
+  }
+}
+
 export function buildServer(deps: ServerDeps): FastifyInstance {
   // maxParamLength: signed media tokens are a few hundred characters (fastify allows 100 by default).
   const app = Fastify({
@@ -64,11 +104,14 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   });
   const log = deps.log.child({ component: 'http' });
 
-  // Only JSON bodies are accepted; everything else is 415.
+  // Only JSON bodies are accepted; everything else is 415. The bytes are kept for webhooks
+  // signed over the raw body (HTTP channel, Meta).
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser(/^application\/([\w.+-]+\+)?json/, { parseAs: 'string' }, (_req, body, done) => {
+  app.addContentTypeParser(/^application\/([\w.+-]+\+)?json/, { parseAs: 'buffer' }, (req, body, done) => {
+    const raw = body as Buffer;
+    (req as RawBodyRequest).rawBody = raw;
     try {
-      done(null, body === '' ? undefined : JSON.parse(body as string));
+      done(null, raw.length === 0 ? undefined : JSON.parse(raw.toString('utf8')));
     } catch {
       done(Object.assign(new Error('body is not valid JSON'), { statusCode: 400 }), undefined);
     }
@@ -104,21 +147,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     );
   }
 
-  // Messenger webhooks: POST /<type>/:channelId for every adapter type that takes webhooks.
-  const webhookTypes = new Set([...deps.channels.values()].filter((c) => c.adapter.handleWebhook).map((c) => c.adapter.type));
-  for (const type of webhookTypes) {
-    app.post<{ Params: { channelId: string } }>(`/${type}/:channelId`, async (req, reply) => {
-      const channel = deps.channels.get(req.params.channelId);
-      if (!channel || channel.adapter.type !== type || !channel.adapter.handleWebhook) return fail(reply, 404, 'unknown channel');
-      try {
-        const res = await channel.adapter.handleWebhook({ headers: req.headers, body: req.body });
-        return reply.code(res.status).send(res.body ?? { ok: true });
-      } catch (err) {
-        log.warn({ channel: channel.config.id, err: redact(String((err as Error).message)) }, 'update not queued; answering 503');
-        return fail(reply, 503, 'could not queue the update; retry later');
-      }
-    });
-  }
+  registerWebhooks(app, deps, log);
 
   // Agent replies from Blinger.
   app.post<{ Params: { channelId: string } }>('/blinger/:channelId', async (req, reply) => {

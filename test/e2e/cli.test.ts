@@ -19,7 +19,15 @@ import { deriveWebhookSecret } from '../../adapters/telegram/settings.js';
 import { checkCommand } from '../../src/cli/check.js';
 import { statusCommand } from '../../src/cli/status.js';
 import { dlqCommand } from '../../src/cli/dlq.js';
-import { telegramCommand } from '../../src/cli/telegram.js';
+import { telegramAdapter } from '../../adapters/telegram/index.js';
+import { cliContext } from '../../src/cli/common.js';
+import { loadConfig } from '../../src/config/load.js';
+
+const telegramCommand = (argv: string[]) =>
+  telegramAdapter.cli!.run(
+    argv,
+    cliContext('telegram', () => loadConfig()),
+  );
 import { UsageError } from '../../src/cli/errors.js';
 
 let tg: TelegramDouble;
@@ -170,7 +178,9 @@ describe('blinger-bridge check', () => {
     const res = await runCli(['check'], env({ TELEGRAM_BOT_TOKEN: 'not-a-token', MEDIA_SECRET: undefined }));
     expect(res.code).toBe(1);
     const lines = res.stdout.trim().split('\n');
-    expect(lines).toContainEqual(expect.stringMatching(/^✗ configuration: TELEGRAM_BOT_TOKEN: expected a bot token/));
+    expect(lines).toContainEqual(
+      expect.stringMatching(/^✗ configuration: TELEGRAM_BOT_TOKEN=\(11 characters, hidden\): expected a bot token/),
+    );
     expect(lines.every((l) => l.startsWith('✗ configuration: '))).toBe(true);
   });
 });

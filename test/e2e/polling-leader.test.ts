@@ -63,7 +63,7 @@ describe('polling leader', () => {
     const leader = [a, b].find((c) => c.child.pid === firstOwner)!;
     const standby = leader === a ? b : a;
     expect(leader).toBeDefined();
-    await standby.waitForLine((l) => l.msg === 'another process polls this bot');
+    await standby.waitForLine((l) => l.msg === 'another process polls this account');
 
     tg.pushUpdate(tg.makeMessageUpdate({ chat_id: 9, text: 'before the crash' }));
     await blinger.waitFor(1);

@@ -142,7 +142,7 @@ describe('Redis Cluster', () => {
       ]);
       const noTag = await runCli(['check'], { ...env, REDIS_PREFIX: 'bb' });
       expect(noTag.code).toBe(1);
-      expect(noTag.stdout).toContain('✗ configuration: REDIS_PREFIX: with REDIS_CLUSTER=true it must contain a hash tag such as {bb}');
+      expect(noTag.stdout).toContain('✗ configuration: REDIS_PREFIX=bb: with REDIS_CLUSTER=true it must contain a hash tag such as {bb}');
     } finally {
       await tb.stop();
     }

@@ -1,7 +1,17 @@
 /** The web chat's pure parts: visitor ids, frame validation, settings, what uploads are served as. */
 import { describe, expect, it } from 'vitest';
 import { clientIdOf, describeFrameIssues, infoOf, parseClientFrame } from '../../adapters/webchat/protocol.js';
-import { parseWebchatSettings } from '../../adapters/webchat/settings.js';
+import { webchatAdapter } from '../../adapters/webchat/index.js';
+import type { WebchatSettings } from '../../adapters/webchat/settings.js';
+import { channelSettings } from '../../src/adapters.js';
+
+const parseWebchatSettings = (adapter: Record<string, unknown>, id: string) =>
+  channelSettings(webchatAdapter, {
+    id,
+    blinger: { url: 'https://b.example', token: 't', timeoutMs: 1000 },
+    adapter: { type: 'webchat', ...adapter },
+    allowPrivateUrls: false,
+  }) as WebchatSettings;
 import { cleanFileName, isInlineImage, servableType } from '../../src/media/safe-type.js';
 
 describe('visitor ids', () => {

@@ -1,0 +1,33 @@
+/**
+ * The adapter toolkit: everything an adapter may use from the core besides the contract
+ * (src/adapter.ts). Adapters import only these two modules (test/unit/adapter-imports.test.ts), so
+ * the core can change behind them and a new messenger never reaches into core internals.
+ *
+ * - failures: DeliveryError tells the queue how a send failed (transient, rate-limited, permanent)
+ * - downloads: openDownload fetches an untrusted URL (size-capped, no private addresses)
+ * - media types: which types are safe to show inline, clean file names
+ * - secrets: redact / registerSecret keep credentials out of logs; safeEqual, deriveSecret
+ * - polling: LeasedPoller, one long poller per account across processes
+ * - pages: static assets for adapters that serve a page (the web chat)
+ * - CLI: UsageError / CliError for `blinger-bridge <type> …` commands
+ */
+export { DeliveryError, isRetryableStatus, type FailureKind, type DeliveryErrorOptions } from '../delivery/errors.js';
+export {
+  openDownload,
+  DownloadFailed,
+  DownloadRefused,
+  fileNameFromDisposition,
+  fileNameFromUrl,
+  sanitizeFileName,
+  type Download,
+  type DownloadOptions,
+} from '../net/safe-download.js';
+export { cleanFileName, isInlineImage, mediaType, servableType } from '../media/safe-type.js';
+export { redact, registerSecret } from '../redact.js';
+export { safeEqual, deriveSecret } from './crypto.js';
+export { LeasedPoller, type LeasedPollerOptions } from './polling.js';
+export { loadAssets, sendAsset, render, escapeHtml, type Asset } from '../http/assets.js';
+export { parseDuration } from '../config/duration.js';
+export { UsageError, CliError } from '../cli/errors.js';
+// Until every adapter declares `limits` for the core's pacer (issue #12).
+export { takeSlot, type Window } from '../delivery/pacing.js';
