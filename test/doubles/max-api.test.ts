@@ -381,6 +381,11 @@ describe('MAX Bot API double', () => {
     it('answers 404 chat.not.found for an unknown chat and 403 chat.denied for a blocked one', async () => {
       const unknown = await call(max, 'POST', '/messages?chat_id=987654321', { body: { text: 'x' } });
       expect([unknown.status, unknown.json.code]).toEqual([404, 'chat.not.found']);
+      max.addGroupChat(-70000000000099);
+      expect((await call(max, 'POST', '/messages?chat_id=-70000000000099', { body: { text: 'to the group' } })).status).toBe(200);
+      max.forgetChat(-70000000000099);
+      const gone = await call(max, 'POST', '/messages?chat_id=-70000000000099', { body: { text: 'x' } });
+      expect([gone.status, gone.json.code]).toEqual([404, 'chat.not.found']);
       const incoming = max.pushMessage('hi', { user: { user_id: 5550005 } });
       const chatId = ((incoming.message as Json).recipient as Json).chat_id as number;
       max.blockChat(chatId);

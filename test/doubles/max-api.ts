@@ -173,7 +173,8 @@ export interface PushMessageOptions {
   bot?: string;
 }
 
-type Route = 'me' | 'subscriptions' | 'updates' | 'messages' | 'uploads' | 'answers' | 'chats' | 'upload' | 'media';
+/** What failNext / setFailureRate / hangNext aim at: an API resource, the upload host or the media host. */
+export type MaxRoute = 'me' | 'subscriptions' | 'updates' | 'messages' | 'uploads' | 'answers' | 'chats' | 'upload' | 'media';
 
 interface Upload {
   type: MaxUploadType;
@@ -379,20 +380,20 @@ export class MaxDouble {
   }
 
   /** The next `times` calls of `route` ('*' = any) fail with `fault`. */
-  failNext(route: Route | '*', fault: MaxFault, times = 1): void {
+  failNext(route: MaxRoute | '*', fault: MaxFault, times = 1): void {
     const queue = this.failQueue.get(route) ?? [];
     for (let i = 0; i < times; i++) queue.push(fault);
     this.failQueue.set(route, queue);
   }
 
   /** Each call of `route` fails with this probability (seeded PRNG); default a 503. */
-  setFailureRate(route: Route | '*', probability: number, fault: MaxFault = UNAVAILABLE): void {
+  setFailureRate(route: MaxRoute | '*', probability: number, fault: MaxFault = UNAVAILABLE): void {
     if (probability <= 0) this.failureRates.delete(route);
     else this.failureRates.set(route, { p: probability, fault });
   }
 
   /** The next `times` calls of `route` are never answered. */
-  hangNext(route: Route | '*', times = 1): void {
+  hangNext(route: MaxRoute | '*', times = 1): void {
     this.hangCounts.set(route, (this.hangCounts.get(route) ?? 0) + times);
   }
 
@@ -830,7 +831,7 @@ export class MaxDouble {
   }
 
   /** Latency, hangs and injected faults; true when the response is taken care of. */
-  private async injectFault(route: Route, res: http.ServerResponse): Promise<boolean> {
+  private async injectFault(route: MaxRoute, res: http.ServerResponse): Promise<boolean> {
     if (this.latencyMs > 0) await this.delay(this.latencyMs);
     for (const key of [route, '*']) {
       const n = this.hangCounts.get(key) ?? 0;
@@ -853,7 +854,7 @@ export class MaxDouble {
   }
 
   /** injectFault for the upload and media hosts, which answer outside the API's call records. */
-  private async faultAnswered(route: Route, res: http.ServerResponse): Promise<boolean> {
+  private async faultAnswered(route: MaxRoute, res: http.ServerResponse): Promise<boolean> {
     try {
       return await this.injectFault(route, res);
     } catch (err) {
@@ -892,7 +893,7 @@ export class MaxDouble {
   // ---------------------------------------------------------------- API methods
 
   private dispatch(
-    route: Route,
+    route: MaxRoute,
     method: string,
     url: URL,
     body: unknown,
@@ -1290,10 +1291,10 @@ export async function startMaxDouble(opts?: MaxDoubleOptions): Promise<MaxDouble
 
 const UNAVAILABLE: MaxFault = { status: 503, code: 'service.unavailable', message: 'Service temporarily unavailable' };
 
-function routeOf(pathname: string): Route | undefined {
+function routeOf(pathname: string): MaxRoute | undefined {
   const first = pathname.split('/')[1] ?? '';
   if (first === 'chats' && /^\/chats\/-?\d+$/.test(pathname)) return 'chats';
-  const routes: Route[] = ['me', 'subscriptions', 'updates', 'messages', 'uploads', 'answers'];
+  const routes: MaxRoute[] = ['me', 'subscriptions', 'updates', 'messages', 'uploads', 'answers'];
   return routes.find((r) => pathname === `/${r}`);
 }
 
