@@ -77,7 +77,7 @@ describe('VK API double', () => {
   afterAll(() => vk.close());
 
   describe('envelopes, tokens and parameters', () => {
-    it('answers a GET with query parameters with {response} (groups.getById: {groups, profiles} since 5.194)', async () => {
+    it('answers a GET with query parameters with {response} (groups.getById: {groups, profiles} in 5.199)', async () => {
       const res = await fetch(`${vk.apiRoot}/groups.getById?access_token=${TOKEN}&v=5.199`);
       expect(res.status).toBe(200);
       const body = (await res.json()) as Json;
@@ -367,6 +367,16 @@ describe('VK API double', () => {
     });
   });
 
+  describe('message_allow / message_deny', () => {
+    it('switch whether the community may write to the user', async () => {
+      const allow = vk.makeMessageAllow(100011, true);
+      expect(allow).toMatchObject({ type: 'message_allow', object: { user_id: 100011, key: expect.any(String) }, group_id: GROUP });
+      expect((await call(vk, 'messages.send', { peer_id: 100011, random_id: 1, message: 'welcome' })).response).toEqual(expect.any(Number));
+      expect(vk.makeMessageAllow(100011, false)).toMatchObject({ type: 'message_deny', object: { user_id: 100011 } });
+      expect((await call(vk, 'messages.send', { peer_id: 100011, random_id: 2, message: 'gone' })).error.error_code).toBe(901);
+    });
+  });
+
   describe('messages.send', () => {
     it('records peer, text, attachments, keyboard and random_id, answers the message id, and waitForSent sees it', async () => {
       vk.pushMessageNew({ peer: 100001, text: 'hi' });
@@ -631,7 +641,7 @@ describe('VK API double', () => {
       const none = new FormData();
       none.set('photo', new Blob([Buffer.from('x')]), 'x.txt');
       expect(await (await fetch(target.upload_url, { method: 'POST', body: none })).json()).toEqual({ error: 'no_file' });
-      expect((await call(vk, 'docs.save', { file: 'forged' })).error).toMatchObject({ error_code: 1150 });
+      expect((await call(vk, 'docs.save', { file: 'forged' })).error).toMatchObject({ error_code: 105 });
     });
 
     it('refuses unknown attachments and upload servers for peers the community may not write to', async () => {
@@ -786,6 +796,18 @@ describe('VK API double', () => {
       expect(await outcomes()).toEqual(first);
     });
 
+    it('the long poll, upload and download routes take faults too', async () => {
+      const { response: s } = await call(vk, 'groups.getLongPollServer', { group_id: GROUP });
+      vk.failNext('longpoll', { http: 503 });
+      expect((await fetch(`${s.server}?act=a_check&key=${s.key}&ts=${s.ts}&wait=0`)).status).toBe(503);
+      expect(await poll(s.server, s.key, s.ts)).toEqual({ ts: s.ts, updates: [] });
+      const { response: target } = await call(vk, 'docs.getMessagesUploadServer', {});
+      vk.failNext('upload', { http: 500 });
+      const form = new FormData();
+      form.set('file', new Blob(['x']), 'x.txt');
+      expect((await fetch(target.upload_url, { method: 'POST', body: form })).status).toBe(500);
+    });
+
     it('hangNext never answers (also for the long poll and downloads); setLatency delays answers', async () => {
       vk.hangNext('users.get');
       await expect(
@@ -799,6 +821,20 @@ describe('VK API double', () => {
       await call(vk, 'users.get', { user_ids: 1 });
       expect(Date.now() - started).toBeGreaterThanOrEqual(280);
     });
+  });
+
+  it('reset() clears records, peers, history and callback servers; ids and ts keep counting', async () => {
+    vk.pushMessageNew({ peer: 100001, text: 'before' });
+    await call(vk, 'messages.send', { peer_id: 100001, random_id: 1, message: 'x' });
+    vk.addCallbackServer({ url: 'http://127.0.0.1:1/cb' });
+    const ts = vk.currentTs();
+    const firstId = vk.sent[0]!.message_id;
+    vk.reset();
+    expect([vk.sent.length, vk.calls.length, vk.callbackServers().length]).toEqual([0, 0, 0]);
+    expect(vk.currentTs()).toBe(ts);
+    expect((await call(vk, 'messages.send', { peer_id: 100001, random_id: 1, message: 'x' })).error.error_code).toBe(901);
+    vk.allowMessages(100001);
+    expect((await call(vk, 'messages.send', { peer_id: 100001, random_id: 1, message: 'x' })).response).toBeGreaterThan(firstId);
   });
 
   it('close() is immediate even with a long poll open', async () => {

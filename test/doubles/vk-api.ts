@@ -1473,7 +1473,7 @@ export class VkDouble {
       if (!found) throw paramError('group_ids is invalid');
       return groupObject(found.config, this.origin);
     });
-    // Since 5.194 the answer is an object with groups (and profiles), not a bare array.
+    // In 5.199 the answer is an object with groups (and profiles), no longer a bare array.
     return { groups, profiles: [] };
   }
 
@@ -1849,7 +1849,7 @@ export class VkDouble {
     const { file: ref, title } = ctx.params;
     if (ref === undefined || ref === '') throw paramError('file is undefined');
     const file = this.uploaded.get(ref);
-    if (!file || file.kind === 'photo' || file.group !== ctx.community.config.id) throw new ApiError(1150, 'Invalid document id');
+    if (!file || file.kind === 'photo' || file.group !== ctx.community.config.id) throw new ApiError(105, "Couldn't save file");
     this.uploaded.delete(ref);
     const owner = -ctx.community.config.id;
     const id = this.nextMediaId++;
