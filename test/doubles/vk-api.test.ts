@@ -223,12 +223,15 @@ describe('VK API double', () => {
 
     it('failed:2 when the key expired: a new key with the OLD ts still gets the events in between', async () => {
       const s = await server();
+      const before = vk.pushMessageNew({ text: 'before expiry' });
       vk.expireKeys();
       const between = vk.pushMessageNew({ text: 'between' });
       expect(await poll(s.server, s.key, s.ts)).toEqual({ failed: 2 });
       const fresh = await server();
       expect(fresh.key).not.toBe(s.key);
-      expect((await poll(fresh.server, fresh.key, s.ts)).updates.map((u: VkEvent) => u.event_id)).toEqual([between.event_id]);
+      expect(Number(fresh.ts)).toBe(Number(s.ts) + 2);
+      const got = await poll(fresh.server, fresh.key, s.ts);
+      expect(got.updates.map((u: VkEvent) => u.event_id)).toEqual([before.event_id, between.event_id]);
     });
 
     it('failed:3 (information lost) and the other knobs answer once, then polling goes on', async () => {
