@@ -181,6 +181,22 @@ describe('Graph API double', () => {
       expect(r.body.error.message).toContain('https://developers.facebook.com');
     });
 
+    it('answers GET on the phone number, the Page and the Instagram account (what a check command reads)', async () => {
+      const phone = await call(g, 'GET', `/v25.0/${g.accounts.whatsapp.phoneNumberId}`);
+      expect(phone.body).toMatchObject({
+        id: g.accounts.whatsapp.phoneNumberId,
+        display_phone_number: g.accounts.whatsapp.displayPhoneNumber,
+      });
+      expect((await call(g, 'GET', '/v25.0/me', { token: g.accounts.messenger.accessToken })).body).toMatchObject({
+        id: g.accounts.messenger.pageId,
+      });
+      expect((await call(g, 'GET', '/v25.0/me', { token: g.accounts.instagram.accessToken })).body).toMatchObject({
+        user_id: g.accounts.instagram.accountId,
+      });
+      expect((await call(g, 'GET', `/v25.0/${g.accounts.messenger.pageId}`)).body.error).toMatchObject({ code: 100, error_subcode: 33 });
+      expect((await call(g, 'GET', '/v25.0/me/feed')).body.error.code).toBe(2500);
+    });
+
     it('can answer token errors with HTTP 400 instead of 401', async () => {
       const other = await startGraphDouble({ authErrorStatus: 400 });
       try {
@@ -344,6 +360,20 @@ describe('Graph API double', () => {
         expect(status).toMatchObject({ id: r.body.messages[0].id, status: 'failed', recipient_id: WA_USER, errors: [{ code: 131047 }] });
         expect(g.sent[0]?.failsLater).toBe(true);
         expect(signatureValid(bridge.received[1]!, g.appSecret)).toBe(true);
+      } finally {
+        await bridge.close();
+      }
+    });
+
+    it('closes at once while a failed status webhook waits to be redelivered', async () => {
+      const other = await startGraphDouble({ windowMode: 'accept-then-fail', webhookRetry: { attempts: 3, delaysMs: [60_000] } });
+      const bridge = await startReceiver((r) => (r.method === 'GET' ? handshake('t')(r) : { status: 500 }));
+      try {
+        await other.subscribe(bridge.url, 't');
+        expect((await waSend(other, waText(WA_USER, 'late'))).status).toBe(200);
+        await other.waitForDeliveries(1);
+        await other.close();
+        expect(other.deliveries).toHaveLength(1);
       } finally {
         await bridge.close();
       }

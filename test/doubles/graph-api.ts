@@ -158,6 +158,8 @@ export interface GraphDoubleOptions {
   rateLimitStatus?: 400 | 429;
   /** HTTP status of token errors (104, 190). Seen as both 400 and 401 in the wild. Default 401. */
   authErrorStatus?: 400 | 401;
+  /** Default redelivery of deliver() and scheduled status webhooks. Default 3 attempts, 25/100/250 ms apart. */
+  webhookRetry?: { attempts?: number; delaysMs?: number[] };
   /** When set, only these WhatsApp template names are known; others get 132001. */
   templates?: string[];
   seed?: number;
@@ -236,6 +238,7 @@ export interface GraphSent {
   via: 'to' | 'recipient' | 'recipient.id';
   /** WhatsApp `type`, or Messenger 'text' | attachment type | 'sender_action'. */
   type: string;
+  /** The text, caption, interactive body, reaction emoji or template name. */
   text?: string;
   /** The request body as parsed. */
   body: Record<string, unknown>;
@@ -380,7 +383,8 @@ export class GraphDouble {
   private readonly failureRates = new Map<string, { probability: number; error: GraphApiError }>();
   private readonly hangCounts = new Map<string, number>();
   private readonly hanging = new Set<http.ServerResponse>();
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly timers = new Map<NodeJS.Timeout, () => void>();
+  private closed = false;
   private readonly outgoing = new Set<http.ClientRequest>();
   private readonly background = new Set<Promise<unknown>>();
 
@@ -619,10 +623,11 @@ export class GraphDouble {
       headers['x-hub-signature'] = `sha1=${createHmac('sha1', key).update(rawBody).digest('hex')}`;
     }
     const attempts: DeliveryAttempt[] = [];
-    const maxAttempts = Math.max(1, o.attempts ?? 3);
-    const delays = o.retryDelaysMs ?? [25, 100, 250];
+    const maxAttempts = Math.max(1, o.attempts ?? this.opts.webhookRetry?.attempts ?? 3);
+    const delays = o.retryDelaysMs ?? this.opts.webhookRetry?.delaysMs ?? [25, 100, 250];
     for (let n = 1; n <= maxAttempts; n++) {
       if (n > 1) await this.delay(delays[Math.min(n - 2, delays.length - 1)] ?? 0);
+      if (n > 1 && this.closed) break;
       const attempt: DeliveryAttempt = { url, rawBody, headers, attempt: n, status: 0, responseBody: '', at: this.now() };
       try {
         const answer = await this.request(url, 'POST', rawBody, headers, o.timeoutMs ?? 10_000);
@@ -697,7 +702,11 @@ export class GraphDouble {
   }
 
   async close(): Promise<void> {
-    for (const timer of this.timers) clearTimeout(timer);
+    this.closed = true;
+    for (const [timer, resolve] of this.timers) {
+      clearTimeout(timer);
+      resolve();
+    }
     this.timers.clear();
     for (const req of this.outgoing) req.destroy(new Error('double closed'));
     await Promise.allSettled([...this.background]);
@@ -885,13 +894,14 @@ export class GraphDouble {
     return undefined;
   }
 
+  /** A timer close() can cut short (it resolves early, so nothing waits on a closed double). */
   private delay(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.timers.delete(timer);
         resolve();
       }, ms);
-      this.timers.add(timer);
+      this.timers.set(timer, resolve);
     });
   }
 
