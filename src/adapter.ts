@@ -212,14 +212,15 @@ export interface CliContext {
   channels(): InspectedChannel[];
   /**
    * Parses options with `--help`/`-h` (prints `help` and returns undefined); unknown options and
-   * missing values are a usage error naming `command`.
+   * missing values are a usage error naming `command`. Positional arguments only when allowed.
    */
   parse(
     command: string,
     help: string,
     argv: string[],
     options: Record<string, { type: 'string' | 'boolean' }>,
-  ): Record<string, string | boolean | undefined> | undefined;
+    allowPositionals?: boolean,
+  ): { values: Record<string, string | boolean | undefined>; positionals: string[] } | undefined;
   /** Prints to stdout / stderr with control characters of message data made visible. */
   out(line: string): void;
   err(line: string): void;
