@@ -1,5 +1,5 @@
 /**
- * Splits an agent's text into Telegram-sized messages (DESIGN.md §5: "split at 4096 characters on
+ * Splits an agent's text into Telegram-sized messages (adapters/telegram/README.md: "split at 4096 characters on
  * word boundaries, in order"). Plain text only: nothing is escaped or interpreted, so `<b>`, `*`
  * and `_` arrive exactly as typed (the sender never sets parse_mode).
  *
