@@ -37,9 +37,9 @@ describe('client frames', () => {
     [{ type: 'message', id: 'short', text: 'x' }, 'id: expected 8-64 characters'],
     [{ type: 'message', id: 'abcdefgh', text: '   ' }, 'text: must not be empty'],
     [{ type: 'message', id: 'abcdefgh', text: 5 }, 'text: expected a string'],
-    [{ type: 'dance' }, 'expected type to be one of hello, profile, message, button, phone, ping'],
+    [{ type: 'dance' }, 'expected type to be one of hello, profile, message, button, phone, resend, ping'],
     [{ type: 'message', id: 'abcdefgh' }, 'text: is required'],
-    [[], 'expected a JSON object with a "type": hello, profile, message, button, phone or ping'],
+    [[], 'expected a JSON object with a "type": hello, profile, message, button, phone, resend or ping'],
     [{ type: 'button', id: 'abcdefgh' }, 'data: is required'],
     [{ type: 'button', id: 'abcdefgh', data: '' }, 'data: must not be empty'],
     [{ type: 'button', id: 'abcdefgh', data: 7 }, 'data: expected a string'],
@@ -87,6 +87,13 @@ describe('web chat settings', () => {
       type: 'webchat',
       title: 'Chat with us',
       maxUploadBytes: 10 * 1024 * 1024,
+      quotas: {
+        messagesPerMinute: 30,
+        uploadBytesPerDay: 100 * 1024 * 1024,
+        uploadBytesPerIpPerDay: 300 * 1024 * 1024,
+        socketsPerIp: 50,
+        newVisitorsPerIpPerHour: 60,
+      },
     });
     expect(parseWebchatSettings({ type: 'webchat', maxUploadBytes: '512KB', title: 'Help' }, 'c')).toMatchObject({
       maxUploadBytes: 512_000,
@@ -96,7 +103,7 @@ describe('web chat settings', () => {
   });
 
   it('names the channel and the field of a bad value, and catches typos', () => {
-    expect(() => parseWebchatSettings({ type: 'webchat', maxUploadBytes: '1GB' }, 'site')).toThrow(
+    expect(() => parseWebchatSettings({ type: 'webchat', maxUploadBytes: '1TB' }, 'site')).toThrow(
       'channel site (webchat): adapter.maxUploadBytes: expected a size such as 5MB',
     );
     expect(() => parseWebchatSettings({ type: 'webchat', maxUploadBytes: '60MB' }, 'site')).toThrow(
