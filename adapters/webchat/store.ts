@@ -98,8 +98,11 @@ while from > 0 do
       local e = cjson.decode(items[i])
       if e.from ~= 'visitor' or e.status == ARGV[2] or e.status == 'resent' then return 0 end
       if e.status == 'delivered' and ARGV[2] == 'failed' then return 0 end
-      e.status = ARGV[2]
-      redis.call('LSET', KEYS[1], start + i - 1, cjson.encode(e))
+      -- The status is the entry's last field (only these scripts write it): replace or add it as
+      -- text, so the rest of the entry stays byte for byte as stored (id first, numbers exact).
+      local body = string.sub(items[i], 1, -2)
+      if e.status then body = string.sub(body, 1, -(#(',"status":' .. cjson.encode(e.status)) + 1)) end
+      redis.call('LSET', KEYS[1], start + i - 1, body .. ',"status":' .. cjson.encode(ARGV[2]) .. '}')
       redis.call('PUBLISH', ARGV[3], ARGV[4])
       return 1
     end

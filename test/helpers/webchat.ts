@@ -150,7 +150,7 @@ export async function chatClient(url: string, opts: { headers?: Record<string, s
         // Shorter than a test's timeout, so a missing frame says which one and what came instead.
         const timer = setTimeout(() => {
           waiters.splice(waiters.indexOf(waiter), 1);
-          reject(new Error(`no "${type}" frame within 10 s; got ${JSON.stringify(frames.map((f) => f.type))}`));
+          reject(new Error(`no "${type}" frame within 10 s; got ${JSON.stringify(frames)}`));
         }, 10_000);
         const waiter = {
           type,
