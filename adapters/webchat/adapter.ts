@@ -68,7 +68,7 @@ export class WebchatAdapter implements Adapter {
    */
   readonly hasFlow: boolean;
   readonly quotas: QuotaGuard;
-  /** This process's open sockets by hub tag, with their address: their quota leases are renewed. */
+  /** This process's open sockets by lease id, with their address: their quota leases are renewed. */
   readonly sockets = new Map<string, string>();
   private sub: Redis | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
@@ -311,18 +311,18 @@ export class WebchatAdapter implements Adapter {
     return frame;
   }
 
-  /** Counts a new socket of `ip` (tag: its hub tag); a refusal when the address has too many. */
-  async admitSocket(ip: string, tag: string): Promise<Refusal | undefined> {
-    const refusal = await this.quotas.openSocket(ip, tag);
-    if (!refusal) this.sockets.set(tag, ip);
+  /** Counts a new socket of `ip` (`lease`: the socket's own id); a refusal when the address has too many. */
+  async admitSocket(ip: string, lease: string): Promise<Refusal | undefined> {
+    const refusal = await this.quotas.openSocket(ip, lease);
+    if (!refusal) this.sockets.set(lease, ip);
     return refusal;
   }
 
-  releaseSocket(tag: string): void {
-    const ip = this.sockets.get(tag);
+  releaseSocket(lease: string): void {
+    const ip = this.sockets.get(lease);
     if (ip === undefined) return;
-    this.sockets.delete(tag);
-    this.quotas.closeSocket(ip, tag).catch(() => undefined /* the lease runs out */);
+    this.sockets.delete(lease);
+    this.quotas.closeSocket(ip, lease).catch(() => undefined /* the lease runs out */);
   }
 
   private async renewSockets(): Promise<void> {

@@ -3,6 +3,7 @@
  *   GET  /chat/:channelId          the chat page (embeddable in an iframe)
  *   GET  /chat/:channelId/ws       the page's WebSocket (protocol.ts)
  *   POST /chat/:channelId/upload   one file, raw body (Content-Type = the file's type), size-capped
+ *                                  (and its CORS preflight, for pages of another allowed origin)
  *   GET  /webchat/assets/:file     chat.js, chat.css, embed.js
  * Bad input gets a clear answer to that client only: 404 unknown chat (an HTML page, or close
  * code 4404 on the socket), 413 over the upload cap, 429 / a `rate_limited` frame over a quota
@@ -50,6 +51,11 @@ function tooMany(reply: FastifyReply, refusal: Refusal): FastifyReply {
   const body: Record<string, unknown> = { error: 'rate_limited', limit: refusal.limit, message: refusal.message };
   if (refusal.retryAfterMs !== undefined) body.retryAfterMs = refusal.retryAfterMs;
   return reply.code(429).send(body);
+}
+
+/** Lets a page of another (allowed) origin read the upload's answer: your own page as a client. */
+function allowCors(reply: FastifyReply, origin: string | string[] | undefined): void {
+  if (typeof origin === 'string' && origin !== '') reply.header('access-control-allow-origin', origin).header('vary', 'origin');
 }
 
 function pageHeaders(reply: FastifyReply, chat: WebchatAdapter): void {
@@ -143,6 +149,21 @@ export function registerWebchatRoutes(app: FastifyInstance, lookup: Lookup, deps
       },
     );
 
+    // The browser's preflight of an upload from another origin (the headers below are not "simple").
+    scope.options<{ Params: { channelId: string } }>('/chat/:channelId/upload', async (req, reply) => {
+      const chat = webchatOf(lookup, req.params.channelId);
+      if (!chat) return fail(reply, 404, 'not_found', `there is no web chat "${req.params.channelId}" on this server`);
+      const refused = originRefusal(chat, req.headers);
+      if (refused) return fail(reply, 403, 'forbidden', refused);
+      allowCors(reply, req.headers.origin);
+      return reply
+        .code(204)
+        .header('access-control-allow-methods', 'POST')
+        .header('access-control-allow-headers', 'content-type, x-visitor-key, x-message-id, x-file-name, x-chat-context')
+        .header('access-control-max-age', '600')
+        .send();
+    });
+
     scope.post<{ Params: { channelId: string } }>(
       '/chat/:channelId/upload',
       {
@@ -156,6 +177,7 @@ export function registerWebchatRoutes(app: FastifyInstance, lookup: Lookup, deps
             reply.header('connection', 'close');
             return fail(reply, 403, 'forbidden', refused);
           }
+          allowCors(reply, req.headers.origin);
           const len = Number(req.headers['content-length']);
           if (Number.isFinite(len) && len > chat.settings.maxUploadBytes) {
             reply.header('connection', 'close');

@@ -3,6 +3,9 @@
  * an agent in the sandbox inbox page, the production bridge (queues, workers, media links)
  * between them over the real Redis. Screenshots of both pages go to test-artifacts/.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { artifactPath, launchBrowser, naturalWidth, pngBytes, visitorKeyOf, SENT } from '../helpers/browser.js';
@@ -416,8 +419,16 @@ describe('bad input gets a clear error, and only that client sees it', () => {
 
   it('an oversized upload is refused with 413 and a readable message, in the page before sending and by the server', async () => {
     const v = await openChat();
-    const big = Buffer.alloc(10 * 1024 * 1024 + 1, 1);
-    await v.page.locator('#file').setInputFiles({ name: 'huge.bin', mimeType: 'application/octet-stream', buffer: big });
+    // From a file on disk: a 10 MiB buffer would cross the DevTools protocol as base64, which on a
+    // busy machine takes longer than the locator's timeout; a path is only a name to the browser.
+    const dir = mkdtempSync(join(tmpdir(), 'bb-upload-'));
+    const big = join(dir, 'huge.bin');
+    writeFileSync(big, Buffer.alloc(10 * 1024 * 1024 + 1, 1));
+    try {
+      await v.page.locator('#file').setInputFiles(big);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     await v.page.getByRole('alert').filter({ hasText: '“huge.bin” is larger than 10 MiB' }).waitFor();
     expect(await v.page.locator('.msg').count()).toBe(0);
 
