@@ -198,7 +198,20 @@ describe('allowed origins', () => {
       message: "this chat is not available to pages of https://evil.example (the channel's allowedOrigins)",
     });
     expect(await tb.chat('chat-origins').history(clientIdOf(key))).toEqual([]);
-    expect((await upload('chat-origins', key, 'upload-good-1', 10, { origin: 'https://shop.example' })).status).toBe(200);
+    const good = await upload('chat-origins', key, 'upload-good-1', 10, { origin: 'https://shop.example' });
+    expect(good.status).toBe(200);
+    // The listed site's own page may read the answer (CORS), after the browser's preflight.
+    expect(good.headers.get('access-control-allow-origin')).toBe('https://shop.example');
+    const preflight = (origin: string) =>
+      fetch(`${tb.url}/chat/chat-origins/upload`, {
+        method: 'OPTIONS',
+        headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'x-visitor-key, x-message-id' },
+      });
+    const allowed = await preflight('https://shop.example');
+    expect(allowed.status).toBe(204);
+    expect(allowed.headers.get('access-control-allow-origin')).toBe('https://shop.example');
+    expect(allowed.headers.get('access-control-allow-headers')).toContain('x-visitor-key');
+    expect((await preflight('https://evil.example')).status).toBe(403);
 
     const csp = (await fetch(`${tb.url}/chat/chat-origins`)).headers.get('content-security-policy');
     expect(csp).toContain("frame-ancestors 'self' https://shop.example");

@@ -255,7 +255,10 @@ describe('looks', () => {
       await frame.locator('#status[data-state=online]').waitFor();
       await frame.getByLabel('Message', { exact: true }).fill('Green is my colour');
       await frame.getByLabel('Message', { exact: true }).press('Enter');
-      const bubble = frame.locator('.msg.visitor .bubble', { hasText: 'Green is my colour' });
+      // Measured once delivered: each new state redraws the message (a detached bubble has no style).
+      const message = frame.locator('.msg.visitor', { hasText: 'Green is my colour' });
+      await message.locator('[data-status=delivered]').waitFor();
+      const bubble = message.locator('.bubble');
       expect(await css(bubble, 'backgroundColor', 'color')).toEqual(['rgb(22, 163, 74)', 'rgb(255, 255, 255)']);
       expect(await css(frame.getByRole('button', { name: 'Send' }), 'backgroundColor')).toEqual(['rgb(22, 163, 74)']);
       await page.screenshot({ path: artifactPath('webchat-embedded-green.png') });

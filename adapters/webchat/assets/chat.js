@@ -280,12 +280,20 @@
     const failed = status === 'unsent' || status === 'failed' || status === 'resent';
     el.className = 'msg ' + e.from + (status === 'sending' ? ' pending' : failed ? ' failed' : '');
     el.dataset.at = String(e.at);
-    el.replaceChildren(content(e));
-    const k = e.keyboard || {};
-    el.dataset.kb = e.from !== 'agent' ? '' : k.buttons ? 'buttons' : k.requestPhone ? 'phone' : k.remove ? 'remove' : '';
-    el.dataset.kind = e.kind || '';
-    const kb = keyboard(e);
-    if (kb) el.appendChild(kb);
+    // A new state redraws only the meta line: an image is not loaded again for a tick.
+    const shown = e.type + '\n' + e.data + '\n' + JSON.stringify(e.keyboard || null);
+    if (el.dataset.shown !== shown) {
+      el.dataset.shown = shown;
+      el.replaceChildren(content(e));
+      const k = e.keyboard || {};
+      el.dataset.kb = e.from !== 'agent' ? '' : k.buttons ? 'buttons' : k.requestPhone ? 'phone' : k.remove ? 'remove' : '';
+      el.dataset.kind = e.kind || '';
+      const kb = keyboard(e);
+      if (kb) el.appendChild(kb);
+    } else {
+      const old = el.querySelector(':scope > .meta');
+      if (old) old.remove();
+    }
     const meta = document.createElement('div');
     meta.className = 'meta';
     const time = document.createElement('time');
