@@ -86,6 +86,8 @@ describe('web chat in production', () => {
       user_agent: expect.stringContaining('Chrome'),
     });
     expect(blinger.rejected).toEqual([]);
+    // The worker process delivered it; its tick reaches the page the ingress process holds.
+    await v.page.locator('.msg.visitor .state[data-status=delivered]').waitFor();
 
     const answer = await blinger.sendReply(ingress.url, { client_id: v.clientId, type: 'text', data: 'Hello from an agent' });
     expect(answer.status).toBe(200);
