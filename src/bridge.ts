@@ -70,7 +70,7 @@ export interface Bridge {
 export function createBridge(opts: BridgeOptions): Bridge {
   const { config } = opts;
   const role = opts.role ?? 'all';
-  const log = opts.log ?? createLogger(config.logLevel);
+  const log = opts.log ?? createLogger(config.logLevel, { format: config.logFormat });
   const redisOpts = { cluster: config.redisCluster === true };
   const producer = connectRedis(config.redisUrl, 'producer', log, redisOpts);
   // Each BullMQ worker gets its own connection: a blocked worker must not stall the other.

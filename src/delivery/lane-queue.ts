@@ -277,20 +277,7 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
         if (error.kind === 'rate_limited') {
           // Waiting out a rate limit does not spend an attempt.
           const delayMs = error.retryAfterMs ?? 1000;
-          this.log.info(
-            {
-              channel: lane.channelId,
-              cid: item.cid,
-              messageId: item.id,
-              job: job.id,
-              event: 'retrying',
-              attempt,
-              delayMs,
-              code: error.code,
-              reason: error.message,
-            },
-            'rate limited, waiting',
-          );
+          this.log.warn(retryRecord(lane, item, job, attempt, delayMs, error), 'rate limited, waiting');
           this.emit('retrying', { lane, item, error, delayMs, attempts: retry.attempts });
           await delay(error.retryAfterMs ?? 1000, { ...lane, retry });
         }
@@ -301,20 +288,8 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
             Math.max(this.opts.retryMaxAgeMs - age, 0) + 1,
           );
           this.emit('retrying', { lane, item, error, delayMs, attempts: attempt });
-          this.log.info(
-            {
-              channel: lane.channelId,
-              cid: item.cid,
-              messageId: item.id,
-              job: job.id,
-              event: 'retrying',
-              attempt,
-              delayMs,
-              code: error.code,
-              reason: error.message,
-            },
-            'delivery failed, retrying',
-          );
+          // One warning per backoff step: the delay grows, so a long outage logs a few lines an hour.
+          this.log.warn(retryRecord(lane, item, job, attempt, delayMs, error), 'delivery failed, retrying');
           await delay(delayMs, { ...lane, retry: { itemId: item.id, attempts: attempt } });
         }
         const reason =
@@ -413,6 +388,22 @@ export class LaneLockLostError extends Error {
     super(`lock of lane job ${jobId} lost`);
     this.name = 'LaneLockLostError';
   }
+}
+
+/** A `retrying` log record: which message, which attempt failed, why, and when the next one is. */
+function retryRecord<T>(lane: LaneRef, item: LaneItem<T>, job: Job<LaneJobData>, attempt: number, delayMs: number, error: DeliveryError) {
+  return {
+    channel: lane.channelId,
+    cid: item.cid,
+    messageId: item.id,
+    job: job.id,
+    event: 'retrying',
+    attempt,
+    delayMs,
+    nextTry: new Date(Date.now() + delayMs).toISOString(),
+    code: error.code,
+    reason: error.message,
+  };
 }
 
 function toDeliveryError(thrown: unknown): DeliveryError {
