@@ -191,7 +191,7 @@ export function createBridge(opts: BridgeOptions): Bridge {
   });
   sandbox?.register(app);
   registerMetricsRoute(app, metrics);
-  if (config.admin) registerAdmin(app, { ...config.admin, queues: [inbound.queue, outbound.queue] });
+  if (config.admin) registerAdmin(app, { ...config.admin, lanes: { inbound, outbound } });
 
   /** Starts one adapter; if the messenger is unreachable, keeps trying in the background. */
   const startAdapter = async (id: string, runtime: ChannelRuntime, attempt = 1): Promise<void> => {

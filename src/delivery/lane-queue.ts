@@ -18,9 +18,12 @@ import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js'
 import { LaneStore, laneMember, type DeadLetter, type Direction, type LaneItem, type LaneRef, type TurnLock } from './lane-store.js';
 import { redact } from '../redact.js';
 
-interface LaneJobData extends LaneRef {
-  /** Retry state of the current head, reset when the head changes. */
-  retry?: { itemId: string; attempts: number };
+export interface LaneJobData extends LaneRef {
+  /**
+   * Retry state of the current head, reset when the head changes; `nextTry` (ms) and `lastError`
+   * are for the dashboard.
+   */
+  retry?: { itemId: string; attempts: number; nextTry?: number; lastError?: string };
 }
 
 export interface DeliverContext<T> {
@@ -279,7 +282,7 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
           const delayMs = error.retryAfterMs ?? 1000;
           this.log.warn(retryRecord(lane, item, job, attempt, delayMs, error), 'rate limited, waiting');
           this.emit('retrying', { lane, item, error, delayMs, attempts: retry.attempts });
-          await delay(error.retryAfterMs ?? 1000, { ...lane, retry });
+          await delay(delayMs, { ...lane, retry: { ...retry, nextTry: Date.now() + delayMs, lastError: redact(error.message) } });
         }
         const age = Date.now() - item.at;
         if (error.kind === 'transient' && age < this.opts.retryMaxAgeMs) {
@@ -290,7 +293,10 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
           this.emit('retrying', { lane, item, error, delayMs, attempts: attempt });
           // One warning per backoff step: the delay grows, so a long outage logs a few lines an hour.
           this.log.warn(retryRecord(lane, item, job, attempt, delayMs, error), 'delivery failed, retrying');
-          await delay(delayMs, { ...lane, retry: { itemId: item.id, attempts: attempt } });
+          await delay(delayMs, {
+            ...lane,
+            retry: { itemId: item.id, attempts: attempt, nextTry: Date.now() + delayMs, lastError: redact(error.message) },
+          });
         }
         const reason =
           error.kind === 'transient' ? `gave up after ${attempt} attempts over ${formatAge(age)}: ${error.message}` : error.message;
