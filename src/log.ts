@@ -4,9 +4,13 @@
  * line passes through `redact`, so a token inside an upstream error message is caught too, not only
  * known keys; the pretty lines are made from those already-redacted records.
  */
+import { createRequire } from 'node:module';
 import pino, { type Logger } from 'pino';
-import pinoPretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
 import { redact } from './redact.js';
+
+/** Loaded only for a terminal: JSON processes (production, tests) skip its ~0.1 s of start-up. */
+const loadPinoPretty = () => createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
 
 export type LogFormat = 'json' | 'pretty';
 
@@ -66,7 +70,7 @@ export function createLogger(
   };
   if (!pretty) return opts.destination ? pino(options, opts.destination) : pino(options);
   // In this thread and synchronous (a terminal is slow anyway): no line is lost at process.exit.
-  const stream = pinoPretty({
+  const stream = loadPinoPretty()({
     sync: true,
     translateTime: 'SYS:HH:MM:ss.l',
     ignore: 'pid,hostname',
