@@ -30,7 +30,13 @@ export interface SpawnOptions {
 }
 
 export function cliEnv(env: Record<string, string | undefined>): NodeJS.ProcessEnv {
-  const base: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, NODE_NO_WARNINGS: '1' };
+  const base: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    NODE_NO_WARNINGS: '1',
+    // tsx compiles as in the repository, whatever the working directory.
+    TSX_TSCONFIG_PATH: join(ROOT, 'tsconfig.json'),
+  };
   for (const [k, v] of Object.entries(env)) if (v !== undefined) base[k] = v;
   return base;
 }
