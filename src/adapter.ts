@@ -49,6 +49,11 @@ export interface SendLimits {
 
 /** What the core hands to Adapter.send besides the message. */
 export interface SendContext {
+  /**
+   * The message's id in the bridge, the same on every attempt: an idempotency key for messengers
+   * that take one (VK's random_id, the HTTP channel's webhook-id).
+   */
+  messageId: string;
   /** Parts of this message that reached the user in earlier attempts: skip them. */
   partsSent: number;
   /** After each part but the last (the message is popped when its last part went out). */
