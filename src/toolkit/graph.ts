@@ -167,11 +167,14 @@ export function toGraphError(err: unknown, what: string): GraphError {
 const TOKEN_CODES = new Set([102, 104, 190]);
 /** Graph codes that mean "the app or token lacks a permission": also the operator's. */
 const isPermissionCode = (code: number) => code === 3 || code === 10 || (code >= 200 && code <= 299);
-/** App- and user-level throttles (4, 17, 32, 613) and Business throttles (80001–80009). */
-const THROTTLE_CODES = new Set([4, 17, 32, 613, 80001, 80002, 80003, 80004, 80005, 80006, 80007, 80008, 80009]);
+/** App- and user-level request limits, counted over an hour: wait long. */
+const HOURLY_THROTTLES = new Set([4, 17, 32]);
+/** "Calls to this api have exceeded the rate limit" (613) and Business use-case throttles (80001–80009). */
+const THROTTLE_CODES = new Set([613, 80001, 80002, 80003, 80004, 80005, 80006, 80007, 80008, 80009]);
 
-/** How long to wait on a Graph throttle, which never says (app limits are counted per hour). */
-export const GRAPH_THROTTLE_WAIT_MS = 60_000;
+/** How long to wait on a Graph throttle, which never says how long: per-call limits, and the hourly ones. */
+export const GRAPH_THROTTLE_WAIT_MS = 5_000;
+export const GRAPH_HOURLY_THROTTLE_WAIT_MS = 60_000;
 
 /**
  * The generic part of classifying a failed Graph call (DESIGN.md §4). Adapters classify their
@@ -179,7 +182,8 @@ export const GRAPH_THROTTLE_WAIT_MS = 60_000;
  * - timeouts, network errors, 5xx, codes 1 and 2 ("retry later") → transient;
  * - token (102/104/190) and permission (3, 10, 200–299) errors → transient, code `token` /
  *   `permission`: the operator must fix them, and no reply is lost meanwhile (`check` shows it);
- * - throttles (4, 17, 32, 613, 80001–80009) → rate limited for the whole account;
+ * - throttles → rate limited for the whole account: 5 s for 613 and 80001–80009, a minute for
+ *   the hourly app and user limits (4, 17, 32);
  * - 368 (temporarily blocked for a policy) → transient, code `restricted`;
  * - an answer that is not Graph's (wrong apiRoot, a proxy's page) → transient, code `bad_response`;
  * - any other Graph error → permanent, code `graph_<code>`.
@@ -197,6 +201,7 @@ export function classifyGraphError(error: unknown, what = 'Graph API'): Delivery
   if (TOKEN_CODES.has(e.code)) {
     return DeliveryError.transient(`${reason} (the access token is invalid or expired: renew it)`, 'token');
   }
+  if (HOURLY_THROTTLES.has(e.code)) return DeliveryError.rateLimited(reason, GRAPH_HOURLY_THROTTLE_WAIT_MS, 'account');
   if (THROTTLE_CODES.has(e.code)) return DeliveryError.rateLimited(reason, GRAPH_THROTTLE_WAIT_MS, 'account');
   if (e.code === 1 || e.code === 2 || (e.status ?? 0) >= 500) return DeliveryError.transient(reason, `graph_${e.code}`);
   if (e.code === 368) return DeliveryError.transient(`${reason} (the account is temporarily restricted)`, 'restricted');

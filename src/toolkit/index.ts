@@ -34,6 +34,7 @@ export {
   checkGraphWebhook,
   classifyGraphError,
   DEFAULT_GRAPH_API_VERSION,
+  GRAPH_HOURLY_THROTTLE_WAIT_MS,
   GRAPH_THROTTLE_WAIT_MS,
   GraphClient,
   GraphError,
