@@ -209,7 +209,12 @@ function readContent(msg: Obj, ctx: NormalizeContext, senderPhone: string | unde
   switch (type) {
     case 'text': {
       const text = str(body?.body);
-      return text ? { parts: [{ type: 'text', data: text }], event: { text } } : 'text message without a body';
+      if (!text) return 'text message without a body';
+      // "/start <payload>" — what a wa.me link with ?text=/start%20<payload> makes the user send:
+      // a start for a bot flow, like Telegram's deep links.
+      const start = /^\/start(?:\s+(\S[\s\S]*))?$/.exec(text.trim());
+      const payload = start?.[1]?.trim();
+      return { parts: [{ type: 'text', data: text }], event: { text, ...(start ? { start: payload ? { payload } : {} } : {}) } };
     }
     case 'image':
     case 'sticker':
