@@ -17,22 +17,25 @@ const graphId = (what: string) =>
  * (e.g. `reopen_chat:de`), or `{name, language}`. It must have no variables.
  */
 const templateSchema = z
-  .union([
-    z
-      .string()
-      .regex(/^[a-z0-9_]{1,512}(:[A-Za-z_]{2,15})?$/, 'expected a template name like "reopen_chat" or "reopen_chat:en_US"')
-      .transform((s) => {
-        const [name, language] = s.split(':');
-        return { name: name!, language: language ?? 'en_US' };
-      }),
-    z.object({
-      name: z.string().regex(/^[a-z0-9_]{1,512}$/, 'expected a template name (lower-case letters, digits, _)'),
-      language: z
+  .union(
+    [
+      z
         .string()
-        .regex(/^[A-Za-z_]{2,15}$/, 'expected a language code like en_US')
-        .default('en_US'),
-    }),
-  ])
+        .regex(/^[a-z0-9_]{1,512}(:[A-Za-z_]{2,15})?$/, 'expected a template name like "reopen_chat" or "reopen_chat:en_US"')
+        .transform((s) => {
+          const [name, language] = s.split(':');
+          return { name: name!, language: language ?? 'en_US' };
+        }),
+      z.object({
+        name: z.string().regex(/^[a-z0-9_]{1,512}$/, 'expected a template name (lower-case letters, digits, _)'),
+        language: z
+          .string()
+          .regex(/^[A-Za-z_]{2,15}$/, 'expected a language code like en_US')
+          .default('en_US'),
+      }),
+    ],
+    { error: 'expected a template name like "reopen_chat" or "reopen_chat:en_US" (lower-case letters, digits, _), or {name, language}' },
+  )
   .optional();
 
 const fields = z.object({
