@@ -42,6 +42,8 @@ export class World {
   tg!: TelegramDouble;
   blinger!: BlingerDouble;
   readonly prefix = `chaos${process.pid}`;
+  /** More channels for the bridges this world starts (e.g. the Meta types of fuzz-meta.test.ts). */
+  readonly extraChannels: BridgeConfig['channels'] = [];
 
   get redisUrl(): string {
     return `redis://127.0.0.1:${this.redisPort}`;
@@ -107,6 +109,7 @@ export class World {
           },
           allowPrivateUrls: true,
         },
+        ...this.extraChannels,
       ],
     };
   }
