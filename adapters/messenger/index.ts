@@ -5,6 +5,7 @@
  * adapters/messenger/README.md.
  */
 import { defineAdapter } from '../../src/adapter.js';
+import { GRAPH_WEBHOOK_BODY_LIMIT } from '../../src/toolkit/index.js';
 import { MessagingAdapter } from './adapter.js';
 import { INSTAGRAM, MESSENGER } from './platform.js';
 import { instagramSettingsSchema, messengerSettingsSchema } from './settings.js';
@@ -19,7 +20,7 @@ export const messengerAdapter = defineAdapter({
   settings: messengerSettingsSchema,
   secrets: SECRETS,
   create: (ctx) => new MessagingAdapter(ctx, MESSENGER),
-  webhook: { methods: ['GET', 'POST'] },
+  webhook: { methods: ['GET', 'POST'], bodyLimit: GRAPH_WEBHOOK_BODY_LIMIT },
 });
 
 export const instagramAdapter = defineAdapter({
@@ -28,5 +29,5 @@ export const instagramAdapter = defineAdapter({
   settings: instagramSettingsSchema,
   secrets: SECRETS,
   create: (ctx) => new MessagingAdapter(ctx, INSTAGRAM),
-  webhook: { methods: ['GET', 'POST'] },
+  webhook: { methods: ['GET', 'POST'], bodyLimit: GRAPH_WEBHOOK_BODY_LIMIT },
 });

@@ -4,6 +4,7 @@
  * links. Details: adapters/whatsapp/README.md.
  */
 import { defineAdapter } from '../../src/adapter.js';
+import { GRAPH_WEBHOOK_BODY_LIMIT } from '../../src/toolkit/index.js';
 import { WhatsAppAdapter } from './adapter.js';
 import { WHATSAPP_ENV, whatsappSettingsSchema } from './settings.js';
 
@@ -16,5 +17,5 @@ export const whatsappAdapter = defineAdapter({
   secrets: ['accessToken', 'appSecret', 'verifyToken'],
   env: WHATSAPP_ENV,
   create: (ctx) => new WhatsAppAdapter(ctx),
-  webhook: { methods: ['GET', 'POST'] },
+  webhook: { methods: ['GET', 'POST'], bodyLimit: GRAPH_WEBHOOK_BODY_LIMIT },
 });

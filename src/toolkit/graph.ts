@@ -19,6 +19,9 @@ export const DEFAULT_GRAPH_API_VERSION = 'v26.0';
 
 // ------------------------------------------------------------------------------------- webhooks
 
+/** Meta's webhook payloads may be up to 3 MB (docs/vendors/meta.md §2): the routes' body limit. */
+export const GRAPH_WEBHOOK_BODY_LIMIT = 3 * 1024 * 1024;
+
 /** Meta's challenges are digits; anything long or unprintable is not echoed back. */
 const CHALLENGE = /^[\x21-\x7e]{1,256}$/;
 

@@ -36,6 +36,7 @@ export {
   DEFAULT_GRAPH_API_VERSION,
   GRAPH_HOURLY_THROTTLE_WAIT_MS,
   GRAPH_THROTTLE_WAIT_MS,
+  GRAPH_WEBHOOK_BODY_LIMIT,
   GraphClient,
   GraphError,
   graphErrorFromBody,

@@ -115,6 +115,23 @@ describe('WhatsApp webhook', () => {
     expect(byClient.get(BSUID)!.map((m) => m.data)).toEqual(['sheena 1']);
   });
 
+  it('takes a batch over the server’s usual 1 MiB (Meta sends up to 3 MB)', async () => {
+    const s = await start();
+    const users = [0, 1, 2].map((i) => ({ user: { waId: `4915100000${i}`, userId: `DE.900${i}`, name: `U${i}` } }));
+    const texts = Array.from({ length: 300 }, (_, i) => `${i} ${'ж'.repeat(600)}`); // escaped: 6 bytes a letter
+    const batch = s.g.batch(texts.map((t, i) => s.g.wa.text(t, users[i % 3])));
+    const r = await s.g.deliver(s.webhook, batch);
+    expect(r.rawBody.length).toBeGreaterThan(1024 * 1024);
+    expect(r.status).toBe(200);
+    await s.blinger.waitFor(300, 30_000);
+    expect(
+      s.blinger
+        .byClient()
+        .get('DE.9001')!
+        .map((m) => m.data),
+    ).toEqual(texts.filter((_, i) => i % 3 === 1));
+  });
+
   it('media reach Blinger as signed links served from the 5-minute URL with the token, even long after the webhook', async () => {
     const s = await start();
     const bytes = Buffer.from('%PDF-1.4 the invoice');
