@@ -4,8 +4,17 @@ import type { ChannelConfig } from './config/schema.js';
 import { httpAdapter } from '../adapters/http/index.js';
 import { telegramAdapter } from '../adapters/telegram/index.js';
 import { webchatAdapter } from '../adapters/webchat/index.js';
+import { whatsappAdapter } from '../adapters/whatsapp/index.js';
+import { instagramAdapter, messengerAdapter } from '../adapters/messenger/index.js';
 
-export const builtInAdapters: readonly AdapterDefinition[] = [telegramAdapter, webchatAdapter, httpAdapter];
+export const builtInAdapters: readonly AdapterDefinition[] = [
+  telegramAdapter,
+  webchatAdapter,
+  httpAdapter,
+  whatsappAdapter,
+  messengerAdapter,
+  instagramAdapter,
+];
 
 /** The channel's adapter settings through its type's schema (config loading did it once already). */
 export function channelSettings(def: AdapterDefinition, channel: ChannelConfig): AdapterSettings {
