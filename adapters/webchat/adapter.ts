@@ -12,13 +12,12 @@
  * the history, so the page shows its buttons (also after a reload).
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { Readable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import type { Adapter, AdapterContext, CheckResult, MediaRef, MediaStream } from '../../src/adapter.js';
 import type { InboundEvent, InboundMessage, OutboundMessage, ReplyKeyboard } from '../../src/message.js';
 import { DeliveryError } from '../../src/delivery/errors.js';
 import { FlowRunner } from '../../src/flow/runner.js';
-import { isInlineImage, servableType } from '../../src/media/safe-type.js';
+import { isInlineImage } from '../../src/media/safe-type.js';
 import { redact } from '../../src/redact.js';
 import { SocketHub } from './hub.js';
 import { contactText, infoOf, type ChatEntry, type VisitorContext } from './protocol.js';
@@ -272,12 +271,13 @@ export class WebchatAdapter implements Adapter {
   async openMedia(ref: MediaRef): Promise<MediaStream> {
     let file;
     try {
-      file = await this.store.getFile(ref.id);
+      file = await this.store.openFile(ref.id);
     } catch (err) {
       throw DeliveryError.transient(redact(`Redis: ${(err as Error).message}`), 'redis');
     }
     if (!file) throw DeliveryError.permanent('the upload expired', 'expired');
-    return { stream: Readable.from(file.data), contentType: servableType(file.mime), fileName: file.name, size: file.data.length };
+    // The type as uploaded: the /media route decides how it may be served.
+    return { stream: file.stream, contentType: file.mime, fileName: file.name, size: file.size };
   }
 
   async check(): Promise<CheckResult[]> {

@@ -11,6 +11,7 @@ import type { ChannelConfig } from '../config/schema.js';
 import { DeliveryError } from '../delivery/errors.js';
 import type { MediaSigner } from '../media/links.js';
 import { describeIssues, replySchema, toOutbound } from '../blinger/reply.js';
+import { INERT_HEADERS, inertMedia } from '../media/safe-type.js';
 import { redact } from '../redact.js';
 
 export interface ChannelRuntime {
@@ -149,20 +150,24 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     return reply.code(200).send({ success: true });
   });
 
-  // Signed media links: the messenger's file, streamed.
-  app.get<{ Params: { signed: string } }>('/media/:signed', async (req, reply) => {
+  // Signed media links: the messenger's file, streamed, served by the one inert-media rule
+  // (src/media/safe-type.ts) whatever the adapter says the type is. Its headers go on every
+  // answer of the route, errors included.
+  const inert = async (_req: unknown, reply: FastifyReply, payload: unknown) => {
+    reply.headers(INERT_HEADERS);
+    return payload;
+  };
+  app.get<{ Params: { signed: string } }>('/media/:signed', { onSend: inert }, async (req, reply) => {
     const v = deps.media.verify(req.params.signed);
     if ('error' in v) return fail(reply, 403, v.error);
     const channel = deps.channels.get(v.channelId);
     if (!channel?.adapter.openMedia) return fail(reply, 404, 'unknown channel');
     try {
       const file = await channel.adapter.openMedia(v.ref);
-      reply.header('content-type', file.contentType ?? 'application/octet-stream');
+      const served = inertMedia(file.contentType, file.fileName);
+      reply.header('content-type', served.contentType).header('content-disposition', served.disposition);
       if (file.size !== undefined) reply.header('content-length', String(file.size));
-      if (file.fileName) reply.header('content-disposition', `inline; filename*=UTF-8''${encodeURIComponent(file.fileName)}`);
       reply.header('cache-control', 'private, max-age=3600');
-      // End-users' uploads are served from this origin: never let a browser guess a runnable type.
-      reply.header('x-content-type-options', 'nosniff');
       return reply.send(file.stream);
     } catch (err) {
       const e = err instanceof DeliveryError ? err : DeliveryError.transient(redact(String((err as Error).message)));
