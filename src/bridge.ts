@@ -188,6 +188,7 @@ export function createBridge(opts: BridgeOptions): Bridge {
       return { ready: Object.values(checks).every(Boolean), checks };
     },
     definitions: [...registry.values()],
+    ...(config.requestTimeoutMs ? { timeouts: { requestMs: config.requestTimeoutMs } } : {}),
   });
   sandbox?.register(app);
   registerMetricsRoute(app, metrics);

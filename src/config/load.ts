@@ -29,6 +29,7 @@ const envSchema = z.object({
   REDIS_CLUSTER: opt(z.enum(['true', 'false', '1', '0'])),
   PORT: opt(z.coerce.number().int().min(0).max(65535)),
   HOST: opt(z.string().min(1)),
+  HTTP_REQUEST_TIMEOUT: opt(duration('how long a request may take to arrive').refine((ms) => ms >= 1000, 'expected at least 1s')),
   PUBLIC_URL: opt(httpUrl),
   BLINGER_URL: opt(httpUrl),
   BLINGER_TOKEN: opt(z.string()),
@@ -179,6 +180,7 @@ export function loadConfig(env: Env = process.env): BridgeConfig {
     ...(redisCluster ? { redisCluster } : {}),
     port,
     host: e.HOST ?? '0.0.0.0',
+    ...(e.HTTP_REQUEST_TIMEOUT ? { requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT } : {}),
     publicUrl: (e.PUBLIC_URL ?? `http://localhost:${port}`).replace(/\/+$/, ''),
     // The sandbox signs with a per-process key: its links need not outlive the process.
     mediaSecret: e.MEDIA_SECRET ?? randomBytes(32).toString('hex'),

@@ -67,6 +67,8 @@ export interface BridgeConfig {
   redisCluster?: boolean;
   port: number;
   host: string;
+  /** HTTP_REQUEST_TIMEOUT: a request's headers and body must arrive within it (default 60 s). */
+  requestTimeoutMs?: number;
   publicUrl: string;
   mediaSecret: string;
   mediaTtlMs: number;

@@ -3,7 +3,8 @@
  * Errors are JSON `{error, message}`. A 2xx on a webhook means the message is durable in Redis;
  * when it can't be queued the answer is 503 so the sender redelivers.
  */
-import { timingSafeEqual } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import type { Adapter, AdapterDefinition } from '../adapter.js';
@@ -13,6 +14,7 @@ import type { MediaSigner } from '../media/links.js';
 import { describeIssues, replySchema, toOutbound } from '../blinger/reply.js';
 import { INERT_HEADERS, inertMedia } from '../media/safe-type.js';
 import { redact } from '../redact.js';
+import { sameSecret } from './same-secret.js';
 
 export interface ChannelRuntime {
   config: ChannelConfig;
@@ -28,6 +30,8 @@ export interface ServerDeps {
   readiness(): { ready: boolean; checks: Record<string, boolean> };
   /** Adapter types; those in use that have routes of their own (web chat) register them. */
   definitions?: AdapterDefinition[];
+  /** Client timeouts; DEFAULT_HTTP_TIMEOUTS for the rest. */
+  timeouts?: Partial<HttpTimeouts>;
 }
 
 export const BODY_LIMIT = 1024 * 1024;
@@ -47,14 +51,69 @@ function fail(reply: FastifyReply, status: number, message: string): FastifyRepl
   return reply.code(status).send({ error: ERROR_NAMES[status] ?? 'error', message });
 }
 
-function bearerMatches(header: string | undefined, token: string): boolean {
-  if (!header?.startsWith('Bearer ')) return false;
-  const a = Buffer.from(header.slice(7).trim());
-  const b = Buffer.from(token);
-  return a.length === b.length && timingSafeEqual(a, b);
+/** A refusal sent before the body was read: the connection closes, so the unread body goes with it. */
+function refuseEarly(reply: FastifyReply, status: number, message: string): FastifyReply {
+  return fail(reply.header('connection', 'close'), status, message);
+}
+
+/** The token of an `Authorization: Bearer` header: undefined without the header, '' when it is not Bearer. */
+function bearerOf(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  return /^Bearer\s+(.*)$/i.exec(header)?.[1]?.trim() ?? '';
+}
+
+/**
+ * Why the body's `token` field refuses an agent reply: absent while no Authorization header came
+ * (the header, when present, was checked before the body was read), or not the app token.
+ */
+function bodyTokenProblem(body: object | undefined, headerSent: boolean, token: string): string | undefined {
+  const bodyToken: unknown = (body as { token?: unknown } | undefined)?.token;
+  if (typeof bodyToken === 'string') {
+    if (sameSecret(bodyToken, token)) return undefined;
+    return headerSent ? 'token: does not match the Authorization header' : 'token: wrong token';
+  }
+  return headerSent ? undefined : 'missing token: send "Authorization: Bearer <token>" or a "token" field in the body';
+}
+
+/**
+ * How long clients may take. A request (headers and body) must arrive within `requestMs`, its
+ * headers within `headersMs`; a connection with no traffic either way for `idleMs` is closed (a
+ * reader that stopped reading a /media file, a client that stopped sending); an idle keep-alive
+ * connection is closed after `keepAliveMs` (longer than the usual 60 s of load balancers, so they
+ * close first). Answers that take long to *send* (a big file to a slow reader) are not cut as long
+ * as they move: they stream with backpressure.
+ */
+export interface HttpTimeouts {
+  requestMs: number;
+  headersMs: number;
+  idleMs: number;
+  keepAliveMs: number;
+}
+
+export const DEFAULT_HTTP_TIMEOUTS: HttpTimeouts = { requestMs: 60_000, headersMs: 15_000, idleMs: 60_000, keepAliveMs: 72_000 };
+
+/** Malformed or too slow requests, answered in this server's JSON shape before the socket closes. */
+function clientErrorHandler(timeouts: HttpTimeouts) {
+  return (err: NodeJS.ErrnoException, socket: Duplex): void => {
+    if (err.code === 'ECONNRESET' || socket.destroyed) return;
+    const [status, error, message] =
+      err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'request_timeout', `the request did not arrive within ${timeouts.requestMs / 1000} s`]
+        : err.code === 'HPE_HEADER_OVERFLOW'
+          ? [431, 'headers_too_large', 'the request headers are too large']
+          : [400, 'bad_request', 'malformed HTTP request'];
+    const body = JSON.stringify({ error, message });
+    if (socket.writable) {
+      socket.write(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
+    }
+    socket.destroy();
+  };
 }
 
 export function buildServer(deps: ServerDeps): FastifyInstance {
+  const timeouts = { ...DEFAULT_HTTP_TIMEOUTS, ...deps.timeouts };
   // maxParamLength: signed media tokens are a few hundred characters (fastify allows 100 by default).
   const app = Fastify({
     bodyLimit: BODY_LIMIT,
@@ -62,6 +121,12 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     return503OnClosing: true,
     forceCloseConnections: true,
     routerOptions: { maxParamLength: 2048 },
+    requestTimeout: timeouts.requestMs,
+    connectionTimeout: timeouts.idleMs,
+    keepAliveTimeout: timeouts.keepAliveMs,
+    // Node checks request deadlines every 30 s by default, which would let a slow request overstay by that much.
+    http: { headersTimeout: Math.min(timeouts.headersMs, timeouts.requestMs), connectionsCheckingInterval: 1000 },
+    clientErrorHandler: clientErrorHandler(timeouts),
   });
   const log = deps.log.child({ component: 'http' });
 
@@ -121,34 +186,44 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     });
   }
 
-  // Agent replies from Blinger.
-  app.post<{ Params: { channelId: string } }>('/blinger/:channelId', async (req, reply) => {
-    const channel = deps.channels.get(req.params.channelId);
-    if (!channel) return fail(reply, 404, 'unknown channel');
-    const token = channel.config.blinger.token;
-    if (!bearerMatches(req.headers.authorization, token)) return fail(reply, 401, 'missing or wrong Authorization: Bearer token');
-    if (req.body === undefined || req.body === null || typeof req.body !== 'object' || Array.isArray(req.body)) {
-      return fail(reply, 400, 'body: expected a JSON object');
-    }
-    const parsed = replySchema.safeParse(req.body);
-    if (!parsed.success) return fail(reply, 400, describeIssues(parsed.error));
-    const body = parsed.data;
-    if (body.token !== undefined) {
-      const a = Buffer.from(body.token);
-      const b = Buffer.from(token);
-      if (a.length !== b.length || !timingSafeEqual(a, b)) return fail(reply, 401, 'token: does not match the Authorization header');
-    }
-    if (body.custom_channel_id !== channel.config.id) {
-      return fail(reply, 400, `custom_channel_id: "${body.custom_channel_id}" does not match the channel in the URL`);
-    }
-    try {
-      await deps.enqueueReply(channel.config.id, toOutbound(body));
-    } catch (err) {
-      log.warn({ channel: channel.config.id, err: redact(String((err as Error).message)) }, 'reply not queued; answering 503');
-      return fail(reply, 503, 'could not queue the reply; retry later');
-    }
-    return reply.code(200).send({ success: true });
-  });
+  // Agent replies from Blinger. Its documentation puts the app token both in the Authorization
+  // header and in a `token` body field: either one is accepted, and when both come they must agree.
+  // An unknown channel or a wrong header is refused before the body is read.
+  app.post<{ Params: { channelId: string } }>(
+    '/blinger/:channelId',
+    {
+      onRequest: async (req, reply) => {
+        const channel = deps.channels.get(req.params.channelId);
+        if (!channel) return refuseEarly(reply, 404, 'unknown channel');
+        const bearer = bearerOf(req.headers.authorization);
+        if (bearer !== undefined && !sameSecret(bearer, channel.config.blinger.token)) {
+          return refuseEarly(reply, 401, 'Authorization: expected "Bearer <the Custom App token>"; wrong or malformed');
+        }
+        return undefined;
+      },
+    },
+    async (req, reply) => {
+      const channel = deps.channels.get(req.params.channelId)!;
+      const body = req.body;
+      const isObject = typeof body === 'object' && body !== null && !Array.isArray(body);
+      const problem = bodyTokenProblem(isObject ? body : undefined, req.headers.authorization !== undefined, channel.config.blinger.token);
+      if (problem) return fail(reply, 401, problem);
+      if (!isObject) return fail(reply, 400, 'body: expected a JSON object');
+      const parsed = replySchema.safeParse(body);
+      if (!parsed.success) return fail(reply, 400, describeIssues(parsed.error));
+      const agentReply = parsed.data;
+      if (agentReply.custom_channel_id !== channel.config.id) {
+        return fail(reply, 400, `custom_channel_id: "${agentReply.custom_channel_id}" does not match the channel in the URL`);
+      }
+      try {
+        await deps.enqueueReply(channel.config.id, toOutbound(agentReply));
+      } catch (err) {
+        log.warn({ channel: channel.config.id, err: redact(String((err as Error).message)) }, 'reply not queued; answering 503');
+        return fail(reply, 503, 'could not queue the reply; retry later');
+      }
+      return reply.code(200).send({ success: true });
+    },
+  );
 
   // Signed media links: the messenger's file, streamed, served by the one inert-media rule
   // (src/media/safe-type.ts) whatever the adapter says the type is. Its headers go on every
