@@ -74,12 +74,16 @@ async function start(argv: string[]): Promise<void> {
   await bridge.start();
   if (bridge.sandbox) {
     // For the newcomer at the terminal, plain lines rather than log records.
+    const where = `${config.host}:${config.port}`;
     process.stdout.write(
       [
         '',
         'blinger-bridge is in sandbox mode: no channel is configured. To connect a bot and Blinger, see "Configuration" in README.md.',
         `  visitor's chat:  ${bridge.sandbox.chatUrl}`,
         `  agents' inbox:   ${bridge.sandbox.inboxUrl}`,
+        process.env.HOST
+          ? `  listening on ${where} (HOST)`
+          : `  listening on ${where} only: this machine alone can open it (set HOST=0.0.0.0 to open it to the network)`,
         '',
         '',
       ].join('\n'),

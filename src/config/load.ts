@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parse as parseYaml } from 'yaml';
 import { registerSecret } from '../redact.js';
@@ -18,7 +19,17 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
+/** /admin can pause and empty the queues: no short passwords. */
+const ADMIN_MIN_PASSWORD = 12;
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** An address to listen on: an IP literal or a DNS host name (checked here, not as a stack trace at listen). */
+function isListenHost(v: string): boolean {
+  return (
+    isIP(v) !== 0 || /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(v)
+  );
+}
 
 /** Empty strings count as unset, as in most .env tooling. */
 const opt = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
@@ -28,7 +39,7 @@ const envSchema = z.object({
   REDIS_PREFIX: opt(z.string().regex(/^[A-Za-z0-9_:{}.-]{1,32}$/, 'expected 1-32 characters without spaces')),
   REDIS_CLUSTER: opt(z.enum(['true', 'false', '1', '0'])),
   PORT: opt(z.coerce.number().int().min(0).max(65535)),
-  HOST: opt(z.string().min(1)),
+  HOST: opt(z.string().refine(isListenHost, 'expected an IP address (0.0.0.0, 127.0.0.1, ::) or a host name such as localhost')),
   HTTP_REQUEST_TIMEOUT: opt(duration('how long a request may take to arrive').refine((ms) => ms >= 1000, 'expected at least 1s')),
   PUBLIC_URL: opt(httpUrl),
   BLINGER_URL: opt(httpUrl),
@@ -40,10 +51,13 @@ const envSchema = z.object({
   TELEGRAM_WEBHOOK_SECRET: opt(z.string().regex(/^[A-Za-z0-9_-]{1,256}$/, 'expected 1-256 characters of A-Z, a-z, 0-9, _ and -')),
   TELEGRAM_API_ROOT: opt(httpUrl),
   MEDIA_SECRET: opt(z.string().min(16, 'expected at least 16 characters (use a long random string)')),
-  MEDIA_LINK_TTL: opt(duration('media link lifetime')),
+  MEDIA_LINK_TTL: opt(duration('media link lifetime').refine((ms) => ms > 0, 'expected more than 0 (links would be expired when sent)')),
   BRIDGE_CONFIG: opt(z.string()),
   ADMIN_USER: opt(z.string()),
-  ADMIN_PASSWORD: opt(z.string()),
+  ADMIN_PASSWORD: opt(
+    z.string().min(ADMIN_MIN_PASSWORD, `expected at least ${ADMIN_MIN_PASSWORD} characters (/admin can pause and empty the queues)`),
+  ),
+  ADMIN_READ_ONLY: opt(z.enum(['true', 'false', '1', '0'])),
   LOG_LEVEL: opt(z.enum(LOG_LEVELS)),
   RETRY_MAX_AGE: opt(duration('how long a message is retried')),
   WORKER_CONCURRENCY: opt(z.coerce.number().int().min(1).max(1000)),
@@ -179,14 +193,17 @@ export function loadConfig(env: Env = process.env): BridgeConfig {
     redisPrefix: e.REDIS_PREFIX ?? 'bb',
     ...(redisCluster ? { redisCluster } : {}),
     port,
-    host: e.HOST ?? '0.0.0.0',
+    // The sandbox is a newcomer's trial: it stays on this machine unless HOST says otherwise.
+    host: e.HOST ?? (sandbox ? '127.0.0.1' : '0.0.0.0'),
     ...(e.HTTP_REQUEST_TIMEOUT ? { requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT } : {}),
     publicUrl: (e.PUBLIC_URL ?? `http://localhost:${port}`).replace(/\/+$/, ''),
     // The sandbox signs with a per-process key: its links need not outlive the process.
     mediaSecret: e.MEDIA_SECRET ?? randomBytes(32).toString('hex'),
     mediaTtlMs: e.MEDIA_LINK_TTL ?? 7 * 86_400_000,
     logLevel: e.LOG_LEVEL ?? 'info',
-    ...(e.ADMIN_USER && e.ADMIN_PASSWORD ? { admin: { user: e.ADMIN_USER, password: e.ADMIN_PASSWORD } } : {}),
+    ...(e.ADMIN_USER && e.ADMIN_PASSWORD
+      ? { admin: { user: e.ADMIN_USER, password: e.ADMIN_PASSWORD, readOnly: e.ADMIN_READ_ONLY === 'true' || e.ADMIN_READ_ONLY === '1' } }
+      : {}),
     retryMaxAgeMs: e.RETRY_MAX_AGE ?? 86_400_000,
     concurrency: e.WORKER_CONCURRENCY ?? 50,
     channels,

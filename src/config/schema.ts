@@ -73,7 +73,8 @@ export interface BridgeConfig {
   mediaSecret: string;
   mediaTtlMs: number;
   logLevel: string;
-  admin?: { user: string; password: string };
+  /** /admin: basic auth, and ADMIN_READ_ONLY (bull-board without the buttons that change queues). */
+  admin?: { user: string; password: string; readOnly?: boolean };
   retryMaxAgeMs: number;
   concurrency: number;
   channels: ChannelConfig[];
