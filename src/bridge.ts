@@ -256,7 +256,9 @@ export function createBridge(opts: BridgeOptions): Bridge {
       if (role !== 'worker') {
         for (const [id, runtime] of channels) await startAdapter(id, runtime);
       }
-      const address = await app.listen({ port: config.port, host: config.host });
+      const address = await app.listen({ port: config.port, host: config.host }).catch((err: NodeJS.ErrnoException) => {
+        throw new Error(`cannot listen on ${config.host}:${config.port} (HOST, PORT): ${err.code ?? err.message}`);
+      });
       started = true;
       log.info({ address, role, channels: [...channels.keys()] }, 'blinger-bridge started');
       return address;
