@@ -7,6 +7,7 @@ import type { Role } from '../bridge.js';
 import { createLogger } from '../log.js';
 import { redact } from '../redact.js';
 import { CliError, UsageError } from './errors.js';
+import { guardConsole } from './terminal.js';
 
 const USAGE = `Usage: blinger-bridge <command> [options]
 
@@ -100,6 +101,7 @@ async function finish(run: Promise<number>): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  guardConsole();
   const [command, ...rest] = process.argv.slice(2);
   switch (command) {
     case 'start':
