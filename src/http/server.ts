@@ -3,8 +3,6 @@
  * Errors are JSON `{error, message}`. A 2xx on a webhook means the message is durable in Redis;
  * when it can't be queued the answer is 503 so the sender redelivers.
  */
-import { STATUS_CODES } from 'node:http';
-import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import type { Adapter, AdapterDefinition } from '../adapter.js';
@@ -15,6 +13,7 @@ import { describeIssues, replySchema, toOutbound } from '../blinger/reply.js';
 import { INERT_HEADERS, inertMedia } from '../media/safe-type.js';
 import { redact } from '../redact.js';
 import { sameSecret } from './same-secret.js';
+import { DEFAULT_HTTP_TIMEOUTS, timeoutOptions, type HttpTimeouts } from './timeouts.js';
 
 export interface ChannelRuntime {
   config: ChannelConfig;
@@ -75,45 +74,7 @@ function bodyTokenProblem(body: object | undefined, headerSent: boolean, token: 
   return headerSent ? undefined : 'missing token: send "Authorization: Bearer <token>" or a "token" field in the body';
 }
 
-/**
- * How long clients may take. A request (headers and body) must arrive within `requestMs`, its
- * headers within `headersMs`; a connection with no traffic either way for `idleMs` is closed (a
- * reader that stopped reading a /media file, a client that stopped sending); an idle keep-alive
- * connection is closed after `keepAliveMs` (longer than the usual 60 s of load balancers, so they
- * close first). Answers that take long to *send* (a big file to a slow reader) are not cut as long
- * as they move: they stream with backpressure.
- */
-export interface HttpTimeouts {
-  requestMs: number;
-  headersMs: number;
-  idleMs: number;
-  keepAliveMs: number;
-}
-
-export const DEFAULT_HTTP_TIMEOUTS: HttpTimeouts = { requestMs: 60_000, headersMs: 15_000, idleMs: 60_000, keepAliveMs: 72_000 };
-
-/** Malformed or too slow requests, answered in this server's JSON shape before the socket closes. */
-function clientErrorHandler(timeouts: HttpTimeouts) {
-  return (err: NodeJS.ErrnoException, socket: Duplex): void => {
-    if (err.code === 'ECONNRESET' || socket.destroyed) return;
-    const [status, error, message] =
-      err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? [408, 'request_timeout', `the request did not arrive within ${timeouts.requestMs / 1000} s`]
-        : err.code === 'HPE_HEADER_OVERFLOW'
-          ? [431, 'headers_too_large', 'the request headers are too large']
-          : [400, 'bad_request', 'malformed HTTP request'];
-    const body = JSON.stringify({ error, message });
-    if (socket.writable) {
-      socket.write(
-        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-      );
-    }
-    socket.destroy();
-  };
-}
-
 export function buildServer(deps: ServerDeps): FastifyInstance {
-  const timeouts = { ...DEFAULT_HTTP_TIMEOUTS, ...deps.timeouts };
   // maxParamLength: signed media tokens are a few hundred characters (fastify allows 100 by default).
   const app = Fastify({
     bodyLimit: BODY_LIMIT,
@@ -121,12 +82,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     return503OnClosing: true,
     forceCloseConnections: true,
     routerOptions: { maxParamLength: 2048 },
-    requestTimeout: timeouts.requestMs,
-    connectionTimeout: timeouts.idleMs,
-    keepAliveTimeout: timeouts.keepAliveMs,
-    // Node checks request deadlines every 30 s by default, which would let a slow request overstay by that much.
-    http: { headersTimeout: Math.min(timeouts.headersMs, timeouts.requestMs), connectionsCheckingInterval: 1000 },
-    clientErrorHandler: clientErrorHandler(timeouts),
+    ...timeoutOptions({ ...DEFAULT_HTTP_TIMEOUTS, ...deps.timeouts }),
   });
   const log = deps.log.child({ component: 'http' });
 
