@@ -8,7 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LaneQueue } from '../../src/delivery/lane-queue.js';
 import type { DeadLetter } from '../../src/delivery/lane-store.js';
 import type { OutboundMessage } from '../../src/message.js';
-import { escapeControls } from '../../src/cli/terminal.js';
+import { escapeControls, guardConsole } from '../../src/cli/terminal.js';
+import { dlqCommand } from '../../src/cli/dlq.js';
+import { statusCommand } from '../../src/cli/status.js';
 import { runCli } from '../helpers/cli.js';
 import { readyRedis, removeKeys, testRedisUrl, uniquePrefix } from '../helpers/redis.js';
 
@@ -81,25 +83,47 @@ describe('blinger-bridge dlq list and status with hostile message data', () => {
     await redis.quit();
   });
 
-  it('prints the escapes, never the raw characters, in tables and JSON alike', async () => {
-    // One after the other: each is a Node process compiling TypeScript, and CI has two cores.
+  it('prints the escapes, never the raw characters: as a process, and every printer in process', async () => {
+    // The real CLI process: main installs the guard.
     const list = await runCli(['dlq', 'list'], env());
-    const json = await runCli(['dlq', 'list', '--json'], env());
-    const status = await runCli(['status'], env());
-    const statusJson = await runCli(['status', '--json'], env());
-    for (const res of [list, json, status, statusJson]) {
-      expect(res.code, res.stderr).toBe(0);
-      expect(res.stdout + res.stderr).not.toMatch(RAW_CONTROLS);
-    }
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout + list.stderr).not.toMatch(RAW_CONTROLS);
     expect(list.stdout).toContain('evil\\u001B]0;pwned\\u0007\\u001B[2J');
     expect(list.stdout).toContain('Telegram 400: Bad Request \\u001B[32mALL GOOD\\u001B[0m \\u009B31m \\u202Eexe.txt');
     // One row per letter: nothing in the data broke the table.
     expect(list.stdout.split('\n').filter((l) => l.includes('evil'))).toHaveLength(1);
+
+    // The other printers, in this process (quicker than a process each), behind the same guard.
+    const printed = await inProcess(env(), async () => {
+      await dlqCommand(['list', '--json']);
+      await statusCommand([]);
+      await statusCommand(['--json']);
+    });
+    expect(printed.join('\n')).not.toMatch(RAW_CONTROLS);
+    const [json, status, statusJson] = printed;
     // JSON stays JSON, and says exactly what is stored.
-    const letters = JSON.parse(json.stdout) as Array<{ lane: { clientId: string }; reason: string }>;
+    const letters = JSON.parse(json!) as Array<{ lane: { clientId: string }; reason: string }>;
     expect(letters[0]!.lane.clientId).toBe(clientId);
     expect(letters[0]!.reason).toBe(reason);
-    expect(status.stdout).toContain('gone\\u001B[8m');
-    expect((JSON.parse(statusJson.stdout) as Array<{ channelId: string }>).map((r) => r.channelId)).toContain('gone\u001b[8m');
-  }, 120_000);
+    expect(status).toContain('gone\\u001B[8m');
+    expect((JSON.parse(statusJson!) as Array<{ channelId: string }>).map((r) => r.channelId)).toContain('gone\u001b[8m');
+  }, 60_000);
 });
+
+/** Runs CLI commands in this process with `env` and the CLI's console guard; returns what they printed. */
+async function inProcess(env: Record<string, string>, run: () => Promise<void>): Promise<string[]> {
+  const printed: string[] = [];
+  const saved = { log: console.log, error: console.error, env: { ...process.env } };
+  console.log = console.error = (...args: unknown[]) => printed.push(args.map(String).join(' '));
+  guardConsole();
+  Object.assign(process.env, env);
+  try {
+    await run();
+  } finally {
+    console.log = saved.log;
+    console.error = saved.error;
+    for (const k of Object.keys(env)) if (!(k in saved.env)) delete process.env[k];
+    Object.assign(process.env, saved.env);
+  }
+  return printed;
+}

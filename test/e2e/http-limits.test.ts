@@ -30,13 +30,14 @@ afterEach(async () => {
   bridge = blinger = undefined;
 });
 
-async function start(): Promise<string> {
+async function start(host = '127.0.0.1'): Promise<string> {
   blinger = await startBlingerDouble({ token: TOKEN, channelId: CHANNEL });
   prefix = uniquePrefix();
   registerSecret(TOKEN);
   bridge = createBridge({
     config: {
       ...baseTestConfig({ port: await freePort(), prefix }),
+      host,
       requestTimeoutMs: REQUEST_TIMEOUT_MS,
       channels: [webchatChannel({ id: CHANNEL, blingerUrl: blinger.url, token: TOKEN })],
     },
@@ -149,5 +150,9 @@ describe('slow and unauthenticated clients', () => {
     // Without a token, the body is not looked at: no validation details for strangers.
     const strangers = await post({ custom_channel_id: 1 });
     expect(strangers.status).toBe(401);
+  });
+
+  it('says in one line which HOST and PORT it cannot listen on (an address this machine does not have)', async () => {
+    await expect(start('192.0.2.1')).rejects.toThrow(/^cannot listen on 192\.0\.2\.1:\d+ \(HOST, PORT\): EADDRNOTAVAIL$/);
   });
 });
