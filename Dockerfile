@@ -14,7 +14,9 @@ RUN npm run build && npm prune --omit=dev
 
 # Runtime stage: compiled code and production dependencies only, as the unprivileged node user.
 FROM node:24-bookworm-slim
-ENV NODE_ENV=production
+# HOST: a container's own interfaces; what reaches them is the port mapping's business (the
+# sandbox would otherwise listen on the container's loopback only, out of the mapping's reach).
+ENV NODE_ENV=production HOST=0.0.0.0
 WORKDIR /app
 COPY --from=build --chown=node:node /app/package.json ./
 COPY --from=build --chown=node:node /app/node_modules ./node_modules

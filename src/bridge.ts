@@ -202,6 +202,7 @@ export function createBridge(opts: BridgeOptions): Bridge {
       return { ready: Object.values(checks).every(Boolean), checks };
     },
     definitions: [...registry.values()],
+    ...(config.requestTimeoutMs ? { timeouts: { requestMs: config.requestTimeoutMs } } : {}),
   });
   sandbox?.register(app);
   registerMetricsRoute(app, metrics);
@@ -274,7 +275,9 @@ export function createBridge(opts: BridgeOptions): Bridge {
       if (role !== 'worker') {
         for (const [id, runtime] of channels) await startAdapter(id, runtime);
       }
-      const address = await app.listen({ port: config.port, host: config.host });
+      const address = await app.listen({ port: config.port, host: config.host }).catch((err: NodeJS.ErrnoException) => {
+        throw new Error(`cannot listen on ${config.host}:${config.port} (HOST, PORT): ${err.code ?? err.message}`);
+      });
       started = true;
       log.info({ address, role, channels: [...channels.keys()] }, 'blinger-bridge started');
       return address;

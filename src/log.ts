@@ -1,8 +1,9 @@
 /**
  * pino logs: JSON lines for machines, one short line per event for a person at a terminal
- * (LOG_FORMAT, default: pretty on a terminal, JSON when piped). Every string that reaches a log
- * line passes through `redact`, so a token inside an upstream error message is caught too, not only
- * known keys; the pretty lines are made from those already-redacted records.
+ * (LOG_FORMAT, default: pretty on a terminal, JSON when piped). Every finished line passes through
+ * `redact` on its way out, so a secret is caught wherever it sits: a message, a field at any depth,
+ * an error's stack, a child logger's bindings, a %o/%j interpolation; the pretty lines are made
+ * from those already-redacted lines.
  */
 import { createRequire } from 'node:module';
 import pino, { type Logger } from 'pino';
@@ -14,15 +15,9 @@ const loadPinoPretty = () => createRequire(import.meta.url)('pino-pretty') as ty
 
 export type LogFormat = 'json' | 'pretty';
 
-function scrub(value: unknown, depth = 0): unknown {
-  if (typeof value === 'string') return redact(value);
-  if (depth > 4 || value === null || typeof value !== 'object') return value;
-  if (value instanceof Error)
-    return { type: value.name, message: redact(value.message), stack: value.stack ? redact(value.stack) : undefined };
-  if (Array.isArray(value)) return value.map((v) => scrub(v, depth + 1));
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = scrub(v, depth + 1);
-  return out;
+/** The stream with every line redacted before it is written (pino writes one whole line per call). */
+function redacting(destination: pino.DestinationStream): pino.DestinationStream {
+  return { write: (line: string) => destination.write(redact(line)) };
 }
 
 /** Fields a person at a terminal does not need: ids for machines (the JSON lines keep them). */
@@ -35,7 +30,7 @@ function terminalValue(key: string, value: unknown): string {
     const at = new Date(value);
     if (!Number.isNaN(at.getTime())) return at.toTimeString().slice(0, 8);
   }
-  // An error object (from scrub): its message; the stack is in the JSON lines.
+  // An error object (pino's serializer): its message; the stack is in the JSON lines.
   if (value && typeof value === 'object' && 'message' in value && typeof value.message === 'string') value = value.message;
   if (typeof value === 'string') return /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value);
   return JSON.stringify(value) ?? String(value);
@@ -58,17 +53,8 @@ export function createLogger(
   opts: { pretty?: boolean; format?: LogFormat; destination?: pino.DestinationStream } = {},
 ): Logger {
   const pretty = opts.pretty ?? (opts.format ? opts.format === 'pretty' : process.stdout.isTTY === true && !opts.destination);
-  const options: pino.LoggerOptions = {
-    level,
-    base: { pid: process.pid },
-    formatters: { log: (obj) => scrub(obj) as Record<string, unknown> },
-    hooks: {
-      logMethod(args, method) {
-        method.apply(this, args.map((a) => (typeof a === 'string' ? redact(a) : a)) as Parameters<typeof method>);
-      },
-    },
-  };
-  if (!pretty) return opts.destination ? pino(options, opts.destination) : pino(options);
+  const options: pino.LoggerOptions = { level, base: { pid: process.pid } };
+  if (!pretty) return pino(options, redacting(opts.destination ?? pino.destination({ dest: 1, sync: true })));
   // In this thread and synchronous (a terminal is slow anyway): no line is lost at process.exit.
   const stream = loadPinoPretty()({
     sync: true,
@@ -79,5 +65,5 @@ export function createLogger(
     messageFormat: (log) => terminalLine(log),
     ...(opts.destination ? { destination: opts.destination } : {}),
   });
-  return pino(options, stream);
+  return pino(options, redacting(stream));
 }

@@ -12,7 +12,11 @@ const secrets = new Set<string>();
 const BOT_TOKEN_RE = /(?<!\d)\d{5,}:[A-Za-z0-9_-]{30,}/g;
 
 export function registerSecret(value: string | undefined): void {
-  if (value && value.length >= 6) secrets.add(value);
+  if (!value || value.length < 6) return;
+  secrets.add(value);
+  // In a JSON log line the secret appears escaped when it has quotes, backslashes or control characters.
+  const escaped = JSON.stringify(value).slice(1, -1);
+  if (escaped !== value) secrets.add(escaped);
 }
 
 export function redact(text: string): string {

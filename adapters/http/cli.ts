@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { AdapterCli, CliContext } from '../../src/adapter.js';
-import { CliError, newWebhookSecret, UsageError, webhookHeaders } from '../../src/toolkit/index.js';
+import { CliError, UsageError, newWebhookSecret, webhookHeaders } from '../../src/toolkit/index.js';
 import { HttpChannelAdapter } from './adapter.js';
 
 export const HTTP_HELP = `Usage: blinger-bridge http <secret|sign> [options]

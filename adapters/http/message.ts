@@ -3,7 +3,7 @@
  * Custom App messages it becomes. The same schemas describe the route in the OpenAPI document.
  */
 import { z } from 'zod';
-import { MAX_BUTTON_DATA_BYTES, type InboundEvent, type InboundMessage } from '../../src/adapter.js';
+import { type InboundEvent, type InboundMessage, MAX_BUTTON_DATA_BYTES } from '../../src/adapter.js';
 
 // eslint-disable-next-line no-control-regex -- control characters are what this refuses
 const CONTROL = /[\u0000-\u001f\u007f]/;

@@ -17,11 +17,11 @@ import type {
   WebhookRequest,
 } from '../../src/adapter.js';
 import {
-  checkGraphWebhook,
   DeliveryError,
   DownloadFailed,
   DownloadRefused,
   GraphClient,
+  checkGraphWebhook,
   isRetryableStatus,
   openDownload,
 } from '../../src/toolkit/index.js';

@@ -3,7 +3,7 @@
  * window" only by subcode (10 / 2018278, 10 / 2534022) and "this person isn't available" by code
  * 551; the rest is Graph's generic codes (docs/vendors/meta.md §4).
  */
-import { classifyGraphError, DeliveryError, toGraphError } from '../../src/toolkit/index.js';
+import { DeliveryError, classifyGraphError, toGraphError } from '../../src/toolkit/index.js';
 import type { Platform } from './platform.js';
 
 const WINDOW_TEXT = /outside of (the )?allowed window/i;

@@ -10,7 +10,7 @@
  * `humanAgent`, one refused because the 24-hour window closed goes again with the HUMAN_AGENT tag.
  */
 import type { OutboundMessage, ReplyKeyboard, SendContext } from '../../src/adapter.js';
-import { DeliveryError, splitText, type GraphClient } from '../../src/toolkit/index.js';
+import { DeliveryError, type GraphClient, splitText } from '../../src/toolkit/index.js';
 import { classifyMessagingError } from './errors.js';
 import { ECHO_MARKER, SCOPED_ID } from './normalize.js';
 import type { Platform } from './platform.js';

@@ -12,7 +12,6 @@
  * the history, so the page shows its buttons (also after a reload).
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { Readable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import type {
   Adapter,
@@ -26,7 +25,7 @@ import type {
   OutboundMessage,
   ReplyKeyboard,
 } from '../../src/adapter.js';
-import { DeliveryError, isInlineImage, redact, servableType } from '../../src/toolkit/index.js';
+import { DeliveryError, isInlineImage, redact } from '../../src/toolkit/index.js';
 import { SocketHub } from './hub.js';
 import {
   contactText,
@@ -408,12 +407,13 @@ export class WebchatAdapter implements Adapter {
   async openMedia(ref: MediaRef): Promise<MediaStream> {
     let file;
     try {
-      file = await this.store.getFile(ref.id);
+      file = await this.store.openFile(ref.id);
     } catch (err) {
       throw DeliveryError.transient(redact(`Redis: ${(err as Error).message}`), 'redis');
     }
     if (!file) throw DeliveryError.permanent('the upload expired', 'expired');
-    return { stream: Readable.from(file.data), contentType: servableType(file.mime), fileName: file.name, size: file.data.length };
+    // The type as uploaded: the /media route decides how it may be served.
+    return { stream: file.stream, contentType: file.mime, fileName: file.name, size: file.size };
   }
 
   async check(): Promise<CheckResult[]> {

@@ -2,7 +2,10 @@
  * What the web chat keeps in Redis, per channel c (prefix p):
  *   p:webchat:c:history:<client_id>   list of entry JSON, oldest first, at most 500, expires 7 days
  *                                     after the conversation's last message
- *   p:webchat:c:file:<file id>        hash {data, mime, name} of an upload, expires with its media link
+ *   p:webchat:c:file:<file id>        hash {mime, name, size} of an upload, expires with its media link
+ *   p:webchat:c:file:<file id>:data   the upload's bytes (a string, read in chunks with GETRANGE so a
+ *                                     slow reader never holds a whole file in memory); same expiry.
+ *                                     Uploads stored before this key existed have `data` in the hash.
  *   p:webchat:c:push                  pub/sub channel: {v: client_id, e: entry} for the live push
  *   p:webchat:c:inflight:<client_id>  set of the visitor's entry ids that are queued for a bot flow but
  *                                     not yet in the history (expires after 5 s): the bot's answer waits
@@ -17,6 +20,7 @@
  * never announces an entry that is not stored. A visitor entry's status (delivered, failed,
  * resent) is written into the entry in the list, and announced the same way.
  */
+import { Readable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import type { MediaRef, ReplyKeyboard } from '../../src/adapter.js';
 import type { EntryStatus } from './protocol.js';
@@ -236,7 +240,12 @@ export class WebchatStore {
   async putFile(fileId: string, file: { data: Buffer; mime: string; name: string }, ttlMs: number): Promise<void> {
     const key = this.fileKey(fileId);
     if (await this.redis.exists(key)) return;
-    const results = await this.redis.multi().hset(key, { data: file.data, mime: file.mime, name: file.name }).pexpire(key, ttlMs).exec();
+    const results = await this.redis
+      .multi()
+      .set(`${key}:data`, file.data, 'PX', ttlMs)
+      .hset(key, { mime: file.mime, name: file.name, size: file.data.length })
+      .pexpire(key, ttlMs)
+      .exec();
     const failed = results?.find(([err]) => err);
     if (!results || failed) throw failed?.[0] ?? new Error('Redis transaction aborted');
   }
@@ -245,9 +254,49 @@ export class WebchatStore {
     return (await this.redis.exists(this.fileKey(fileId))) === 1;
   }
 
-  async getFile(fileId: string): Promise<{ data: Buffer; mime: string; name: string } | undefined> {
-    const h = await this.redis.hgetallBuffer(this.fileKey(fileId));
-    if (!h.data) return undefined;
-    return { data: h.data, mime: h.mime?.toString() ?? 'application/octet-stream', name: h.name?.toString() ?? 'file' };
+  /** An upload's description and its bytes as a stream that reads Redis only as fast as it is consumed. */
+  async openFile(fileId: string): Promise<StoredFile | undefined> {
+    const key = this.fileKey(fileId);
+    const [mime, name, size] = await this.redis.hmget(key, 'mime', 'name', 'size');
+    const meta = { mime: mime ?? 'application/octet-stream', name: name ?? 'file' };
+    if (size === null) {
+      const legacy = await this.redis.hgetBuffer(key, 'data');
+      return legacy ? { ...meta, size: legacy.length, stream: Readable.from([legacy]) } : undefined;
+    }
+    return { ...meta, size: Number(size), stream: chunked(this.redis, `${key}:data`, Number(size)) };
   }
+}
+
+export interface StoredFile {
+  mime: string;
+  name: string;
+  size: number;
+  stream: Readable;
+}
+
+const CHUNK_BYTES = 64 * 1024;
+
+/** The bytes of a string key, one GETRANGE per chunk the consumer asks for (backpressure). */
+function chunked(redis: Redis, key: string, size: number): Readable {
+  let offset = 0;
+  return new Readable({
+    highWaterMark: CHUNK_BYTES,
+    read() {
+      if (offset >= size) {
+        this.push(null);
+        return;
+      }
+      const end = Math.min(offset + CHUNK_BYTES, size) - 1;
+      redis.getrangeBuffer(key, offset, end).then(
+        (chunk) => {
+          if (this.destroyed) return;
+          // Shorter than asked: the upload expired (or was replaced) while being read.
+          if (chunk.length !== end - offset + 1) return this.destroy(new Error('the upload expired while it was being read'));
+          offset += chunk.length;
+          this.push(chunk);
+        },
+        (err: Error) => this.destroy(err),
+      );
+    },
+  });
 }

@@ -17,7 +17,7 @@ import type {
   WebhookReply,
   WebhookRequest,
 } from '../../src/adapter.js';
-import { checkGraphWebhook, classifyGraphError, DeliveryError, GraphClient, redact, toGraphError } from '../../src/toolkit/index.js';
+import { DeliveryError, GraphClient, checkGraphWebhook, classifyGraphError, redact, toGraphError } from '../../src/toolkit/index.js';
 import { classifyWhatsAppError, describeForAgent } from './errors.js';
 import { normalizeWebhook, type WaEvent } from './normalize.js';
 import { sendTemplate, sendToWhatsApp, type WhatsAppSender } from './send.js';

@@ -3,7 +3,7 @@
  * and never by HTTP status (Meta: "build on code + details"; 131056 comes as 400 or 429); the
  * generic Graph codes (tokens, throttles, 5xx) through the toolkit. Codes: docs/vendors/meta.md §3.4.
  */
-import { classifyGraphError, DeliveryError, toGraphError } from '../../src/toolkit/index.js';
+import { DeliveryError, classifyGraphError, toGraphError } from '../../src/toolkit/index.js';
 import { describeFailure } from './normalize.js';
 
 /** The pair rate: about one message per 6 s to one user (131056). */

@@ -20,15 +20,15 @@ import type { Logger } from 'pino';
 import type { OutboundMessage, ReplyButton, ReplyKeyboard, SendContext } from '../../src/adapter.js';
 import {
   DeliveryError,
+  type Download,
   DownloadFailed,
   DownloadRefused,
+  type GraphClient,
   fileNameFromUrl,
   isRetryableStatus,
   mediaType,
   openDownload,
   splitText,
-  type Download,
-  type GraphClient,
 } from '../../src/toolkit/index.js';
 import { classifyWhatsAppError } from './errors.js';
 import { BSUID } from './normalize.js';

@@ -6,11 +6,22 @@ const idLike = z
   .union([z.string(), z.number()], { error: (iss) => (iss.input === undefined ? 'is required' : 'must be a string or a number') })
   .transform(String);
 
+/** C0 and C1 control characters and DEL: never part of a messenger's conversation id. */
+// eslint-disable-next-line no-control-regex -- control characters are what this finds
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
 export const replySchema = z
   .object({
     token: z.string().optional(),
     custom_channel_id: idLike,
-    client_id: idLike.pipe(z.string().min(1, 'must not be empty').max(256, 'must be at most 256 characters')),
+    client_id: idLike.pipe(
+      z
+        .string()
+        .min(1, 'must not be empty')
+        .max(256, 'must be at most 256 characters')
+        .refine((v) => v.trim() !== '', 'must not be blank')
+        .refine((v) => !CONTROL.test(v), 'must not contain control characters'),
+    ),
     type: z.enum(['text', 'image', 'file'], {
       error: (iss) => (iss.input === undefined ? 'is required' : 'must be one of text, image, file'),
     }),

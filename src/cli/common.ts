@@ -19,6 +19,7 @@ import { redact } from '../redact.js';
 import { clusterClient } from '../redis.js';
 
 import { CliError, UsageError } from './errors.js';
+import { escapeControls } from './terminal.js';
 
 export { CliError, UsageError };
 
@@ -236,8 +237,9 @@ export function formatAge(ms: number): string {
   return `${Math.floor(h / 24)} d ${h % 24} h`;
 }
 
-/** Left-aligned columns. */
-export function table(rows: string[][]): string {
+/** Left-aligned columns; a cell's control characters, newlines included, are escaped so rows stay rows. */
+export function table(cells: string[][]): string {
+  const rows = cells.map((r) => r.map((c) => escapeControls(c)));
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');
 }

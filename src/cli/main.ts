@@ -10,6 +10,7 @@ import { createLogger } from '../log.js';
 import { redact } from '../redact.js';
 import { CliError, UsageError } from './errors.js';
 import type { AdapterDefinition } from '../adapter.js';
+import { guardConsole } from './terminal.js';
 
 /** The commands every deployment has; each adapter type adds its own (`blinger-bridge <type> …`). */
 function usage(adapters: readonly AdapterDefinition[]): string {
@@ -115,12 +116,16 @@ async function start(argv: string[], envFile: string | undefined): Promise<void>
   }
   if (bridge.sandbox) {
     // For the newcomer at the terminal, plain lines rather than log records.
+    const where = `${config.host}:${config.port}`;
     process.stdout.write(
       [
         '',
         'blinger-bridge is in sandbox mode: no channel is configured. To connect a bot and Blinger, see "Connecting a bot to Blinger" in README.md.',
         `  visitor's chat:  ${bridge.sandbox.chatUrl}`,
         `  agents' inbox:   ${bridge.sandbox.inboxUrl}`,
+        process.env.HOST
+          ? `  listening on ${where} (HOST)`
+          : `  listening on ${where} only: this machine alone can open it (set HOST=0.0.0.0 to open it to the network)`,
         '',
         '',
       ].join('\n'),
@@ -137,6 +142,7 @@ async function finish(run: Promise<number>): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  guardConsole();
   const [command, ...rest] = process.argv.slice(2);
   const envFile = command === undefined || command === 'help' || command.startsWith('-') ? undefined : loadDotEnv();
   switch (command) {

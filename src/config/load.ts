@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parse as parseYaml } from 'yaml';
 import type { AdapterDefinition, AdapterSettings } from '../adapter.js';
@@ -22,7 +23,17 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
+/** /admin can pause and empty the queues: no short passwords. */
+const ADMIN_MIN_PASSWORD = 12;
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** An address to listen on: an IP literal or a DNS host name (checked here, not as a stack trace at listen). */
+function isListenHost(v: string): boolean {
+  return (
+    isIP(v) !== 0 || /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(v)
+  );
+}
 
 /** Empty strings count as unset, as in most .env tooling. */
 const opt = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
@@ -40,17 +51,21 @@ const envSchema = z.object({
   REDIS_PREFIX: opt(z.string().regex(/^[A-Za-z0-9_:{}.-]{1,32}$/, 'expected 1-32 characters of letters, digits and _ : { } . -')),
   REDIS_CLUSTER: opt(flag),
   PORT: opt(wholeNumber(1, 65535, 'a port number')),
-  HOST: opt(z.string().min(1)),
+  HOST: opt(z.string().refine(isListenHost, 'expected an IP address (0.0.0.0, 127.0.0.1, ::) or a host name such as localhost')),
+  HTTP_REQUEST_TIMEOUT: opt(duration('how long a request may take to arrive').refine((ms) => ms >= 1000, 'expected at least 1s')),
   PUBLIC_URL: opt(httpUrl),
   BLINGER_URL: opt(httpUrl),
   BLINGER_TOKEN: opt(z.string()),
   BLINGER_CHANNEL_ID: opt(z.string()),
   BLINGER_TIMEOUT: opt(duration('Blinger request timeout')),
   MEDIA_SECRET: opt(z.string().min(16, 'expected at least 16 characters (use a long random string)')),
-  MEDIA_LINK_TTL: opt(duration('media link lifetime')),
+  MEDIA_LINK_TTL: opt(duration('media link lifetime').refine((ms) => ms > 0, 'expected more than 0 (links would be expired when sent)')),
   BRIDGE_CONFIG: opt(z.string()),
   ADMIN_USER: opt(z.string()),
-  ADMIN_PASSWORD: opt(z.string()),
+  ADMIN_PASSWORD: opt(
+    z.string().min(ADMIN_MIN_PASSWORD, `expected at least ${ADMIN_MIN_PASSWORD} characters (/admin can pause and empty the queues)`),
+  ),
+  ADMIN_READ_ONLY: opt(flag),
   LOG_LEVEL: opt(z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` })),
   LOG_FORMAT: opt(z.enum(['json', 'pretty'], { error: 'expected json or pretty' })),
   RETRY_MAX_AGE: opt(duration('how long a message is retried')),
@@ -308,7 +323,8 @@ export function loadConfig(env: Env = process.env, adapters: readonly AdapterDef
       `${shown('REDIS_PREFIX', e.REDIS_PREFIX, false)}: with REDIS_CLUSTER=true it must contain a hash tag such as {bb}, so that every key of the bridge lives in one cluster slot`,
     );
   }
-  if ((e.ADMIN_USER === undefined) !== (e.ADMIN_PASSWORD === undefined)) {
+  // From the raw values: a password refused above is still "set".
+  if (((env.ADMIN_USER ?? '') === '') !== ((env.ADMIN_PASSWORD ?? '') === '')) {
     problems.push('ADMIN_USER / ADMIN_PASSWORD: set both to enable /admin, or neither');
   }
   if (problems.length > 0) throw new ConfigError(problems);
@@ -318,14 +334,18 @@ export function loadConfig(env: Env = process.env, adapters: readonly AdapterDef
     redisPrefix: e.REDIS_PREFIX ?? 'bb',
     ...(redisCluster ? { redisCluster } : {}),
     port,
-    host: e.HOST ?? '0.0.0.0',
+    // The sandbox is a newcomer's trial: it stays on this machine unless HOST says otherwise.
+    host: e.HOST ?? (sandbox ? '127.0.0.1' : '0.0.0.0'),
+    ...(e.HTTP_REQUEST_TIMEOUT ? { requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT } : {}),
     publicUrl: (e.PUBLIC_URL ?? `http://localhost:${port}`).replace(/\/+$/, ''),
     // The sandbox signs with a per-process key: its links need not outlive the process.
     mediaSecret: e.MEDIA_SECRET ?? randomBytes(32).toString('hex'),
     mediaTtlMs: e.MEDIA_LINK_TTL ?? 7 * 86_400_000,
     logLevel: e.LOG_LEVEL ?? 'info',
     ...(e.LOG_FORMAT ? { logFormat: e.LOG_FORMAT } : {}),
-    ...(e.ADMIN_USER && e.ADMIN_PASSWORD ? { admin: { user: e.ADMIN_USER, password: e.ADMIN_PASSWORD } } : {}),
+    ...(e.ADMIN_USER && e.ADMIN_PASSWORD
+      ? { admin: { user: e.ADMIN_USER, password: e.ADMIN_PASSWORD, readOnly: e.ADMIN_READ_ONLY === 'true' || e.ADMIN_READ_ONLY === '1' } }
+      : {}),
     retryMaxAgeMs: e.RETRY_MAX_AGE ?? 86_400_000,
     concurrency: e.WORKER_CONCURRENCY ?? 50,
     channels,

@@ -69,13 +69,16 @@ export interface BridgeConfig {
   redisCluster?: boolean;
   port: number;
   host: string;
+  /** HTTP_REQUEST_TIMEOUT: a request's headers and body must arrive within it (default 60 s). */
+  requestTimeoutMs?: number;
   publicUrl: string;
   mediaSecret: string;
   mediaTtlMs: number;
   logLevel: string;
   /** LOG_FORMAT: unset = pretty on a terminal, JSON otherwise. */
   logFormat?: 'json' | 'pretty';
-  admin?: { user: string; password: string };
+  /** /admin: basic auth, and ADMIN_READ_ONLY (bull-board without the buttons that change queues). */
+  admin?: { user: string; password: string; readOnly?: boolean };
   retryMaxAgeMs: number;
   concurrency: number;
   channels: ChannelConfig[];

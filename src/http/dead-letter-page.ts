@@ -42,7 +42,7 @@ th{font-weight:600;color:#475569}td.msg{max-width:28rem;overflow-wrap:anywhere}t
 @media (prefers-color-scheme:dark){body{background:#0f172a;color:#e2e8f0}table{background:#111827}th{color:#94a3b8}
 th,td{border-color:#1f2937}.type{background:#334155}.notice{background:#064e3b;border-color:#065f46}}`;
 
-function letterRow(l: DeadLetter<unknown>): string {
+function letterRow(l: DeadLetter<unknown>, readOnly: boolean): string {
   const { type, preview } = describeMessage(l.item.payload);
   const failed = new Date(l.failedAt).toISOString().replace('T', ' ').slice(0, 19);
   return `<tr>
@@ -51,32 +51,35 @@ function letterRow(l: DeadLetter<unknown>): string {
 <td class="msg"><span class="type">${esc(type)}</span>${esc(preview)}</td>
 <td>${l.attempts}</td>
 <td class="reason">${esc(l.reason)}</td>
-<td><form class="inline" method="post" action="dead-letters/retry"><input type="hidden" name="id" value="${esc(l.id)}"><button>Retry</button></form></td>
+<td>${readOnly ? '' : `<form class="inline" method="post" action="dead-letters/retry"><input type="hidden" name="id" value="${esc(l.id)}"><button>Retry</button></form>`}</td>
 </tr>`;
 }
 
-async function directionSection(dl: DeadLetters, direction: Direction): Promise<string> {
+async function directionSection(dl: DeadLetters, direction: Direction, readOnly: boolean): Promise<string> {
   const [total, letters] = await Promise.all([dl.count(direction), dl.list({ direction, limit: SHOWN_PER_DIRECTION })]);
   const head = `<h2>${DIRECTION_TITLES[direction]}: ${total}</h2>`;
   if (total === 0) return `<section data-direction="${direction}">${head}<p class="empty">No dead letters.</p></section>`;
   const more = total > letters.length ? `<p class="empty">The newest ${letters.length} are shown.</p>` : '';
   return `<section data-direction="${direction}">${head}
-<form method="post" action="dead-letters/retry-all"><input type="hidden" name="direction" value="${direction}"><button>Retry all ${total}</button></form>
+${readOnly ? '' : `<form method="post" action="dead-letters/retry-all"><input type="hidden" name="direction" value="${direction}"><button>Retry all ${total}</button></form>`}
 <table><thead><tr><th>Failed</th><th>Conversation</th><th>Message</th><th>Attempts</th><th>Reason</th><th></th></tr></thead>
-<tbody>${letters.map(letterRow).join('')}</tbody></table>${more}</section>`;
+<tbody>${letters.map((l) => letterRow(l, readOnly)).join('')}</tbody></table>${more}</section>`;
 }
 
-async function page(dl: DeadLetters, notice: string | undefined): Promise<string> {
-  const sections = await Promise.all(DIRECTIONS.map((d) => directionSection(dl, d)));
+async function page(dl: DeadLetters, notice: string | undefined, readOnly: boolean): Promise<string> {
+  const sections = await Promise.all(DIRECTIONS.map((d) => directionSection(dl, d, readOnly)));
+  const purge = readOnly
+    ? '<p class="empty">Read-only (ADMIN_READ_ONLY): retry and purge with <code>blinger-bridge dlq</code>.</p>'
+    : `<h2>Purge</h2>
+<form method="post" action="dead-letters/purge"><label>Delete the dead letters that failed more than
+<input name="olderThan" value="30d" size="6" aria-label="age"> ago</label> <button>Purge</button></form>`;
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex"><title>Dead letters · blinger-bridge</title><style>${STYLE}</style></head>
 <body><header><h1>Dead letters</h1><a href="../admin">Queues</a></header><main>
 ${notice ? `<p class="notice" role="status">${esc(notice)}</p>` : ''}
 <p>Messages the bridge gave up on, with the reason. Retry puts one back at the end of its conversation, with a fresh retry window.</p>
 ${sections.join('\n')}
-<h2>Purge</h2>
-<form method="post" action="dead-letters/purge"><label>Delete the dead letters that failed more than
-<input name="olderThan" value="30d" size="6" aria-label="age"> ago</label> <button>Purge</button></form>
+${purge}
 </main></body></html>`;
 }
 
@@ -95,7 +98,7 @@ function crossOrigin(req: FastifyRequest): boolean {
 const back = (reply: FastifyReply, notice: string, n = 0) =>
   reply.code(303).header('location', `../dead-letters?notice=${notice}&n=${n}`).send();
 
-export function registerDeadLetterPage(scope: FastifyInstance, opts: { path: string; deadLetters: DeadLetters }): void {
+export function registerDeadLetterPage(scope: FastifyInstance, opts: { path: string; deadLetters: DeadLetters; readOnly?: boolean }): void {
   const dl = opts.deadLetters;
   scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 4096 }, (_req, body, done) =>
     done(null, Object.fromEntries(new URLSearchParams(body as string))),
@@ -106,13 +109,15 @@ export function registerDeadLetterPage(scope: FastifyInstance, opts: { path: str
     return reply
       .type('text/html; charset=utf-8')
       .header('cache-control', 'no-store')
-      .send(await page(dl, notice));
+      .send(await page(dl, notice, opts.readOnly === true));
   });
   // Every change the dashboard makes (these forms, bull-board's own API) comes from its own pages.
   scope.addHook('preHandler', async (req, reply) => {
     if (req.method !== 'GET' && req.method !== 'HEAD' && crossOrigin(req))
       return reply.code(403).send({ error: 'forbidden', message: 'changes from another site are refused' });
   });
+  // Read-only: the page without its forms, and no route that changes anything.
+  if (opts.readOnly) return;
   const form = (req: FastifyRequest) => (req.body ?? {}) as Record<string, string | undefined>;
   scope.post(`${opts.path}/retry`, async (req, reply) => {
     const id = form(req).id ?? '';

@@ -48,8 +48,9 @@ export class LaneBoardAdapter extends BullMQAdapter {
   constructor(
     private readonly lanes: LaneQueue<unknown>,
     description: string,
+    readOnly = false,
   ) {
-    super(lanes.queue, { readOnlyMode: false, description });
+    super(lanes.queue, { readOnlyMode: readOnly, description });
     this.setFormatter('name', (job: { name?: string; data?: { message?: HeadSummary } }) => {
       const m = job.data?.message;
       return m ? `${m.type}: ${m.text}` : (job.name ?? '');

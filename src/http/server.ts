@@ -3,7 +3,6 @@
  * Errors are JSON `{error, message}`. A 2xx on a webhook means the message is durable in Redis;
  * when it can't be queued the answer is 503 so the sender redelivers.
  */
-import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Adapter, AdapterDefinition } from '../adapter.js';
@@ -11,7 +10,10 @@ import type { ChannelConfig } from '../config/schema.js';
 import { DeliveryError } from '../delivery/errors.js';
 import type { MediaSigner } from '../media/links.js';
 import { describeIssues, replySchema, toOutbound } from '../blinger/reply.js';
+import { INERT_HEADERS, inertMedia } from '../media/safe-type.js';
 import { redact } from '../redact.js';
+import { sameSecret } from './same-secret.js';
+import { DEFAULT_HTTP_TIMEOUTS, timeoutOptions, type HttpTimeouts } from './timeouts.js';
 
 export interface ChannelRuntime {
   config: ChannelConfig;
@@ -27,6 +29,8 @@ export interface ServerDeps {
   readiness(): { ready: boolean; checks: Record<string, boolean> };
   /** Adapter types; those in use that have routes of their own (web chat) register them. */
   definitions?: readonly AdapterDefinition[];
+  /** Client timeouts; DEFAULT_HTTP_TIMEOUTS for the rest. */
+  timeouts?: Partial<HttpTimeouts>;
 }
 
 export const BODY_LIMIT = 1024 * 1024;
@@ -46,11 +50,28 @@ function fail(reply: FastifyReply, status: number, message: string): FastifyRepl
   return reply.code(status).send({ error: ERROR_NAMES[status] ?? 'error', message });
 }
 
-function bearerMatches(header: string | undefined, token: string): boolean {
-  if (!header?.startsWith('Bearer ')) return false;
-  const a = Buffer.from(header.slice(7).trim());
-  const b = Buffer.from(token);
-  return a.length === b.length && timingSafeEqual(a, b);
+/** A refusal sent before the body was read: the connection closes, so the unread body goes with it. */
+function refuseEarly(reply: FastifyReply, status: number, message: string): FastifyReply {
+  return fail(reply.header('connection', 'close'), status, message);
+}
+
+/** The token of an `Authorization: Bearer` header: undefined without the header, '' when it is not Bearer. */
+function bearerOf(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  return /^Bearer\s+(.*)$/i.exec(header)?.[1]?.trim() ?? '';
+}
+
+/**
+ * Why the body's `token` field refuses an agent reply: absent while no Authorization header came
+ * (the header, when present, was checked before the body was read), or not the app token.
+ */
+function bodyTokenProblem(body: object | undefined, headerSent: boolean, token: string): string | undefined {
+  const bodyToken: unknown = (body as { token?: unknown } | undefined)?.token;
+  if (typeof bodyToken === 'string') {
+    if (sameSecret(bodyToken, token)) return undefined;
+    return headerSent ? 'token: does not match the Authorization header' : 'token: wrong token';
+  }
+  return headerSent ? undefined : 'missing token: send "Authorization: Bearer <token>" or a "token" field in the body';
 }
 
 interface RawBodyRequest {
@@ -107,6 +128,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     return503OnClosing: true,
     forceCloseConnections: true,
     routerOptions: { maxParamLength: 2048 },
+    ...timeoutOptions({ ...DEFAULT_HTTP_TIMEOUTS, ...deps.timeouts }),
   });
   const log = deps.log.child({ component: 'http' });
 
@@ -158,49 +180,63 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
 
   registerWebhooks(app, deps, log);
 
-  // Agent replies from Blinger.
-  app.post<{ Params: { channelId: string } }>('/blinger/:channelId', async (req, reply) => {
-    const channel = deps.channels.get(req.params.channelId);
-    if (!channel) return fail(reply, 404, 'unknown channel');
-    const token = channel.config.blinger.token;
-    if (!bearerMatches(req.headers.authorization, token)) return fail(reply, 401, 'missing or wrong Authorization: Bearer token');
-    if (req.body === undefined || req.body === null || typeof req.body !== 'object' || Array.isArray(req.body)) {
-      return fail(reply, 400, 'body: expected a JSON object');
-    }
-    const parsed = replySchema.safeParse(req.body);
-    if (!parsed.success) return fail(reply, 400, describeIssues(parsed.error));
-    const body = parsed.data;
-    if (body.token !== undefined) {
-      const a = Buffer.from(body.token);
-      const b = Buffer.from(token);
-      if (a.length !== b.length || !timingSafeEqual(a, b)) return fail(reply, 401, 'token: does not match the Authorization header');
-    }
-    if (body.custom_channel_id !== channel.config.id) {
-      return fail(reply, 400, `custom_channel_id: "${body.custom_channel_id}" does not match the channel in the URL`);
-    }
-    try {
-      await deps.enqueueReply(channel.config.id, toOutbound(body));
-    } catch (err) {
-      log.warn({ channel: channel.config.id, err: redact(String((err as Error).message)) }, 'reply not queued; answering 503');
-      return fail(reply, 503, 'could not queue the reply; retry later');
-    }
-    return reply.code(200).send({ success: true });
-  });
+  // Agent replies from Blinger. Its documentation puts the app token both in the Authorization
+  // header and in a `token` body field: either one is accepted, and when both come they must agree.
+  // An unknown channel or a wrong header is refused before the body is read.
+  app.post<{ Params: { channelId: string } }>(
+    '/blinger/:channelId',
+    {
+      onRequest: async (req, reply) => {
+        const channel = deps.channels.get(req.params.channelId);
+        if (!channel) return refuseEarly(reply, 404, 'unknown channel');
+        const bearer = bearerOf(req.headers.authorization);
+        if (bearer !== undefined && !sameSecret(bearer, channel.config.blinger.token)) {
+          return refuseEarly(reply, 401, 'Authorization: expected "Bearer <the Custom App token>"; wrong or malformed');
+        }
+        return undefined;
+      },
+    },
+    async (req, reply) => {
+      const channel = deps.channels.get(req.params.channelId)!;
+      const body = req.body;
+      const isObject = typeof body === 'object' && body !== null && !Array.isArray(body);
+      const problem = bodyTokenProblem(isObject ? body : undefined, req.headers.authorization !== undefined, channel.config.blinger.token);
+      if (problem) return fail(reply, 401, problem);
+      if (!isObject) return fail(reply, 400, 'body: expected a JSON object');
+      const parsed = replySchema.safeParse(body);
+      if (!parsed.success) return fail(reply, 400, describeIssues(parsed.error));
+      const agentReply = parsed.data;
+      if (agentReply.custom_channel_id !== channel.config.id) {
+        return fail(reply, 400, `custom_channel_id: "${agentReply.custom_channel_id}" does not match the channel in the URL`);
+      }
+      try {
+        await deps.enqueueReply(channel.config.id, toOutbound(agentReply));
+      } catch (err) {
+        log.warn({ channel: channel.config.id, err: redact(String((err as Error).message)) }, 'reply not queued; answering 503');
+        return fail(reply, 503, 'could not queue the reply; retry later');
+      }
+      return reply.code(200).send({ success: true });
+    },
+  );
 
-  // Signed media links: the messenger's file, streamed.
-  app.get<{ Params: { signed: string } }>('/media/:signed', async (req, reply) => {
+  // Signed media links: the messenger's file, streamed, served by the one inert-media rule
+  // (src/media/safe-type.ts) whatever the adapter says the type is. Its headers go on every
+  // answer of the route, errors included.
+  const inert = async (_req: unknown, reply: FastifyReply, payload: unknown) => {
+    reply.headers(INERT_HEADERS);
+    return payload;
+  };
+  app.get<{ Params: { signed: string } }>('/media/:signed', { onSend: inert }, async (req, reply) => {
     const v = deps.media.verify(req.params.signed);
     if ('error' in v) return fail(reply, 403, v.error);
     const channel = deps.channels.get(v.channelId);
     if (!channel?.adapter.openMedia) return fail(reply, 404, 'unknown channel');
     try {
       const file = await channel.adapter.openMedia(v.ref);
-      reply.header('content-type', file.contentType ?? 'application/octet-stream');
+      const served = inertMedia(file.contentType, file.fileName);
+      reply.header('content-type', served.contentType).header('content-disposition', served.disposition);
       if (file.size !== undefined) reply.header('content-length', String(file.size));
-      if (file.fileName) reply.header('content-disposition', `inline; filename*=UTF-8''${encodeURIComponent(file.fileName)}`);
       reply.header('cache-control', 'private, max-age=3600');
-      // End-users' uploads are served from this origin: never let a browser guess a runnable type.
-      reply.header('x-content-type-options', 'nosniff');
       return reply.send(file.stream);
     } catch (err) {
       const e = err instanceof DeliveryError ? err : DeliveryError.transient(redact(String((err as Error).message)));

@@ -1,7 +1,8 @@
 /**
  * Downloads a file named by an untrusted URL (an agent's attachment) without letting that URL reach
  * the bridge's own network: loopback, private, link-local, CGNAT, unspecified, multicast and
- * reserved addresses are refused unless `allowPrivate` (sandbox, tests).
+ * reserved addresses are refused unless `allowPrivate` (sandbox, tests), and so are IPv6 addresses
+ * that lead to such an IPv4 address through a translator or tunnel (NAT64, 6to4, Teredo, mapped).
  *
  * The address check happens where the socket connects — a custom `lookup` on the http/https agent —
  * so a name that resolves to a public address when "checked" and a private one when used (DNS
@@ -23,6 +24,7 @@ import net from 'node:net';
 import { pipeline, Transform, type Readable } from 'node:stream';
 import axios, { type AxiosResponse } from 'axios';
 import { redact } from '../redact.js';
+import { embeddedIPv4 } from './embedded-ipv4.js';
 
 export type DownloadRefusedCode = 'bad_url' | 'scheme' | 'private_address' | 'too_large' | 'too_many_redirects';
 
@@ -94,30 +96,40 @@ const blocked = (() => {
     ['169.254.0.0', 16], // link-local (cloud metadata endpoints live here)
     ['172.16.0.0', 12], // RFC 1918
     ['192.0.0.0', 24], // IETF protocol assignments
+    ['192.0.2.0', 24], // documentation (TEST-NET-1)
+    ['192.88.99.0', 24], // deprecated 6to4 relay anycast
     ['192.168.0.0', 16], // RFC 1918
     ['198.18.0.0', 15], // benchmarking
+    ['198.51.100.0', 24], // documentation (TEST-NET-2)
+    ['203.0.113.0', 24], // documentation (TEST-NET-3)
     ['224.0.0.0', 4], // multicast
     ['240.0.0.0', 4], // reserved, incl. broadcast 255.255.255.255
   ];
   for (const [prefix, bits] of v4) list.addSubnet(prefix, bits, 'ipv4');
   const v6: Array<[string, number]> = [
-    ['::', 96], // unspecified (::), loopback (::1) and deprecated IPv4-compatible addresses
+    ['::', 96], // unspecified (::), loopback (::1) and deprecated IPv4-compatible addresses (::a.b.c.d)
+    ['64:ff9b:1::', 48], // local-use NAT64 (RFC 8215): each network places the IPv4 part where it likes
+    ['100::', 64], // discard-only (RFC 6666)
+    ['2001:db8::', 32], // documentation
     ['fc00::', 7], // unique local
     ['fe80::', 10], // link-local
     ['fec0::', 10], // deprecated site-local
     ['ff00::', 8], // multicast
   ];
   for (const [prefix, bits] of v6) list.addSubnet(prefix, bits, 'ipv6');
-  // IPv4-mapped IPv6 (::ffff:a.b.c.d): BlockList checks them against the IPv4 rules above.
   return list;
 })();
 
-/** Whether `address` (an IP literal) is one a download must not reach. Non-IPs count as blocked. */
+/**
+ * Whether `address` (an IP literal) is one a download must not reach. Non-IPs count as blocked.
+ * An IPv6 address that leads to an IPv4 host (NAT64, 6to4, Teredo, mapped: see embedded-ipv4.ts)
+ * is refused when that IPv4 address is.
+ */
 export function isBlockedAddress(address: string): boolean {
   const family = net.isIP(address);
   if (family === 4) return blocked.check(address, 'ipv4');
-  if (family === 6) return blocked.check(address, 'ipv6');
-  return true;
+  if (family !== 6) return true;
+  return blocked.check(address, 'ipv6') || embeddedIPv4(address).some((v4) => blocked.check(v4, 'ipv4'));
 }
 
 function where(url: URL): string {

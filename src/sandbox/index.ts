@@ -21,7 +21,7 @@ import type { Logger } from 'pino';
 import type { Redis } from 'ioredis';
 import type { ChannelConfig } from '../config/schema.js';
 import { loadAssets, render, sendAsset } from '../http/assets.js';
-import { cleanFileName, isInlineImage, mediaType, servableType } from '../media/safe-type.js';
+import { cleanFileName, INERT_HEADERS, inertMedia, isInlineImage, mediaType } from '../media/safe-type.js';
 import { redact, registerSecret } from '../redact.js';
 import { checkIncoming } from './contract.js';
 import { SandboxInbox, type IncomingEvent, type LinkCheck, type ReplyEvent } from './store.js';
@@ -212,15 +212,9 @@ export function createSandbox(opts: SandboxOptions): Sandbox {
       const serveFile = async (id: string, reply: FastifyReply) => {
         const file = /^[0-9a-f-]{36}$/.test(id) ? await inbox.getFile(id) : undefined;
         if (!file) return fail(reply, 404, 'not_found', 'no such file (files expire after 7 days)');
-        const type = servableType(file.mime);
-        return reply
-          .type(type)
-          .header('x-content-type-options', 'nosniff')
-          .header(
-            'content-disposition',
-            `${type === 'application/octet-stream' ? 'attachment' : 'inline'}; filename*=UTF-8''${encodeURIComponent(file.name)}`,
-          )
-          .send(file.data);
+        // Served from the bridge's origin like /media: the same inert-media rule.
+        const served = inertMedia(file.mime, file.name);
+        return reply.type(served.contentType).headers(INERT_HEADERS).header('content-disposition', served.disposition).send(file.data);
       };
       scope.get<{ Params: { id: string } }>('/sandbox/files/:id', async (req, reply) => serveFile(req.params.id, reply));
       scope.get<{ Params: { id: string; name: string } }>('/sandbox/files/:id/:name', async (req, reply) =>

@@ -72,13 +72,19 @@ describe('POST /blinger/:channelId', () => {
       });
     const message = async (r: Response) => ((await r.json()) as { message: string }).message;
 
-    expect((await post(good, {})).status).toBe(401);
+    const { token: _token, ...untokened } = good;
+    expect((await post(untokened, {})).status).toBe(401);
     expect((await post(good, { authorization: 'Bearer wrong' })).status).toBe(401);
     expect((await post({ ...good, token: 'other' })).status).toBe(401);
     expect((await post(good, undefined, `${b.url}/blinger/unknown`)).status).toBe(404);
 
     const cases: [unknown, RegExp][] = [
       [{ ...good, client_id: '' }, /^client_id: must not be empty/],
+      [{ ...good, client_id: ' ' }, /^client_id: must not be blank/],
+      [{ ...good, client_id: '\t\n' }, /^client_id: must not be blank; client_id: must not contain control characters/],
+      [{ ...good, client_id: 'web-1\u0000' }, /^client_id: must not contain control characters/],
+      [{ ...good, client_id: 'web-1\u001b[31m' }, /^client_id: must not contain control characters/],
+      [{ ...good, client_id: 'web\u0085' }, /^client_id: must not contain control characters/],
       [{ ...good, type: 'video' }, /^type: must be one of text, image, file/],
       [{ ...good, data: '' }, /^data: must not be empty/],
       [{ ...good, type: 'image', data: 'not a url' }, /^data: must be an http\(s\) URL/],

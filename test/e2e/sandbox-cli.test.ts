@@ -32,7 +32,6 @@ it('starts in sandbox mode, prints the chat and inbox URLs and the README sectio
     REDIS_URL: testRedisUrl(),
     REDIS_PREFIX: prefix,
     PORT: String(port),
-    HOST: '127.0.0.1',
     LOG_LEVEL: 'info',
   });
   let stdout = '';
@@ -52,6 +51,10 @@ it('starts in sandbox mode, prints the chat and inbox URLs and the README sectio
   ]);
   expect(lines).toContain(`  visitor's chat:  http://localhost:${port}/chat/sandbox`);
   expect(lines).toContain(`  agents' inbox:   http://localhost:${port}/sandbox`);
+  // No HOST: the sandbox stays on this machine, and says so.
+  expect(lines).toContain(
+    `  listening on 127.0.0.1:${port} only: this machine alone can open it (set HOST=0.0.0.0 to open it to the network)`,
+  );
 
   const chat = await fetch(`http://127.0.0.1:${port}/chat/sandbox`);
   expect(chat.status).toBe(200);

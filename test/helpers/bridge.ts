@@ -81,7 +81,7 @@ export interface TestBridgeOptions {
   /** The bot flow's clock. */
   now?: () => number;
   /** Enables the /admin dashboard with these credentials. */
-  admin?: { user: string; password: string };
+  admin?: { user: string; password: string; readOnly?: boolean };
   /** `redisUrl` is a node of a Redis Cluster. */
   redisCluster?: boolean;
 }

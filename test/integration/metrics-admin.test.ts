@@ -2,6 +2,7 @@
  * GET /metrics and the /admin dashboard on a real bridge (HTTP server, workers, Redis) between the
  * Telegram and Blinger doubles.
  */
+import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startTelegramDouble, type TelegramDouble } from '../doubles/telegram-api.js';
 import { startBlingerDouble, type BlingerDouble } from '../doubles/blinger.js';
@@ -18,7 +19,7 @@ afterEach(async () => {
   tg = blinger = undefined;
 });
 
-async function setup(opts: { admin?: { user: string; password: string } } = {}): Promise<TestBridge> {
+async function setup(opts: { admin?: { user: string; password: string; readOnly?: boolean } } = {}): Promise<TestBridge> {
   tg = await startTelegramDouble();
   blinger = await startBlingerDouble({ token: BLINGER_TOKEN, channelId: CHANNEL_ID });
   const tb = await startTestBridge({ telegramApiRoot: tg.apiRoot, blingerUrl: blinger.url, mode: 'webhook', ...opts });
@@ -251,5 +252,59 @@ describe('/admin dashboard', () => {
     const after = await (await fetch(`${page}?notice=purged&n=1`, { headers })).text();
     expect(after).toContain('1 dead letter deleted.');
     expect(after).toContain('Inbound: end-users → Blinger: 0');
+  });
+
+  const auth = (u: string, p: string) => ({ authorization: `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}` });
+
+  it('answers every refusal with a plain "unauthorized" body, the page and the API alike', async () => {
+    const tb = await setup({ admin: { user: 'ops', password: 'correct-horse-battery' } });
+    for (const path of ['/admin', '/admin/api/queues', '/admin/api/queues/inbound/pause']) {
+      for (const headers of [{}, auth('ops', 'wrong-password'), { authorization: 'Basic !!!' }]) {
+        const res = await fetch(`${tb.url}${path}`, { headers });
+        expect(res.status, path).toBe(401);
+        expect(res.headers.get('www-authenticate')).toMatch(/^Basic realm="blinger-bridge"/);
+        expect(await res.json()).toEqual({ error: 'unauthorized', message: 'unauthorized: sign in with ADMIN_USER and ADMIN_PASSWORD' });
+      }
+    }
+  });
+
+  it('locks out an address after 10 wrong passwords, right password or not; other addresses go on', async () => {
+    const tb = await setup({ admin: { user: 'ops', password: 'correct-horse-battery' } });
+    for (let i = 0; i < 10; i++) expect((await fetch(`${tb.url}/admin`, { headers: auth('ops', `guess-${i}`) })).status).toBe(401);
+    const locked = await fetch(`${tb.url}/admin`, { headers: auth('ops', 'correct-horse-battery') });
+    expect(locked.status).toBe(429);
+    expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(800);
+    expect(((await locked.json()) as { error: string }).error).toBe('too_many_requests');
+    // The same loopback server, reached from another local address.
+    const other = await new Promise<number>((resolve, reject) => {
+      const url = new URL(`${tb.url}/admin`);
+      request(
+        { host: url.hostname, port: url.port, path: '/admin', localAddress: '127.0.0.2', headers: auth('ops', 'correct-horse-battery') },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      )
+        .on('error', reject)
+        .end();
+    });
+    expect(other).toBe(200);
+  });
+
+  it('ADMIN_READ_ONLY shows the queues but refuses to change them', async () => {
+    const tb = await setup({ admin: { user: 'ops', password: 'correct-horse-battery', readOnly: true } });
+    const headers = auth('ops', 'correct-horse-battery');
+    expect((await fetch(`${tb.url}/admin/api/queues`, { headers })).status).toBe(200);
+    const pause = await fetch(`${tb.url}/admin/api/queues/inbound/pause`, { method: 'PUT', headers });
+    expect(pause.status).toBe(405);
+    expect(await tb.bridge.inbound.queue.isPaused()).toBe(false);
+  });
+
+  it('without ADMIN_READ_ONLY the operator can pause a queue from the dashboard', async () => {
+    const tb = await setup({ admin: { user: 'ops', password: 'correct-horse-battery' } });
+    const headers = auth('ops', 'correct-horse-battery');
+    expect((await fetch(`${tb.url}/admin/api/queues/outbound/pause`, { method: 'PUT', headers })).status).toBe(200);
+    expect(await tb.bridge.outbound.queue.isPaused()).toBe(true);
+    expect((await fetch(`${tb.url}/admin/api/queues/outbound/resume`, { method: 'PUT', headers })).status).toBe(200);
   });
 });

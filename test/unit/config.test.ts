@@ -30,7 +30,7 @@ describe('configuration from the environment', () => {
     expect(c).toMatchObject({
       redisUrl: 'redis://127.0.0.1:6379',
       port: 3000,
-      host: '0.0.0.0',
+      host: '127.0.0.1',
       publicUrl: 'http://localhost:3000',
       logLevel: 'info',
       sandbox: true,
@@ -103,6 +103,41 @@ describe('configuration from the environment', () => {
 
   it('requires ADMIN_USER and ADMIN_PASSWORD together', () => {
     expect(problems({ ADMIN_USER: 'ops' })).toEqual(['ADMIN_USER / ADMIN_PASSWORD: set both to enable /admin, or neither']);
+  });
+
+  it('refuses an /admin password shorter than 12 characters, without echoing it; ADMIN_READ_ONLY makes the dashboard read-only', () => {
+    const p = problems({ ADMIN_USER: 'ops', ADMIN_PASSWORD: 'hunter2-abc' });
+    expect(p).toEqual(['ADMIN_PASSWORD=(11 characters, hidden): expected at least 12 characters (/admin can pause and empty the queues)']);
+    expect(loadConfig({ ADMIN_USER: 'ops', ADMIN_PASSWORD: 'correct-horse-battery' }).admin).toEqual({
+      user: 'ops',
+      password: 'correct-horse-battery',
+      readOnly: false,
+    });
+    expect(loadConfig({ ADMIN_USER: 'ops', ADMIN_PASSWORD: 'correct-horse-battery', ADMIN_READ_ONLY: 'true' }).admin?.readOnly).toBe(true);
+    expect(problems({ ADMIN_READ_ONLY: 'yes' })).toEqual(['ADMIN_READ_ONLY=yes: expected true or false']);
+  });
+
+  it('the sandbox listens on 127.0.0.1 unless HOST says otherwise; a configured bridge on every interface', () => {
+    expect(loadConfig({}).host).toBe('127.0.0.1');
+    expect(loadConfig({ HOST: '0.0.0.0' }).host).toBe('0.0.0.0');
+    expect(loadConfig(channelEnv).host).toBe('0.0.0.0');
+    expect(loadConfig({ ...channelEnv, HOST: '::' }).host).toBe('::');
+    expect(loadConfig({ HOST: 'localhost' }).host).toBe('localhost');
+  });
+
+  it.each(['0.0.0.0:3000', 'http://0.0.0.0', 'my host', '-bad.example', 'a..b'])('refuses HOST=%s with one line naming HOST', (host) => {
+    expect(problems({ HOST: host })).toEqual([
+      expect.stringMatching(/^HOST=("?).*\1: expected an IP address \(0\.0\.0\.0, 127\.0\.0\.1, ::\) or a host name such as localhost$/),
+    ]);
+  });
+
+  it('refuses MEDIA_LINK_TTL=0 (every link would be expired when sent) and takes HTTP_REQUEST_TIMEOUT as a duration', () => {
+    expect(problems({ MEDIA_LINK_TTL: '0' })).toEqual(['MEDIA_LINK_TTL=0: expected more than 0 (links would be expired when sent)']);
+    expect(problems({ MEDIA_LINK_TTL: '0s' })).toHaveLength(1);
+    expect(loadConfig({ MEDIA_LINK_TTL: '1h' }).mediaTtlMs).toBe(3_600_000);
+    expect(loadConfig({ HTTP_REQUEST_TIMEOUT: '2m' }).requestTimeoutMs).toBe(120_000);
+    expect(loadConfig({}).requestTimeoutMs).toBeUndefined();
+    expect(problems({ HTTP_REQUEST_TIMEOUT: '10' })[0]).toMatch(/^HTTP_REQUEST_TIMEOUT=10: expected at least 1s/);
   });
 });
 

@@ -7,8 +7,8 @@ describe('publicUrlProblem', () => {
     for (const url of [
       'https://bridge.example.com',
       'https://bridge.example.com:8443/base',
-      'https://203.0.113.10',
-      'https://[2001:db8::1]',
+      'https://1.1.1.1',
+      'https://[2606:4700:4700::1111]',
     ])
       expect(publicUrlProblem(url, true), url).toBeUndefined();
   });

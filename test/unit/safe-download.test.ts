@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DownloadFailed, DownloadRefused, fileNameFromDisposition, isBlockedAddress, openDownload } from '../../src/net/safe-download.js';
+import { embeddedIPv4, ipv6Groups } from '../../src/net/embedded-ipv4.js';
 import { freePort } from '../helpers/net.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -164,6 +165,61 @@ describe('address policy', () => {
   it.each(['8.8.8.8', '1.1.1.1', '100.128.0.1', '172.32.0.1', '2606:4700:4700::1111', '::ffff:8.8.8.8'])('%s is allowed', (ip) => {
     expect(isBlockedAddress(ip)).toBe(false);
   });
+
+  // IPv6 addresses that lead to an IPv4 host: the embedded IPv4 address decides.
+  it.each([
+    ['NAT64 64:ff9b::/96, loopback', '64:ff9b::7f00:1'],
+    ['NAT64 64:ff9b::/96, metadata (dotted)', '64:ff9b::169.254.169.254'],
+    ['NAT64 64:ff9b::/96, RFC 1918 (upper case)', '64:FF9B::A00:1'],
+    ['NAT64 local-use 64:ff9b:1::/48, whatever it embeds', '64:ff9b:1::808:808'],
+    ['NAT64 local-use 64:ff9b:1::/48, another layout', '64:ff9b:1:7f00:1::'],
+    ['6to4 2002::/16, loopback', '2002:7f00:1::1'],
+    ['6to4 2002::/16, metadata', '2002:a9fe:a9fe::'],
+    ['6to4 2002::/16, 192.168.1.1', '2002:c0a8:101:1::1'],
+    ['Teredo 2001::/32, client 127.0.0.1 (XOR-ed)', '2001:0:4136:e378:8000:63bf:80ff:fffe'],
+    ['Teredo 2001::/32, client 10.1.2.3 (XOR-ed)', '2001::4136:e378:8000:63bf:f5fe:fdfc'],
+    ['Teredo 2001::/32, RFC 4380 example (client 192.0.2.45)', '2001:0000:4136:e378:8000:63bf:3fff:fdd2'],
+    ['Teredo 2001::/32, private server', '2001:0:a00:1:8000:63bf:f7f7:f7f7'],
+    ['IPv4-mapped, hex', '::ffff:a9fe:a9fe'],
+    ['IPv4-translated ::ffff:0:0:0/96', '::ffff:0:7f00:1'],
+    ['IPv4-compatible (deprecated), private', '::127.0.0.1'],
+    ['IPv4-compatible (deprecated), even public', '::8.8.8.8'],
+    ['link-local with a zone id', 'fe80::1%eth0'],
+    ['discard-only 100::/64', '100::1'],
+    ['documentation 2001:db8::/32', '2001:db8::1'],
+  ])('%s: %s is blocked', (_what, ip) => {
+    expect(isBlockedAddress(ip)).toBe(true);
+  });
+
+  it.each([
+    ['NAT64 of 8.8.8.8', '64:ff9b::808:808'],
+    ['6to4 of 8.8.8.8', '2002:808:808::1'],
+    ['Teredo, public server, client 8.8.8.8', '2001:0:4136:e378:8000:63bf:f7f7:f7f7'],
+    ['IPv4-translated of 8.8.8.8', '::ffff:0:808:808'],
+    ['an ordinary global address that starts like Teredo', '2001:4860:4860::8888'],
+  ])('%s: %s is allowed', (_what, ip) => {
+    expect(isBlockedAddress(ip)).toBe(false);
+  });
+});
+
+describe('embedded IPv4 addresses', () => {
+  it('parses IPv6 text into its eight groups, with ::, a dotted tail and a zone id', () => {
+    expect(ipv6Groups('::')).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
+    expect(ipv6Groups('2001:db8::1')).toEqual([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1]);
+    expect(ipv6Groups('64:ff9b::192.0.2.33')).toEqual([0x64, 0xff9b, 0, 0, 0, 0, 0xc000, 0x221]);
+    expect(ipv6Groups('fe80::1%eth0')).toEqual([0xfe80, 0, 0, 0, 0, 0, 0, 1]);
+    expect(ipv6Groups('1:2:3:4:5:6:7:8')).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(ipv6Groups('127.0.0.1')).toBeUndefined();
+  });
+
+  it('decodes the IPv4 address of each transition form', () => {
+    expect(embeddedIPv4('::ffff:127.0.0.1')).toEqual(['127.0.0.1']);
+    expect(embeddedIPv4('64:ff9b::a9fe:a9fe')).toEqual(['169.254.169.254']);
+    expect(embeddedIPv4('2002:c000:221::')).toEqual(['192.0.2.33']);
+    // RFC 4380's example: server 65.54.227.120, client 192.0.2.45 (stored XOR-ed with ones).
+    expect(embeddedIPv4('2001:0:4136:e378:8000:63bf:3fff:fdd2')).toEqual(['65.54.227.120', '192.0.2.45']);
+    expect(embeddedIPv4('2606:4700:4700::1111')).toEqual([]);
+  });
 });
 
 describe('openDownload', () => {
@@ -175,6 +231,23 @@ describe('openDownload', () => {
     const mapped = await rejection(openDownload(`http://[::ffff:127.0.0.1]:${main.port}/files/hello.txt`, CLOSED));
     expect((mapped as DownloadRefused).code).toBe('private_address');
     expect(main.hits.length).toBe(before);
+  });
+
+  it('refuses loopback reached through NAT64 or 6to4 before connecting, where a dual-stack server listens', async () => {
+    const server = await serve('::', (_req, res) => res.end('reached'));
+    try {
+      for (const host of ['[64:ff9b::7f00:1]', '[2002:7f00:1::1]', '[::ffff:7f00:1]']) {
+        const err = await rejection(openDownload(`http://${host}:${server.port}/x`, CLOSED));
+        expect(err, host).toBeInstanceOf(DownloadRefused);
+        expect((err as DownloadRefused).code).toBe('private_address');
+      }
+      expect(server.hits).toEqual([]);
+      // The server is reachable: only the policy stood in the way.
+      const d = await openDownload(`http://[::ffff:7f00:1]:${server.port}/x`, OPEN);
+      expect((await readAll(d.stream)).toString()).toBe('reached');
+    } finally {
+      await server.close();
+    }
   });
 
   it('refuses a name that resolves to loopback at connect time', async () => {

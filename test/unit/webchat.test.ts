@@ -138,7 +138,7 @@ describe('serving uploads', () => {
     ['IMAGE/JPEG; charset=binary', 'image/jpeg', true],
     ['image/svg+xml', 'application/octet-stream', false],
     ['text/html', 'application/octet-stream', false],
-    ['application/pdf', 'application/pdf', false],
+    ['application/pdf', 'application/octet-stream', false],
     ['text/plain', 'text/plain; charset=utf-8', false],
     [undefined, 'application/octet-stream', false],
   ])('%s is served as %s (inline image: %s)', (mime, served, image) => {
