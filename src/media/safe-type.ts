@@ -4,6 +4,8 @@
  * JavaScript — would let an upload script the bridge's pages, so only types that are safe to
  * show inline keep their Content-Type; everything else is served as a download.
  */
+import { truncate, wellFormed } from '../text.js';
+
 const INLINE_SAFE = /^(image\/(png|jpeg|gif|webp|avif|bmp)|audio\/[\w.+-]+|video\/[\w.+-]+|application\/pdf|text\/plain)$/;
 
 /** Images a browser shows in an <img>: what the web chat sends as `image`, the rest as `file`. */
@@ -24,7 +26,10 @@ export function isInlineImage(mime: string | undefined): boolean {
   return IMAGE.test(mediaType(mime));
 }
 
-/** A file name fit for Content-Disposition and for showing: no path, no control characters, ≤ 200 chars. */
+/**
+ * A file name fit for Content-Disposition and for showing: no path, no control characters,
+ * well-formed, ≤ 200 UTF-16 code units cut between two characters (never inside an emoji).
+ */
 export function cleanFileName(name: string | undefined, fallback = 'file'): string {
   const base = (name ?? '')
     .split(/[\\/]/)
@@ -32,5 +37,5 @@ export function cleanFileName(name: string | undefined, fallback = 'file'): stri
     // eslint-disable-next-line no-control-regex -- control characters are what this removes
     .replace(/[\u0000-\u001f\u007f]/g, '')
     .trim();
-  return (base || fallback).slice(0, 200);
+  return truncate(wellFormed(base || fallback), 200);
 }

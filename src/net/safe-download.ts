@@ -23,6 +23,7 @@ import net from 'node:net';
 import { pipeline, Transform, type Readable } from 'node:stream';
 import axios, { type AxiosResponse } from 'axios';
 import { redact } from '../redact.js';
+import { truncate } from '../text.js';
 
 export type DownloadRefusedCode = 'bad_url' | 'scheme' | 'private_address' | 'too_large' | 'too_many_redirects';
 
@@ -330,7 +331,7 @@ export function sanitizeFileName(name: string): string | undefined {
   if (base.length > 200) {
     const dot = base.lastIndexOf('.');
     const ext = dot > 0 && base.length - dot <= 16 ? base.slice(dot) : '';
-    base = base.slice(0, 200 - ext.length) + ext;
+    base = truncate(base, 200 - ext.length) + ext;
   }
   return base;
 }
