@@ -15,6 +15,7 @@ import type { Redis } from 'ioredis';
 import { callWithTimeout } from './api.js';
 import { ALLOWED_UPDATES } from './settings.js';
 import { redact } from '../../src/redact.js';
+import { wellFormedDeep } from '../../src/text.js';
 
 export interface PollerOptions {
   telegram: Telegram;
@@ -93,7 +94,8 @@ export class TelegramPoller {
           this.abort.signal,
         )) as unknown as Update[];
         for (const update of updates) {
-          await this.o.handle(update);
+          // A webhook's body is made well-formed by the server; telegraf parsed these itself.
+          await this.o.handle(wellFormedDeep(update));
           this.offset = update.update_id + 1; // confirmed to Telegram by the next getUpdates
         }
         failures = 0;

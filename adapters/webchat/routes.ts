@@ -14,6 +14,7 @@ import type { Adapter, AdapterRouteDeps } from '../../src/adapter.js';
 import { escapeHtml, loadAssets, render, sendAsset } from '../../src/http/assets.js';
 import { cleanFileName, mediaType } from '../../src/media/safe-type.js';
 import { redact } from '../../src/redact.js';
+import { parseJsonWellFormed, truncate } from '../../src/text.js';
 import { WebchatAdapter, type Visitor } from './adapter.js';
 import type { ChatSocket } from './hub.js';
 import {
@@ -180,7 +181,7 @@ export function registerWebchatRoutes(app: FastifyInstance, lookup: Lookup, deps
         if (typeof rawContext === 'string' && rawContext) {
           let json: unknown;
           try {
-            json = JSON.parse(decodeURIComponent(rawContext));
+            json = parseJsonWellFormed(decodeURIComponent(rawContext));
           } catch {
             return fail(reply, 400, 'bad_request', 'x-chat-context header: expected URI-encoded JSON');
           }
@@ -236,13 +237,13 @@ function runSession(chat: WebchatAdapter, socket: ChatSocket, userAgent: string 
         : Buffer.from(data).toString('utf8');
     let json: unknown;
     try {
-      json = JSON.parse(text);
+      json = parseJsonWellFormed(text);
     } catch {
       return refuse('bad_frame', 'the frame is not valid JSON');
     }
     const parsed = parseClientFrame(json);
     if (!parsed.success) {
-      const id = typeof (json as { id?: unknown } | null)?.id === 'string' ? (json as { id: string }).id.slice(0, 64) : undefined;
+      const id = typeof (json as { id?: unknown } | null)?.id === 'string' ? truncate((json as { id: string }).id, 64) : undefined;
       return refuse('bad_frame', describeFrameIssues(parsed.error), id);
     }
     const frame = parsed.data;

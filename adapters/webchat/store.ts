@@ -16,6 +16,7 @@
 import type { Redis } from 'ioredis';
 import type { MediaRef } from '../../src/adapter.js';
 import type { ReplyKeyboard } from '../../src/message.js';
+import { stringifyWellFormed } from '../../src/text.js';
 
 export const HISTORY_MAX = 500;
 export const HISTORY_TTL_MS = 7 * 86_400_000;
@@ -48,7 +49,10 @@ if ARGV[8] ~= '' then redis.call('SREM', KEYS[2], ARGV[8]) end
 if ARGV[7] == '1' and redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 local recent = redis.call('LRANGE', KEYS[1], -20, -1)
 for _, e in ipairs(recent) do
-  if cjson.decode(e).id == ARGV[2] then return 0 end
+  -- pcall: an entry cjson cannot decode (a lone surrogate, stored before entries were made
+  -- well-formed) must not block every later reply to this visitor.
+  local ok, old = pcall(cjson.decode, e)
+  if ok and type(old) == 'table' and old.id == ARGV[2] then return 0 end
 end
 redis.call('RPUSH', KEYS[1], ARGV[1])
 redis.call('LTRIM', KEYS[1], -tonumber(ARGV[3]), -1)
@@ -98,8 +102,8 @@ export class WebchatStore {
     entry: StoredEntry,
     opts: { mustExist?: boolean; origin?: string; inflight?: boolean } = {},
   ): Promise<AppendResult> {
-    const json = JSON.stringify(entry);
-    const push = JSON.stringify({ v: clientId, e: entry, o: opts.origin });
+    const json = stringifyWellFormed(entry);
+    const push = stringifyWellFormed({ v: clientId, e: entry, o: opts.origin });
     const r = (await this.redis.eval(
       APPEND,
       2,

@@ -12,6 +12,7 @@ import { DeliveryError } from '../delivery/errors.js';
 import type { MediaSigner } from '../media/links.js';
 import { describeIssues, replySchema, toOutbound } from '../blinger/reply.js';
 import { redact } from '../redact.js';
+import { parseJsonWellFormed } from '../text.js';
 
 export interface ChannelRuntime {
   config: ChannelConfig;
@@ -68,7 +69,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(/^application\/([\w.+-]+\+)?json/, { parseAs: 'string' }, (_req, body, done) => {
     try {
-      done(null, body === '' ? undefined : JSON.parse(body as string));
+      // Strings well-formed here cover every webhook: a lone surrogate must never reach a lane.
+      done(null, body === '' ? undefined : parseJsonWellFormed(body as string));
     } catch {
       done(Object.assign(new Error('body is not valid JSON'), { statusCode: 400 }), undefined);
     }
