@@ -17,33 +17,34 @@ export function wellFormed(text: string): string {
 
 /**
  * A JSON value (objects, arrays, strings; keys too) with every string well-formed. Returns the
- * value itself when nothing needed repair, so the usual case allocates nothing.
+ * value itself when nothing needs repair: the usual case only reads, it allocates nothing.
  */
 export function wellFormedDeep<T>(value: T): T {
-  return repair(value) as T;
+  return isWellFormedDeep(value) ? value : (repair(value) as T);
+}
+
+/** A JSON object, not a Buffer, Date or class instance (those are left alone). */
+function isJsonObject(value: object): value is Record<string, unknown> {
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
+function isWellFormedDeep(value: unknown): boolean {
+  if (typeof value === 'string') return value.isWellFormed();
+  if (typeof value !== 'object' || value === null) return true;
+  if (Array.isArray(value)) return value.every(isWellFormedDeep);
+  if (!isJsonObject(value)) return true;
+  for (const key in value) if (!key.isWellFormed() || !isWellFormedDeep(value[key])) return false;
+  return true;
 }
 
 function repair(value: unknown): unknown {
   if (typeof value === 'string') return wellFormed(value);
   if (typeof value !== 'object' || value === null) return value;
-  if (Array.isArray(value)) {
-    let out: unknown[] | undefined;
-    for (let i = 0; i < value.length; i++) {
-      const v = repair(value[i]);
-      if (v !== value[i]) (out ??= value.slice())[i] = v;
-    }
-    return out ?? value;
-  }
-  const proto = Object.getPrototypeOf(value) as unknown;
-  if (proto !== Object.prototype && proto !== null) return value; // not a JSON object (a Buffer, a Date…)
-  let changed = false;
-  const entries = Object.entries(value).map(([k, v]) => {
-    const [k2, v2] = [wellFormed(k), repair(v)];
-    if (k2 !== k || v2 !== v) changed = true;
-    return [k2, v2] as const;
-  });
+  if (Array.isArray(value)) return value.map(repair);
+  if (!isJsonObject(value)) return value;
   // fromEntries defines own properties: a "__proto__" key stays a key, never a prototype.
-  return changed ? Object.fromEntries(entries) : value;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [wellFormed(k), repair(v)]));
 }
 
 /**
