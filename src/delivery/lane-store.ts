@@ -54,7 +54,7 @@ export interface DeadLetter<T> {
 }
 
 /**
- * Lua: whether the entry \`head\` is the item with id \`id\`. Compares the id written first, without
+ * Lua: whether the entry `head` is the item with id `id`. Compares the id written first, without
  * decoding (an entry cjson cannot decode must still be poppable); decodes only an entry written
  * some other way, and then never fails.
  */
