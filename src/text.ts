@@ -53,7 +53,10 @@ function repair(value: unknown): unknown {
  */
 const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
 
-/** JSON.parse, with every string of the result well-formed; the check costs one scan of the text. */
+/**
+ * JSON.parse, with every string of the result well-formed; the check costs one scan of the text.
+ * Throws SyntaxError as JSON.parse does, and RangeError for a value nested thousands of levels deep.
+ */
 export function parseJsonWellFormed(text: string): unknown {
   const value: unknown = JSON.parse(text);
   return SURROGATE_ESCAPE.test(text) ? wellFormedDeep(value) : value;

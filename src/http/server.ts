@@ -71,8 +71,10 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     try {
       // Strings well-formed here cover every webhook: a lone surrogate must never reach a lane.
       done(null, body === '' ? undefined : parseJsonWellFormed(body as string));
-    } catch {
-      done(Object.assign(new Error('body is not valid JSON'), { statusCode: 400 }), undefined);
+    } catch (err) {
+      // RangeError: thousands of nested levels, more than the well-forming pass goes down.
+      const message = err instanceof RangeError ? 'body is nested too deeply' : 'body is not valid JSON';
+      done(Object.assign(new Error(message), { statusCode: 400 }), undefined);
     }
   });
 
