@@ -202,7 +202,7 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
 
   /**
    * Runs a turn under the poison guard: a turn that fails unexpectedly (not a delivery failure)
-   * POISON_LIMIT times in a row on the same head dead-letters that head, then goes on with the next.
+   * POISON_LIMIT times on the same head dead-letters that head, then goes on with the next.
    */
   private async guardTurn(store: LaneStore, job: Job<LaneJobData>, token: string | undefined, turn: () => Promise<void>): Promise<void> {
     const lane: LaneRef = { channelId: job.data.channelId, clientId: job.data.clientId };

@@ -140,7 +140,7 @@ return 1
 const STRIKE = `
 -- KEYS: lane list, strikes key, [turn lock]; ARGV: ttl ms, [lock token]. Counts one unexpected
 -- turn failure against the lane's head, known by its SHA-1 (never decoded: it may be what fails).
--- Returns {failures in a row on this head, its SHA-1}, or {0} when the lane is empty or the turn's
+-- Returns {failures on this head so far, its SHA-1}, or {0} when the lane is empty or the turn's
 -- lock is not this worker's (another worker holds the lane: not this turn's business).
 if KEYS[3] and redis.call('GET', KEYS[3]) ~= ARGV[2] then return {0} end
 local head = redis.call('LINDEX', KEYS[1], 0)
@@ -315,7 +315,7 @@ export class LaneStore {
   }
 
   /**
-   * Counts an unexpected turn failure against the lane's head: how many in a row this head has had
+   * Counts an unexpected turn failure against the lane's head: how many this head has had
    * (0 = nothing counted: the lane is empty, or `lock` is no longer this turn's), and the head's
    * SHA-1 for deadLetterPoison. The count is kept for `ttlMs`.
    */

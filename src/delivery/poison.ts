@@ -4,8 +4,9 @@
  * comes from the head itself, it would fail (and maybe be delivered) again forever, with the rest
  * of the conversation stuck behind it. So every such failure is counted against the head (by its
  * SHA-1, in Redis, so it counts across processes and for entries nothing can decode), and after
- * POISON_LIMIT failures in a row on one head, that head goes to the dead-letter list with code
- * `poison` and the error, and the lane goes on with its next message.
+ * POISON_LIMIT failures on one head (within STRIKES_TTL_MS of the previous one), that head goes to
+ * the dead-letter list with code `poison` and the error, and the lane goes on with its next message.
+ * A head that changes (popped, or its progress saved) starts from zero.
  *
  * Not counted: Redis being away and a turn that lost its lane's lock — no fault of the head.
  */
@@ -14,9 +15,9 @@ import { redact } from '../redact.js';
 import { wellFormed, wellFormedDeep } from '../text.js';
 import { parseItem, type DeadLetter, type LaneItem, type LaneRef, type LaneStore, type TurnLock } from './lane-store.js';
 
-/** Unexpected turn failures in a row on one head before it is set aside: it is delivered at most this often. */
+/** Unexpected turn failures on one head before it is set aside: it is delivered at most this often. */
 export const POISON_LIMIT = 3;
-/** How long a head's failure count is kept (BullMQ retries a failed turn after 2 s). */
+/** How long a head's failure count is kept after its last failure (BullMQ retries a failed turn after 2 s). */
 const STRIKES_TTL_MS = 3_600_000;
 
 const REDIS_AWAY =
@@ -32,7 +33,7 @@ export function mayBePoison(err: unknown): boolean {
 }
 
 /**
- * Counts a failed turn against the lane's head; on the POISON_LIMIT-th failure in a row, moves the
+ * Counts a failed turn against the lane's head; on its POISON_LIMIT-th failure, moves the
  * head to the dead-letter list and returns its letter. Only while `lock` is still this turn's.
  */
 export async function strikeHead(
@@ -54,7 +55,7 @@ export async function strikeHead(
     direction: store.direction,
     lane,
     item,
-    reason: `poison: the worker failed ${failures} times in a row on this message (last: ${message}); set aside so that the conversation goes on`,
+    reason: `poison: the worker failed ${failures} times on this message (last: ${message}); set aside so that the conversation goes on`,
     code: 'poison',
     failedAt: now,
     attempts: failures,

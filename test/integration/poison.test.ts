@@ -99,7 +99,7 @@ describe('poison messages in a lane', () => {
     const r = record(q, 1);
     const letter = await dead;
     expect(letter).toMatchObject({ code: 'poison', attempts: POISON_LIMIT, lane, item: { payload: 'not json {' } });
-    expect(letter.reason).toMatch(/^poison: the worker failed 3 times in a row on this message \(last: .*JSON.*\)/);
+    expect(letter.reason).toMatch(/^poison: the worker failed 3 times on this message \(last: .*JSON.*\)/);
     await r.until(2);
     expect(r.deliveries).toEqual([2]);
     // The first failures go back to BullMQ (retried after 2 s); the last one is the guard's.
@@ -137,7 +137,7 @@ describe('the poison guard counts per head, across processes, and only for this 
     await redis.quit();
   });
 
-  it('counts failures in a row on the same head, restarts on a new head, and ignores a turn whose lock is gone', async () => {
+  it('counts failures on the same head, restarts on a new head, and ignores a turn whose lock is gone', async () => {
     await redis.rpush(store.laneKey(lane), 'first', 'second');
     const a = await store.strikeHead(lane, 60_000);
     const b = await store.strikeHead(lane, 60_000);
