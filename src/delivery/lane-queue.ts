@@ -376,8 +376,9 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
         continue;
       }
       const popped = await store.popHeadAndPeek<T>(lane, item.id, lock);
-      // Delivered but still the head (its id cannot be matched): a fault for the poison guard, not a loop.
-      if (!popped.popped && !popped.lost) throw new Error(`message ${item.id} was delivered but could not be popped`);
+      // Delivered, yet still the head (the script cannot match its id): a fault for the poison guard,
+      // not a loop. (A head that moved on was popped by a turn that lost the lane: go on from there.)
+      if (!popped.popped && popped.next?.id === item.id) throw new Error(`message ${item.id} was delivered but could not be popped`);
       peeked = popped;
       if (popped.popped) {
         delivered++;
