@@ -1,8 +1,9 @@
 /**
  * Text as it enters the bridge. Every string from outside is made well-formed: a lone UTF-16
  * surrogate (half of an emoji, e.g. from a JSON escape "\ud83d" or a cut by code unit) becomes
- * U+FFFD, the replacement character. Left alone it would reach Redis' Lua JSON decoder, Telegram
- * and Blinger, which all refuse it. And every cut to a length ends between two characters.
+ * U+FFFD, the replacement character. Left alone it breaks Redis' Lua JSON decoder (cjson), and
+ * strict JSON decoders elsewhere (PHP's, for one) refuse it too. And every cut to a length ends
+ * between two characters.
  *
  * No imports from the rest of the bridge: adapters use this through the toolkit.
  */

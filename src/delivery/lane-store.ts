@@ -175,7 +175,7 @@ return 1
 
 /**
  * A lane entry as stored: its id first (the scripts compare it without decoding) and no lone
- * surrogate (cjson, Telegram and Blinger refuse one; it becomes U+FFFD). Costs one scan of the JSON.
+ * surrogate (cjson and strict JSON decoders refuse one; it becomes U+FFFD). Costs one scan of the JSON.
  */
 export function serializeItem<T>(item: LaneItem<T>): string {
   const { id, ...rest } = item;
