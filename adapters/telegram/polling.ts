@@ -9,7 +9,7 @@ import type { Telegram } from 'telegraf';
 import type { Update } from 'telegraf/types';
 import type { Logger } from 'pino';
 import type { Redis } from 'ioredis';
-import { LeasedPoller } from '../../src/toolkit/index.js';
+import { LeasedPoller, wellFormedDeep } from '../../src/toolkit/index.js';
 import { callWithTimeout } from './api.js';
 import { ALLOWED_UPDATES } from './settings.js';
 
@@ -45,7 +45,8 @@ export class TelegramPoller {
           signal,
         )) as unknown as Update[];
         for (const update of updates) {
-          await o.handle(update);
+          // A webhook's body is made well-formed by the server; telegraf parsed these itself.
+          await o.handle(wellFormedDeep(update));
           this.offset = update.update_id + 1; // confirmed to Telegram by the next getUpdates
         }
       },

@@ -13,7 +13,16 @@
 import websocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Adapter, AdapterRouteDeps } from '../../src/adapter.js';
-import { cleanFileName, escapeHtml, loadAssets, mediaType, redact, render, sendAsset } from '../../src/toolkit/index.js';
+import {
+  cleanFileName,
+  escapeHtml,
+  loadAssets,
+  mediaType,
+  parseJsonWellFormed,
+  redact,
+  render,
+  sendAsset,
+} from '../../src/toolkit/index.js';
 import { addressOf, frameAncestors, originRefusal } from './access.js';
 import { WebchatAdapter, type Visitor } from './adapter.js';
 import type { ChatSocket } from './hub.js';
@@ -211,7 +220,7 @@ export function registerWebchatRoutes(app: FastifyInstance, lookup: Lookup, deps
         if (typeof rawContext === 'string' && rawContext) {
           let json: unknown;
           try {
-            json = JSON.parse(decodeURIComponent(rawContext));
+            json = parseJsonWellFormed(decodeURIComponent(rawContext));
           } catch {
             return fail(reply, 400, 'bad_request', 'x-chat-context header: expected URI-encoded JSON');
           }

@@ -4,7 +4,7 @@
  * messages keep their order. The frames are in protocol.ts; docs/client-api.md explains them.
  */
 import { randomUUID } from 'node:crypto';
-import { redact } from '../../src/toolkit/index.js';
+import { parseJsonWellFormed, redact, truncate } from '../../src/toolkit/index.js';
 import type { Received, Visitor, WebchatAdapter } from './adapter.js';
 import type { ChatSocket } from './hub.js';
 import {
@@ -150,13 +150,13 @@ export function runSession(chat: WebchatAdapter, socket: ChatSocket, facts: Sess
     if (text === undefined) return refuse('bad_frame', 'binary frames are not accepted: send JSON text frames');
     let json: unknown;
     try {
-      json = JSON.parse(text);
+      json = parseJsonWellFormed(text);
     } catch {
       return refuse('bad_frame', 'the frame is not valid JSON');
     }
     const parsed = parseClientFrame(json);
     if (!parsed.success) {
-      const id = typeof (json as { id?: unknown } | null)?.id === 'string' ? (json as { id: string }).id.slice(0, 64) : undefined;
+      const id = typeof (json as { id?: unknown } | null)?.id === 'string' ? truncate((json as { id: string }).id, 64) : undefined;
       return refuse('bad_frame', describeFrameIssues(parsed.error), id);
     }
     const frame = parsed.data;

@@ -23,6 +23,7 @@
 import { Readable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import type { MediaRef, ReplyKeyboard } from '../../src/adapter.js';
+import { stringifyWellFormed } from '../../src/toolkit/index.js';
 import type { EntryStatus } from './protocol.js';
 
 export const HISTORY_MAX = 500;
@@ -64,7 +65,10 @@ if ARGV[8] ~= '' then redis.call('SREM', KEYS[2], ARGV[8]) end
 if ARGV[7] == '1' and redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
 local recent = redis.call('LRANGE', KEYS[1], -20, -1)
 for _, e in ipairs(recent) do
-  if cjson.decode(e).id == ARGV[2] then return {0} end
+  -- pcall: an entry cjson cannot decode (a lone surrogate, stored before entries were made
+  -- well-formed) must not block every later reply to this visitor.
+  local ok, old = pcall(cjson.decode, e)
+  if ok and type(old) == 'table' and old.id == ARGV[2] then return {0} end
 end
 local entry = ARGV[1]
 local status = redis.call('HGET', KEYS[3], ARGV[2])
@@ -162,8 +166,8 @@ export class WebchatStore {
     entry: StoredEntry,
     opts: { mustExist?: boolean; origin?: string; inflight?: boolean } = {},
   ): Promise<AppendResult> {
-    const json = JSON.stringify(entry);
-    const push = JSON.stringify({ v: clientId, e: entry, o: opts.origin });
+    const json = stringifyWellFormed(entry);
+    const push = stringifyWellFormed({ v: clientId, e: entry, o: opts.origin });
     const [r, status] = (await this.redis.eval(
       APPEND,
       3,

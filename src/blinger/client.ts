@@ -9,6 +9,7 @@ import { Agent as HttpsAgent } from 'node:https';
 import type { InboundMessage } from '../message.js';
 import { DeliveryError, isRetryableStatus } from '../delivery/errors.js';
 import { redact } from '../redact.js';
+import { truncate } from '../text.js';
 
 export interface BlingerTarget {
   url: string;
@@ -90,7 +91,7 @@ export class BlingerClient {
 function summarize(answer: unknown): string {
   if (answer === undefined || answer === null || answer === '') return '(empty body)';
   const text = typeof answer === 'string' ? answer : JSON.stringify(answer);
-  return text.length > 300 ? `${text.slice(0, 300)}…` : text;
+  return truncate(text, 301, '…');
 }
 
 function retryAfterMs(answer: unknown): number | undefined {

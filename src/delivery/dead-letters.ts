@@ -9,7 +9,7 @@
  * with a fresh retry window (its receive time becomes the time of the retry).
  */
 import type { DeadLetter, Direction } from './lane-store.js';
-import { laneMember } from './lane-store.js';
+import { laneMember, serializeItem } from './lane-store.js';
 import type { LaneQueue } from './lane-queue.js';
 
 const RETRY = `
@@ -105,7 +105,7 @@ export class DeadLetters {
       store.lanesKey,
       id,
       laneMember(letter.lane),
-      JSON.stringify(item),
+      serializeItem(item),
     )) as number;
     if (res === -1) return false;
     // Like enqueue: only a lane that just became non-empty needs a job (the keeper repairs a crash here).

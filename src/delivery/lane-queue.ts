@@ -8,6 +8,7 @@
  * retried by delaying the lane's job (BullMQ's delayed set), so later messages of that
  * conversation wait behind it and the others keep flowing. BullMQ's locks and stalled-job checks
  * hand the lane of a dead worker to another one; nothing is popped before it was delivered.
+ * A turn that keeps failing on its head for any other reason sets that head aside (poison.ts).
  */
 import { EventEmitter } from 'node:events';
 import { DelayedError, Queue, Worker, type Job } from 'bullmq';
@@ -17,6 +18,7 @@ import { DeliveryError } from './errors.js';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
 import { LaneStore, laneMember, type DeadLetter, type Direction, type LaneItem, type LaneRef, type TurnLock } from './lane-store.js';
 import { redact } from '../redact.js';
+import { mayBePoison, strikeHead } from './poison.js';
 
 export interface LaneJobData extends LaneRef {
   /**
@@ -147,7 +149,8 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
     if (this.worker) throw new Error(`${this.opts.direction} worker already started`);
     const store = new LaneStore(w.connection, this.opts.prefix, this.opts.direction);
     this.workerStores.push(store);
-    this.worker = new Worker<LaneJobData>(this.opts.direction, (job, token) => this.processLane(store, w, job, token), {
+    const turn = (job: Job<LaneJobData>, token?: string) => this.guardTurn(store, job, token, () => this.processLane(store, w, job, token));
+    this.worker = new Worker<LaneJobData>(this.opts.direction, turn, {
       connection: w.connection,
       prefix: this.opts.prefix,
       concurrency: w.concurrency,
@@ -200,6 +203,29 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
     return n;
   }
 
+  /**
+   * Runs a turn under the poison guard: a turn that fails unexpectedly (not a delivery failure)
+   * POISON_LIMIT times on the same head dead-letters that head, then goes on with the next.
+   */
+  private async guardTurn(store: LaneStore, job: Job<LaneJobData>, token: string | undefined, turn: () => Promise<void>): Promise<void> {
+    const lane: LaneRef = { channelId: job.data.channelId, clientId: job.data.clientId };
+    for (;;) {
+      try {
+        return await turn();
+      } catch (err) {
+        if (err instanceof DelayedError || err instanceof LaneLockLostError || !mayBePoison(err)) throw err;
+        const letter = await strikeHead(store, lane, err, turnLock(job, token)).catch(() => undefined);
+        if (!letter) throw err;
+        const { item, code, reason } = letter;
+        this.log.warn(
+          { channel: lane.channelId, cid: item.cid, messageId: item.id, job: job.id, event: 'dead-lettered', code, reason },
+          'message dead-lettered',
+        );
+        this.emit('deadLettered', letter as DeadLetter<T>, DeliveryError.permanent(reason, code));
+      }
+    }
+  }
+
   private async processLane(store: LaneStore, w: LaneWorkerOptions<T>, job: Job<LaneJobData>, token: string | undefined): Promise<void> {
     const lane: LaneRef = { channelId: job.data.channelId, clientId: job.data.clientId };
     const batch = w.batch ?? 100;
@@ -213,7 +239,7 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
     // BullMQ renews the turn's lock but does not stop a turn whose lock lapsed (Redis away for
     // longer than lockDuration); the stalled-job check may then give the lane to another worker.
     // So every read of the next message also checks the lock is still this turn's.
-    const lock: TurnLock | undefined = token ? { key: `${job.queueQualifiedName}:${job.id}:lock`, token } : undefined;
+    const lock = turnLock(job, token);
     const lost = (): Promise<void> => {
       this.emit('lockLost', { lane });
       this.log.warn(
@@ -331,6 +357,9 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
         continue;
       }
       const popped = await store.popHeadAndPeek<T>(lane, item.id, lock);
+      // Delivered, yet still the head (the script cannot match its id): a fault for the poison guard,
+      // not a loop. (A head that moved on was popped by a turn that lost the lane: go on from there.)
+      if (!popped.popped && popped.next?.id === item.id) throw new Error(`message ${item.id} was delivered but could not be popped`);
       peeked = popped;
       if (popped.popped) {
         delivered++;
@@ -386,6 +415,11 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
     await this.queue.close();
     return outcome;
   }
+}
+
+/** The BullMQ lock of a lane job's turn, which every read of the lane checks. */
+function turnLock(job: Job<LaneJobData>, token: string | undefined): TurnLock | undefined {
+  return token ? { key: `${job.queueQualifiedName}:${job.id}:lock`, token } : undefined;
 }
 
 /** Ends a turn whose lock lapsed; BullMQ then cannot finish the job, which is no longer ours. */

@@ -8,10 +8,15 @@
  *   p:lanes:d                     set of non-empty lanes ("<channel>|<client>") — the recovery index
  *   p:seen:<channel>:<dedupeId>   marks a source event already queued (e.g. a Telegram update_id)
  *   p:dlq:d                       hash id → DeadLetter JSON;  p:dlq:d:index  zset id by time
+ *   p:strikes:d:<member>          "<SHA-1 of the head> <n>": unexpected turn failures on that head
  * Every multi-key change is one Lua script, so a crash never leaves half of one.
+ *
+ * Entries are JSON with their id first and no lone surrogates (serializeItem). The scripts find
+ * the head by that id without decoding the entry, so no entry content can make a script fail.
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { stringifyWellFormed } from '../text.js';
 
 export type Direction = 'inbound' | 'outbound';
 
@@ -48,6 +53,32 @@ export interface DeadLetter<T> {
   attempts: number;
 }
 
+/**
+ * Lua: whether the entry `head` is the item with id `id`. Compares the id written first, without
+ * decoding (an entry cjson cannot decode must still be poppable); decodes only an entry written
+ * some other way, and then never fails.
+ */
+const IS_HEAD = `
+local function isHead(head, id)
+  if not head then return false end
+  local p = '{"id":"' .. id .. '"'
+  if not string.find(id, '["\\\\]') and string.sub(head, 1, #p) == p then return true end
+  local ok, item = pcall(cjson.decode, head)
+  return ok and type(item) == 'table' and item.id == id
+end
+`;
+
+/** Lua: files the dead letter ARGV[2] under id ARGV[1], failed at ARGV[3], in the dead-letter list. */
+const DLQ_ADD = `
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+-- Index order = dead-letter order, even within one millisecond (a conversation's letters must go
+-- back in the order they failed): the score is failedAt, nudged past the newest one if needed.
+local score = tonumber(ARGV[3])
+local newest = redis.call('ZREVRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+if newest[2] and tonumber(newest[2]) >= score then score = tonumber(newest[2]) + 0.001 end
+redis.call('ZADD', KEYS[3], score, ARGV[1])
+`;
+
 const ENQUEUE = `
 -- KEYS: lane list, lanes set, [seen key]; ARGV: lane member, seen ttl s, items...
 if #KEYS == 3 then
@@ -57,23 +88,21 @@ for i = 3, #ARGV do redis.call('RPUSH', KEYS[1], ARGV[i]) end
 return redis.call('SADD', KEYS[2], ARGV[1])
 `;
 
-const POP_HEAD = `
+const POP_HEAD = `${IS_HEAD}
 -- KEYS: lane list; ARGV: expected head id. Pops only that item: a late worker can't pop a newer one.
-local head = redis.call('LINDEX', KEYS[1], 0)
-if not head then return 0 end
-if cjson.decode(head).id ~= ARGV[1] then return 0 end
+if not isHead(redis.call('LINDEX', KEYS[1], 0), ARGV[1]) then return 0 end
 redis.call('LPOP', KEYS[1])
 return 1
 `;
 
-const POP_NEXT = `
+const POP_NEXT = `${IS_HEAD}
 -- KEYS: lane list, lanes set, [turn lock]; ARGV: expected head id, lane member, [lock token].
 -- POP_HEAD, then the new head in the same round trip; when there is none, the lane leaves the
 -- recovery index as in MARK_DRAINED. Returns {popped, lost} when the lane is empty or the turn's
 -- lock is no longer this worker's, else {popped, 0, head}.
 local popped = 0
 local head = redis.call('LINDEX', KEYS[1], 0)
-if head and cjson.decode(head).id == ARGV[1] then
+if isHead(head, ARGV[1]) then
   redis.call('LPOP', KEYS[1])
   popped = 1
   head = redis.call('LINDEX', KEYS[1], 0)
@@ -93,26 +122,47 @@ if redis.call('GET', KEYS[2]) ~= ARGV[1] then return {1} end
 return {0, redis.call('LINDEX', KEYS[1], 0)}
 `;
 
-const UPDATE_HEAD = `
+const UPDATE_HEAD = `${IS_HEAD}
 -- KEYS: lane list; ARGV: head id, new JSON
-local head = redis.call('LINDEX', KEYS[1], 0)
-if not head or cjson.decode(head).id ~= ARGV[1] then return 0 end
+if not isHead(redis.call('LINDEX', KEYS[1], 0), ARGV[1]) then return 0 end
 redis.call('LSET', KEYS[1], 0, ARGV[2])
 return 1
 `;
 
-const DEAD_LETTER = `
+const DEAD_LETTER = `${IS_HEAD}
 -- KEYS: lane list, dlq hash, dlq index; ARGV: head id, dead letter JSON, failedAt
-local head = redis.call('LINDEX', KEYS[1], 0)
-if not head or cjson.decode(head).id ~= ARGV[1] then return 0 end
+if not isHead(redis.call('LINDEX', KEYS[1], 0), ARGV[1]) then return 0 end
 redis.call('LPOP', KEYS[1])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
--- Index order = dead-letter order, even within one millisecond (a conversation's letters must go
--- back in the order they failed): the score is failedAt, nudged past the newest one if needed.
-local score = tonumber(ARGV[3])
-local newest = redis.call('ZREVRANGE', KEYS[3], 0, 0, 'WITHSCORES')
-if newest[2] and tonumber(newest[2]) >= score then score = tonumber(newest[2]) + 0.001 end
-redis.call('ZADD', KEYS[3], score, ARGV[1])
+${DLQ_ADD}
+return 1
+`;
+
+const STRIKE = `
+-- KEYS: lane list, strikes key, [turn lock]; ARGV: ttl ms, [lock token]. Counts one unexpected
+-- turn failure against the lane's head, known by its SHA-1 (never decoded: it may be what fails).
+-- Returns {failures on this head so far, its SHA-1}, or {0} when the lane is empty or the turn's
+-- lock is not this worker's (another worker holds the lane: not this turn's business).
+if KEYS[3] and redis.call('GET', KEYS[3]) ~= ARGV[2] then return {0} end
+local head = redis.call('LINDEX', KEYS[1], 0)
+if not head then return {0} end
+local sha = redis.sha1hex(head)
+local n = 1
+local last = redis.call('GET', KEYS[2])
+if last and string.sub(last, 1, 40) == sha then n = tonumber(string.sub(last, 42)) + 1 end
+redis.call('SET', KEYS[2], sha .. ' ' .. n, 'PX', ARGV[1])
+return {n, sha}
+`;
+
+const DEAD_LETTER_POISON = `
+-- KEYS: lane list, dlq hash, dlq index, strikes key, [turn lock];
+-- ARGV: letter id, dead letter JSON, failedAt, head SHA-1, [lock token]. DEAD_LETTER for a head
+-- known by its SHA-1 (STRIKE), so it works for an entry that neither Lua nor Node can decode.
+if KEYS[5] and redis.call('GET', KEYS[5]) ~= ARGV[5] then return 0 end
+local head = redis.call('LINDEX', KEYS[1], 0)
+if not head or redis.sha1hex(head) ~= ARGV[4] then return 0 end
+redis.call('LPOP', KEYS[1])
+redis.call('DEL', KEYS[4])
+${DLQ_ADD}
 return 1
 `;
 
@@ -122,6 +172,22 @@ if redis.call('LLEN', KEYS[1]) > 0 then return 0 end
 redis.call('SREM', KEYS[2], ARGV[1])
 return 1
 `;
+
+/**
+ * A lane entry as stored: its id first (the scripts compare it without decoding) and no lone
+ * surrogate (cjson and strict JSON decoders refuse one; it becomes U+FFFD). Costs one scan of the JSON.
+ */
+export function serializeItem<T>(item: LaneItem<T>): string {
+  const { id, ...rest } = item;
+  return stringifyWellFormed({ id, ...rest });
+}
+
+/** A lane entry read back; throws for one that is not an item (the poison guard sets it aside). */
+export function parseItem<T>(raw: string): LaneItem<T> {
+  const item = JSON.parse(raw) as LaneItem<T> | null;
+  if (typeof item?.id !== 'string') throw new Error('lane entry is not a message (no string id)');
+  return item;
+}
 
 /** Lane members and job ids join channel and client with "|"; the client id is URI-encoded. */
 export function laneMember(lane: LaneRef): string {
@@ -181,21 +247,21 @@ export class LaneStore {
       ...keys,
       laneMember(lane),
       String(dedupe?.ttlS ?? 0),
-      ...items.map((i) => JSON.stringify(i)),
+      ...items.map(serializeItem),
     )) as number;
     return res === -1 ? 'duplicate' : res === 1 ? 'new-lane' : 'queued';
   }
 
   async head<T>(lane: LaneRef): Promise<LaneItem<T> | undefined> {
     const raw = await this.redis.lindex(this.laneKey(lane), 0);
-    return raw ? (JSON.parse(raw) as LaneItem<T>) : undefined;
+    return raw ? parseItem<T>(raw) : undefined;
   }
 
   /** The head, for a worker whose turn holds `lock`; `lost` once the lock is someone else's. */
   async headIfLocked<T>(lane: LaneRef, lock: TurnLock): Promise<{ lost: true } | { lost: false; item?: LaneItem<T> }> {
     const [lost, raw] = (await this.redis.eval(HEAD, 2, this.laneKey(lane), lock.key, lock.token)) as [number, (string | null)?];
     if (lost === 1) return { lost: true };
-    return raw ? { lost: false, item: JSON.parse(raw) as LaneItem<T> } : { lost: false };
+    return raw ? { lost: false, item: parseItem<T>(raw) } : { lost: false };
   }
 
   async length(lane: LaneRef): Promise<number> {
@@ -223,11 +289,11 @@ export class LaneStore {
     if (lost === 1) return { popped: popped === 1, drained: false, lost: true };
     return raw === undefined
       ? { popped: popped === 1, drained: true, lost: false }
-      : { popped: popped === 1, next: JSON.parse(raw) as LaneItem<T>, drained: false, lost: false };
+      : { popped: popped === 1, next: parseItem<T>(raw), drained: false, lost: false };
   }
 
   async updateHead<T>(lane: LaneRef, item: LaneItem<T>): Promise<boolean> {
-    return (await this.redis.eval(UPDATE_HEAD, 1, this.laneKey(lane), item.id, JSON.stringify(item))) === 1;
+    return (await this.redis.eval(UPDATE_HEAD, 1, this.laneKey(lane), item.id, serializeItem(item))) === 1;
   }
 
   async deadLetter<T>(letter: DeadLetter<T>): Promise<boolean> {
@@ -238,10 +304,35 @@ export class LaneStore {
       this.dlqKey,
       this.dlqIndexKey,
       letter.item.id,
-      JSON.stringify(letter),
+      stringifyWellFormed(letter),
       String(letter.failedAt),
     );
     return res === 1;
+  }
+
+  strikesKey(lane: LaneRef): string {
+    return `${this.prefix}:strikes:${this.direction}:${laneMember(lane)}`;
+  }
+
+  /**
+   * Counts an unexpected turn failure against the lane's head: how many this head has had
+   * (0 = nothing counted: the lane is empty, or `lock` is no longer this turn's), and the head's
+   * SHA-1 for deadLetterPoison. The count is kept for `ttlMs`.
+   */
+  async strikeHead(lane: LaneRef, ttlMs: number, lock?: TurnLock): Promise<{ failures: number; sha?: string }> {
+    const keys = [this.laneKey(lane), this.strikesKey(lane), ...(lock ? [lock.key] : [])];
+    const [failures, sha] = (await this.redis.eval(STRIKE, keys.length, ...keys, String(ttlMs), ...(lock ? [lock.token] : []))) as [
+      number,
+      string?,
+    ];
+    return { failures, sha };
+  }
+
+  /** deadLetter for the head whose SHA-1 strikeHead returned, whatever that entry holds. */
+  async deadLetterPoison<T>(letter: DeadLetter<T>, sha: string, lock?: TurnLock): Promise<boolean> {
+    const keys = [this.laneKey(letter.lane), this.dlqKey, this.dlqIndexKey, this.strikesKey(letter.lane), ...(lock ? [lock.key] : [])];
+    const args = [letter.id, stringifyWellFormed(letter), String(letter.failedAt), sha, ...(lock ? [lock.token] : [])];
+    return (await this.redis.eval(DEAD_LETTER_POISON, keys.length, ...keys, ...args)) === 1;
   }
 
   /** True when the lane is empty and left the recovery index. */

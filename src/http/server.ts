@@ -14,6 +14,7 @@ import { INERT_HEADERS, inertMedia } from '../media/safe-type.js';
 import { redact } from '../redact.js';
 import { sameSecret } from './same-secret.js';
 import { DEFAULT_HTTP_TIMEOUTS, timeoutOptions, type HttpTimeouts } from './timeouts.js';
+import { parseJsonWellFormed } from '../text.js';
 
 export interface ChannelRuntime {
   config: ChannelConfig;
@@ -139,9 +140,12 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     const raw = body as Buffer;
     (req as RawBodyRequest).rawBody = raw;
     try {
-      done(null, raw.length === 0 ? undefined : JSON.parse(raw.toString('utf8')));
-    } catch {
-      done(Object.assign(new Error('body is not valid JSON'), { statusCode: 400 }), undefined);
+      // Strings well-formed here cover every webhook: a lone surrogate must never reach a lane.
+      done(null, raw.length === 0 ? undefined : parseJsonWellFormed(raw.toString('utf8')));
+    } catch (err) {
+      // RangeError: thousands of nested levels, more than the well-forming pass goes down.
+      const message = err instanceof RangeError ? 'body is nested too deeply' : 'body is not valid JSON';
+      done(Object.assign(new Error(message), { statusCode: 400 }), undefined);
     }
   });
 

@@ -12,6 +12,8 @@
  *   `Content-Security-Policy: default-src 'none'; sandbox` (were it rendered anyway, it could
  *   load nothing, run nothing, and would have an opaque origin).
  */
+import { truncate, wellFormed } from '../text.js';
+
 const INLINE_SAFE = /^(image\/(png|jpeg|gif|webp|avif|bmp)|audio\/[\w.+-]+|video\/[\w.+-]+|text\/plain)$/;
 
 /** Images a browser shows in an <img>: what the web chat sends as `image`, the rest as `file`. */
@@ -62,7 +64,10 @@ export function contentDisposition(kind: 'inline' | 'attachment', fileName: stri
   return `${kind}; filename="${ascii}"; filename*=UTF-8''${encoded}`;
 }
 
-/** A file name fit for Content-Disposition and for showing: no path, no control characters, ≤ 200 chars. */
+/**
+ * A file name fit for Content-Disposition and for showing: no path, no control characters,
+ * well-formed, ≤ 200 UTF-16 code units cut between two characters (never inside an emoji).
+ */
 export function cleanFileName(name: string | undefined, fallback = 'file'): string {
   const base = (name ?? '')
     .split(/[\\/]/)
@@ -70,5 +75,5 @@ export function cleanFileName(name: string | undefined, fallback = 'file'): stri
     // eslint-disable-next-line no-control-regex -- control characters are what this removes
     .replace(/[\u0000-\u001f\u007f]/g, '')
     .trim();
-  return (base || fallback).slice(0, 200);
+  return truncate(wellFormed(base || fallback), 200);
 }

@@ -25,6 +25,7 @@ import { pipeline, Transform, type Readable } from 'node:stream';
 import axios, { type AxiosResponse } from 'axios';
 import { redact } from '../redact.js';
 import { embeddedIPv4 } from './embedded-ipv4.js';
+import { truncate } from '../text.js';
 
 export type DownloadRefusedCode = 'bad_url' | 'scheme' | 'private_address' | 'too_large' | 'too_many_redirects';
 
@@ -342,7 +343,7 @@ export function sanitizeFileName(name: string): string | undefined {
   if (base.length > 200) {
     const dot = base.lastIndexOf('.');
     const ext = dot > 0 && base.length - dot <= 16 ? base.slice(dot) : '';
-    base = base.slice(0, 200 - ext.length) + ext;
+    base = truncate(base, 200 - ext.length) + ext;
   }
   return base;
 }

@@ -4,6 +4,8 @@
  * answers 4xx, as a strict Blinger would, and the bridge dead-letters the message), every
  * allowed-but-doubtful detail is a *warning* (answered 200, shown in amber).
  */
+import { truncate, wellFormedDeep } from '../text.js';
+
 export const CUSTOM_APP_FIELDS = [
   'token',
   'custom_channel_id',
@@ -78,13 +80,15 @@ export function checkIncoming(req: IncomingRequest, expected: { token: string; c
     parsed = JSON.parse(req.raw);
   } catch {
     violate(400, 'body: not valid JSON');
-    return finish(req.raw.length > 2000 ? `${req.raw.slice(0, 2000)}…` : req.raw);
+    return finish(truncate(req.raw, 2001, '…'));
   }
   if (!isObject(parsed)) {
     violate(400, 'body: expected a JSON object');
-    return finish(req.raw.slice(0, 2000));
+    return finish(truncate(req.raw, 2000));
   }
-  const b = parsed;
+  // A lone surrogate (half an emoji, e.g. "\ud83d") is refused by strict JSON decoders (PHP's, Lua's).
+  const b = wellFormedDeep(parsed);
+  if (b !== parsed) violate(400, 'body: a string holds a lone UTF-16 surrogate (half an emoji), which JSON decoders refuse');
 
   for (const k of Object.keys(b)) if (!KNOWN.has(k)) violate(400, `${k}: not a field of the Custom App API`);
 

@@ -23,6 +23,7 @@ import type { ChannelConfig } from '../config/schema.js';
 import { loadAssets, render, sendAsset } from '../http/assets.js';
 import { cleanFileName, INERT_HEADERS, inertMedia, isInlineImage, mediaType } from '../media/safe-type.js';
 import { redact, registerSecret } from '../redact.js';
+import { parseJsonWellFormed } from '../text.js';
 import { checkIncoming } from './contract.js';
 import { SandboxInbox, type IncomingEvent, type LinkCheck, type ReplyEvent } from './store.js';
 
@@ -169,7 +170,7 @@ export function createSandbox(opts: SandboxOptions): Sandbox {
         async (req, reply) => {
           let b: Partial<ReplyEvent>;
           try {
-            b = JSON.parse(Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '') as Partial<ReplyEvent>;
+            b = parseJsonWellFormed(Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '') as Partial<ReplyEvent>;
           } catch {
             return fail(reply, 400, 'bad_request', 'body: expected JSON');
           }

@@ -9,6 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { truncate } from '../text.js';
 
 const TTL_MS = 7 * 86_400_000;
 const MAX_EVENTS = 500;
@@ -134,7 +135,7 @@ export class SandboxInbox {
 }
 
 function preview(type: string, data: string): string {
-  if (type === 'text') return data.length > 80 ? `${data.slice(0, 80)}…` : data;
+  if (type === 'text') return truncate(data, 81, '…');
   return `[${type}]`;
 }
 

@@ -6,6 +6,7 @@
  * - failures: DeliveryError tells the queue how a send failed (transient, rate-limited, permanent)
  * - downloads: openDownload fetches an untrusted URL (size-capped, no private addresses)
  * - media types: which types are safe to show inline, clean file names
+ * - text: well-formed strings (a lone surrogate becomes U+FFFD), cuts between characters
  * - secrets: redact / registerSecret keep credentials out of logs; safeEqual, deriveSecret
  * - polling: LeasedPoller, one long poller per account across processes
  * - HTTP: retryAfterMs; Standard Webhooks signatures (signWebhook, verifyWebhook…)
@@ -26,6 +27,7 @@ export {
   type DownloadOptions,
 } from '../net/safe-download.js';
 export { cleanFileName, isInlineImage, mediaType, servableType } from '../media/safe-type.js';
+export { cutPoint, parseJsonWellFormed, stringifyWellFormed, truncate, wellFormed, wellFormedDeep } from '../text.js';
 export { redact, registerSecret } from '../redact.js';
 export { safeEqual, deriveSecret } from './crypto.js';
 export { LeasedPoller, type LeasedPollerOptions } from './polling.js';

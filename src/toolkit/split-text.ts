@@ -1,3 +1,5 @@
+import { cutPoint } from '../text.js';
+
 /**
  * Splits an agent's text into messenger-sized messages ("split at 4096 characters on word
  * boundaries, in order"; Telegram, WhatsApp and others use it with their own limit). Plain text
@@ -57,7 +59,8 @@ export function splitText(text: string, max = 4096): string[] {
       pos = wsCut.nextStart;
       continue;
     }
-    const cut = hardBreak(text, pos, limit);
+    // No whitespace to break at: as close to the limit as a character boundary allows (max >= 2: cut > pos).
+    const cut = cutPoint(text, pos, limit);
     parts.push(text.slice(pos, cut));
     pos = cut;
   }
@@ -115,43 +118,4 @@ function findWhitespaceBreak(
     return skipWhitespace(text, pos) >= limit ? 'all-whitespace' : undefined;
   }
   return undefined;
-}
-
-const segmenter: Intl.Segmenter | undefined =
-  typeof Intl !== 'undefined' && typeof Intl.Segmenter === 'function'
-    ? new Intl.Segmenter(undefined, { granularity: 'grapheme' })
-    : undefined;
-
-/** How far back from the limit to look for a grapheme boundary; longer clusters are cut. */
-const GRAPHEME_LOOKBACK = 64;
-
-function isHighSurrogate(code: number): boolean {
-  return code >= 0xd800 && code <= 0xdbff;
-}
-
-function isLowSurrogate(code: number): boolean {
-  return code >= 0xdc00 && code <= 0xdfff;
-}
-
-/** The cut for a part with no whitespace to break at: `pos < cut <= limit`. */
-function hardBreak(text: string, pos: number, limit: number): number {
-  // Never between the two halves of a surrogate pair (max >= 2 keeps cut > pos).
-  let cut = limit;
-  if (isHighSurrogate(text.charCodeAt(cut - 1)) && isLowSurrogate(text.charCodeAt(cut))) cut--;
-
-  if (segmenter) {
-    // Back off to the last grapheme boundary at or before the cut, looking only at a small window
-    // around it (cheap), and only when that still leaves a non-empty part.
-    const from = Math.max(pos, cut - GRAPHEME_LOOKBACK);
-    const to = Math.min(text.length, cut + GRAPHEME_LOOKBACK);
-    let best = -1;
-    for (const { index } of segmenter.segment(text.slice(from, to))) {
-      const at = from + index;
-      if (at > cut) break;
-      best = at;
-    }
-    // `best === from` with from > pos means the cluster may start before the window: keep the cut.
-    if (best > pos && (best > from || from === pos)) cut = best;
-  }
-  return cut;
 }

@@ -40,6 +40,14 @@ describe('checkIncoming', () => {
     ]);
   });
 
+  it('refuses a lone UTF-16 surrogate (half an emoji) that strict JSON decoders reject, and shows it repaired', () => {
+    const r = check({ ...good, client_name: 'Eve \ud83d', data: 'broken \ud83d tail' });
+    expect(r.status).toBe(400);
+    expect(r.violations).toEqual(['body: a string holds a lone UTF-16 surrogate (half an emoji), which JSON decoders refuse']);
+    expect(r.shown).toMatchObject({ client_name: 'Eve \ufffd', data: 'broken \ufffd tail' });
+    expect(check({ ...good, data: 'a pair is fine: \ud83d\ude00' }).violations).toEqual([]);
+  });
+
   it.each<[string, { authorization?: string; contentType?: string }, number, string]>([
     ['no Authorization header', { authorization: '' }, 401, 'Authorization header: missing'],
     ['a Basic header', { authorization: 'Basic abc' }, 401, 'Authorization header: expected "Bearer <app token>"'],
