@@ -60,6 +60,12 @@ export interface SendContext {
    * 'request' counts against the account limit only (an API call that is not a message).
    */
   pace(kind?: 'message' | 'request'): Promise<void>;
+  /**
+   * This message's id, the same on every attempt (the queue item's id), for messengers that drop
+   * a repeated send by an id the sender chooses (VK's random_id): a retry after a crash between
+   * the send and its acknowledgement is then not a second message.
+   */
+  messageId?: string;
 }
 
 /** A file the messenger holds, described enough to serve it later through GET /media/:signed. */

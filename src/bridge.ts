@@ -254,6 +254,7 @@ export function createBridge(opts: BridgeOptions): Bridge {
               partsSent: item.sent ?? 0,
               onPartSent: markPartsSent,
               pace: async () => undefined,
+              messageId: item.id,
             }),
         });
       }

@@ -27,7 +27,7 @@ import { sendToTelegram } from './send.js';
 import { classifyTelegramError, describeForAgent } from './errors.js';
 import { ALLOWED_UPDATES, type TelegramSettings } from './settings.js';
 import { pacingWindows, TELEGRAM_LIMITS, type TelegramLimits } from './limits.js';
-import { splitText } from './split-text.js';
+import { splitText } from '../../src/toolkit/index.js';
 
 export class TelegramAdapter implements Adapter {
   readonly type = 'telegram';

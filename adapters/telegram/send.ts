@@ -34,7 +34,7 @@ import type { OutboundMessage, ReplyKeyboard, SendContext } from '../../src/adap
 import { DeliveryError, type Download, DownloadFailed, DownloadRefused, isRetryableStatus, openDownload } from '../../src/toolkit/index.js';
 import { classifyTelegramError, scrub, telegramDescription, telegramErrorCode } from './errors.js';
 import type { ReplyRoute } from './reply-route.js';
-import { splitText } from './split-text.js';
+import { splitText } from '../../src/toolkit/index.js';
 
 export const DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024; // the Bot API's upload limit for documents
 export const DEFAULT_UPLOAD_TIMEOUT_MS = 5 * 60_000;

@@ -10,6 +10,8 @@
  * - polling: LeasedPoller, one long poller per account across processes
  * - pages: static assets for adapters that serve a page (the web chat)
  * - CLI: UsageError / CliError for `blinger-bridge <type> …` commands
+ * - text: splitText cuts a long text at a messenger's limit (never inside a character)
+ * - uploads: multipartBody streams one file as multipart/form-data
  */
 export { DeliveryError, isRetryableStatus, type FailureKind, type DeliveryErrorOptions } from '../delivery/errors.js';
 export {
@@ -29,5 +31,7 @@ export { LeasedPoller, type LeasedPollerOptions } from './polling.js';
 export { loadAssets, sendAsset, render, escapeHtml, type Asset } from '../http/assets.js';
 export { parseDuration } from '../config/duration.js';
 export { UsageError, CliError } from '../cli/errors.js';
+export { splitText } from './split-text.js';
+export { multipartBody, type MultipartFile, type MultipartBody } from './multipart.js';
 // Until every adapter declares `limits` for the core's pacer (issue #12).
 export { takeSlot, type Window } from '../delivery/pacing.js';

@@ -1,9 +1,10 @@
 /**
- * Splits an agent's text into Telegram-sized messages (DESIGN.md §5: "split at 4096 characters on
- * word boundaries, in order"). Plain text only: nothing is escaped or interpreted, so `<b>`, `*`
- * and `_` arrive exactly as typed (the sender never sets parse_mode).
+ * Splits an agent's text into messenger-sized messages (DESIGN.md §5: "split at 4096 characters on
+ * word boundaries, in order"; every adapter passes its messenger's limit). Plain text only: nothing
+ * is escaped or interpreted, so `<b>`, `*` and `_` arrive exactly as typed.
  *
- * Lengths are counted in UTF-16 code units, which is how Telegram counts its 4096 limit.
+ * Lengths are counted in UTF-16 code units, which is how Telegram counts its 4096 limit (and never
+ * more than a count in code points, so a limit in characters holds too).
  *
  * Where a part ends, in order of preference:
  *  1. at the last line break (`\n`) within the limit, if the part is then at least half the limit
