@@ -93,4 +93,5 @@ describe('adapters are plug-ins', () => {
 const SAMPLE_SETTINGS: Record<string, Record<string, unknown>> = {
   telegram: { type: 'telegram', token: '123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw' },
   webchat: { type: 'webchat', maxUploadBytes: '2MB' },
+  vk: { type: 'vk', token: 'vk1.a.sample-community-token-0123456789', groupId: '218000001' },
 };
