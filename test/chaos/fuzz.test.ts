@@ -1,5 +1,6 @@
 /**
- * 2,000 random and malformed requests at both webhook routes: wrong, missing and odd headers;
+ * 2,000 random and malformed requests at the webhook routes (Telegram, VK's Callback API, Blinger's
+ * replies): wrong, missing and odd headers and secrets;
  * bodies that are not JSON, JSON of the wrong shape, updates and replies with every field mangled,
  * oversized and deeply nested ones. The bridge answers each with a 4xx (or 200 when it is a valid
  * message after all), never another 5xx than 503, stays alive and healthy, and the conversations
@@ -15,6 +16,8 @@ import {
   inboundLoad,
   outboundLoad,
   untilAllArrived,
+  VK_CHANNEL_ID,
+  VK_SECRET,
   WEBHOOK_SECRET,
   World,
 } from './support/harness.js';
@@ -37,6 +40,8 @@ const int = (max: number) => Math.floor(rnd() * max);
 /** The chats the garbage goes to; real messages follow to the same chats afterwards. */
 const FUZZ_CHATS = [2000, 2001, 2002, 2003, 2004];
 const FUZZ_CLIENTS = ['3000', '3001', '3002', '3003', '3004'];
+/** The VK conversations the garbage goes to; real VK messages follow to them too. */
+const VK_PEERS = [100001, 100002, 100003, 2_000_000_001, 2_000_000_002];
 /**
  * Where file URLs in the garbage point: a local server that answers 404, so a reply that is valid
  * enough to be queued fails permanently at once. (An unreachable URL would be retried for
@@ -161,6 +166,45 @@ function telegramUpdate(w: World): Record<string, unknown> {
   return u;
 }
 
+/** A VK Callback API event (the secret right most of the time), sometimes a confirmation or a button press. */
+function vkEvent(w: World): Record<string, unknown> {
+  const vk = w.vk!;
+  const peer = pick(VK_PEERS);
+  const e = pick<() => Record<string, unknown>>([
+    () => vk.makeMessageNew({ peer, text: 'fuzz' }) as unknown as Record<string, unknown>,
+    () =>
+      vk.makeMessageNew({
+        peer,
+        text: 'fuzz',
+        attachments: [{ type: 'photo' }, { type: 'doc' }],
+        payload: '{"b":"x"}',
+      }) as unknown as Record<string, unknown>,
+    () =>
+      vk.makeEvent('message_event', {
+        user_id: 100001,
+        peer_id: peer,
+        event_id: 'e1',
+        payload: { b: 'm:0', l: 'Menu' },
+      }) as unknown as Record<string, unknown>,
+    () => vk.makeEvent('message_edit', { peer_id: peer, from_id: 100001, id: 5, text: 'fuzz' }) as unknown as Record<string, unknown>,
+    () => ({ type: 'confirmation', group_id: vk.community.id }),
+  ])();
+  const secret = pick([
+    VK_SECRET,
+    VK_SECRET,
+    VK_SECRET,
+    '',
+    'wrong',
+    VK_SECRET.toUpperCase(),
+    `${VK_SECRET} `,
+    'x'.repeat(8000),
+    undefined,
+    7,
+  ]);
+  if (secret !== undefined) e.secret = secret;
+  return e;
+}
+
 function agentReply(): Record<string, unknown> {
   return {
     token: BLINGER_TOKEN,
@@ -197,6 +241,7 @@ function randomBody(valid: () => Record<string, unknown>): Buffer {
 }
 
 function randomRequest(w: World): FuzzRequest {
+  if (chance(0.25)) return vkRequest(w);
   const telegram = chance(0.5);
   const headers: Record<string, string> = {};
   const contentType = chance(0.6)
@@ -249,6 +294,18 @@ function randomRequest(w: World): FuzzRequest {
   return { path, headers, body: randomBody(telegram ? () => telegramUpdate(w) : agentReply) };
 }
 
+function vkRequest(w: World): FuzzRequest {
+  const headers: Record<string, string> = {
+    'content-type': chance(0.8)
+      ? 'application/json'
+      : pick(['text/plain', 'application/x-www-form-urlencoded', '', 'application/json; charset=utf-8']),
+  };
+  if (!headers['content-type']) delete headers['content-type'];
+  if (chance(0.2)) headers['x-retry-counter'] = pick(['1', '2', '-1', 'abc', 'x'.repeat(3000)]);
+  const channel = chance(0.9) ? VK_CHANNEL_ID : pick(['nope', CHANNEL_ID, '%00', 'x'.repeat(3000)]);
+  return { path: `/vk/${channel}`, headers, body: randomBody(() => vkEvent(w)) };
+}
+
 /** The status, or 'closed' when the server closed the connection before the body was sent. */
 function send(baseUrl: string, r: FuzzRequest, agent: http.Agent): Promise<number | 'closed'> {
   return new Promise((resolve, reject) => {
@@ -275,8 +332,8 @@ function send(baseUrl: string, r: FuzzRequest, agent: http.Agent): Promise<numbe
 /** Requests a server may refuse by closing the connection: a body over the 1 MiB limit, a huge URL. */
 const oversized = (r: FuzzRequest) => r.body.length > 1024 * 1024 || r.path.length > 2000;
 
-it('2,000 random and malformed bodies and headers at both webhook routes: no 5xx but 503, alive, healthy, not poisoned', async () => {
-  const w = (world = await World.create({ seed: 51 }));
+it('2,000 random and malformed bodies and headers at the webhook routes (Telegram, VK, Blinger): no 5xx but 503, alive, healthy, not poisoned', async () => {
+  const w = (world = await World.create({ seed: 51, vk: true }));
   LOCAL_FILE = `${new URL(w.blinger.url).origin}/files`;
   const bridge = await w.startBridge('all');
   const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
@@ -318,7 +375,7 @@ it('2,000 random and malformed bodies and headers at both webhook routes: no 5xx
   expect((await fetch(`${bridge.url}/healthz`)).status).toBe(200);
   expect((await fetch(`${bridge.url}/readyz`)).status).toBe(200);
   // Every kind of refusal was exercised, and some garbage was valid enough to be queued.
-  for (const s of [200, 400, 401, 404, 413, 415]) expect(statuses.get(s) ?? 0, `status ${s} (${histogram})`).toBeGreaterThan(0);
+  for (const s of [200, 400, 401, 403, 404, 413, 415]) expect(statuses.get(s) ?? 0, `status ${s} (${histogram})`).toBeGreaterThan(0);
 
   // Not poisoned: real messages to the same conversations arrive, in order.
   const client = new LoadClient();
@@ -331,6 +388,31 @@ it('2,000 random and malformed bodies and headers at both webhook routes: no 5xx
   await untilAllArrived(w, 'inbound', inbound, 60_000);
   await untilAllArrived(w, 'outbound', outbound, 60_000);
   client.close();
+  // The VK conversations the garbage went to take real events too, through VK's own Callback API.
+  const vk = w.vk!;
+  const server = vk.addCallbackServer({ url: `${bridge.url}/vk/${VK_CHANNEL_ID}`, secret: VK_SECRET });
+  expect(await vk.confirmCallbackServer(server)).toMatchObject({ confirmed: true, body: vk.confirmationCode() });
+  const vkExpected = new Map(VK_PEERS.map((p) => [String(p), Array.from({ length: 10 }, (_, i) => `vkreal ${p}-${i}`)]));
+  await Promise.all(
+    VK_PEERS.map(async (p) => {
+      for (const text of vkExpected.get(String(p))!)
+        expect((await vk.deliverCallback(vk.makeMessageNew({ peer: p, text }), { maxAttempts: 5 })).ok).toBe(true);
+    }),
+  );
+  const vkReal = () => w.vkBlinger!.received.filter((m) => m.data.includes('vkreal '));
+  const deadline = Date.now() + 60_000;
+  while (vkReal().length < 50 && Date.now() < deadline)
+    await w.vkBlinger!.waitFor(w.vkBlinger!.received.length + 1, deadline - Date.now()).catch(() => undefined);
+  const vkFigures = verify(
+    vkExpected,
+    groupBy(
+      vkReal(),
+      (m) => m.client_id,
+      // In chats the author comes first ("Name: text").
+      (m) => m.data.slice(m.data.indexOf('vkreal ')),
+    ),
+  );
+  expect(vkFigures).toMatchObject({ lost: 0, duplicates: 0, orderViolations: 0 });
   // Only the real messages count here; the garbage that was queued went wherever it could.
   const real = (text: string) => text.startsWith('real');
   const f = addFigures(
@@ -356,6 +438,6 @@ it('2,000 random and malformed bodies and headers at both webhook routes: no 5xx
   expect(f.orderViolations).toBe(0);
   expect(bridge.alive).toBe(true);
   console.log(
-    `chaos fuzz (seed ${SEED}): ${total} requests, statuses ${histogram}; process alive, /healthz 200; then ${figuresLine('real messages to the fuzzed chats', f)}`,
+    `chaos fuzz (seed ${SEED}): ${total} requests, statuses ${histogram}; process alive, /healthz 200; then ${figuresLine('real messages to the fuzzed chats', f)}; ${figuresLine('real VK events to the fuzzed peers', vkFigures)}`,
   );
 });
