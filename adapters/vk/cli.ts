@@ -40,7 +40,7 @@ async function vkCommand(argv: string[], cli: CliContext): Promise<number> {
   }
   if (group !== 'callback') throw new UsageError(`vk: unknown command "${group}"; expected "vk callback set|info"`);
   if (action !== 'set' && action !== 'info') throw new UsageError(`vk callback: unknown command "${action}"; expected set or info`);
-  const args = cli.parse(`vk callback ${action}`, VK_HELP, rest, { channel: { type: 'string' } });
+  const args = cli.parse(`vk callback ${action}`, VK_HELP, rest, { channel: { type: 'string' } })?.values;
   if (!args) return 0;
   const only = typeof args.channel === 'string' ? args.channel : undefined;
   const channels = cli.channels().filter((c) => !only || c.id === only);

@@ -1,6 +1,6 @@
 /**
  * The sandbox's strict reading of what the bridge sends to a Custom App's incoming URL
- * (DESIGN.md §1). It never hides a problem: every broken rule is a *violation* (the stand-in
+ * (docs/architecture.md, "The Custom App API"). It never hides a problem: every broken rule is a *violation* (the stand-in
  * answers 4xx, as a strict Blinger would, and the bridge dead-letters the message), every
  * allowed-but-doubtful detail is a *warning* (answered 200, shown in amber).
  */

@@ -1,5 +1,5 @@
 /**
- * Sandbox mode (DESIGN.md §6): with no channel configured, the bridge runs one channel,
+ * Sandbox mode (docs/architecture.md, "Sandbox mode"): with no channel configured, the bridge runs one channel,
  * `sandbox`, between its own web chat (the end-user side) and this local stand-in of Blinger's
  * Custom App (the agents' side):
  *   GET  /sandbox                          the agents' inbox page

@@ -1,4 +1,4 @@
-/** The sandbox stand-in's strict reading of DESIGN.md §1: what is a violation, what a warning. */
+/** The sandbox stand-in's strict reading of docs/architecture.md, "The Custom App API": what is a violation, what a warning. */
 import { describe, expect, it } from 'vitest';
 import { checkIncoming } from '../../src/sandbox/contract.js';
 

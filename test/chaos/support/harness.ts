@@ -11,10 +11,9 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { startTelegramDouble, DEFAULT_BOT, type TelegramDouble } from '../../doubles/telegram-api.js';
 import { startBlingerDouble, type BlingerDouble } from '../../doubles/blinger.js';
-import { startVkDouble, type VkDouble } from '../../doubles/vk-api.js';
 import { freePort, spawnRedis } from '../../helpers/net.js';
 import { deriveWebhookSecret } from '../../../adapters/telegram/settings.js';
-import type { BridgeConfig } from '../../../src/config/schema.js';
+import type { BridgeConfig, ChannelConfig } from '../../../src/config/schema.js';
 import type { Role } from '../../../src/bridge.js';
 import type { Request } from '../../../bench/lib/load.js';
 import { groupBy, verify, type Figures } from './verify.js';
@@ -23,9 +22,6 @@ export const CHANNEL_ID = 'chaos';
 export const BLINGER_TOKEN = 'chaos-blinger-token-0123456789';
 export const BOT_TOKEN = DEFAULT_BOT.token;
 export const WEBHOOK_SECRET = deriveWebhookSecret(BOT_TOKEN);
-/** The optional VK channel (World.create({vk: true})): Callback API, its own Blinger double. */
-export const VK_CHANNEL_ID = 'chaos-vk';
-export const VK_SECRET = 'chaosVkSecret42';
 const ROOT = new URL('../../..', import.meta.url).pathname;
 /** The Telegram double does not enforce limits here, so neither does the bridge (volume tests). */
 const NO_LIMITS = {
@@ -45,15 +41,15 @@ export class World {
   redis!: Redis;
   tg!: TelegramDouble;
   blinger!: BlingerDouble;
-  vk?: VkDouble;
-  vkBlinger?: BlingerDouble;
   readonly prefix = `chaos${process.pid}`;
+  /** Channels besides the Telegram one (the fuzz test's other routes). */
+  readonly extraChannels: ChannelConfig[] = [];
 
   get redisUrl(): string {
     return `redis://127.0.0.1:${this.redisPort}`;
   }
 
-  static async create(o: { redisArgs?: string[]; blingerTimeoutMs?: number; seed?: number; vk?: boolean } = {}): Promise<World> {
+  static async create(o: { redisArgs?: string[]; blingerTimeoutMs?: number; seed?: number } = {}): Promise<World> {
     const w = new World();
     w.redisPort = await freePort();
     w.redisDir = mkdtempSync(join(tmpdir(), 'bb-chaos-redis-'));
@@ -70,14 +66,6 @@ export class World {
       () => w.tg.close(),
       () => w.blinger.close(),
     );
-    if (o.vk) {
-      const vk = (w.vk = await startVkDouble({ seed: o.seed ?? 13 }));
-      const vkBlinger = (w.vkBlinger = await startBlingerDouble({ token: BLINGER_TOKEN, channelId: VK_CHANNEL_ID, seed: o.seed ?? 14 }));
-      w.cleanups.push(
-        () => vk.close(),
-        () => vkBlinger.close(),
-      );
-    }
     return w;
   }
 
@@ -121,25 +109,7 @@ export class World {
           },
           allowPrivateUrls: true,
         },
-        ...(this.vk && this.vkBlinger
-          ? [
-              {
-                id: VK_CHANNEL_ID,
-                blinger: { url: this.vkBlinger.url, token: BLINGER_TOKEN, timeoutMs: blingerTimeoutMs },
-                adapter: {
-                  type: 'vk',
-                  token: this.vk.community.token,
-                  groupId: this.vk.community.id,
-                  apiRoot: this.vk.apiRoot,
-                  mode: 'callback',
-                  secret: VK_SECRET,
-                  confirmation: this.vk.confirmationCode(),
-                  requestTimeout: 1000,
-                },
-                allowPrivateUrls: true,
-              },
-            ]
-          : []),
+        ...this.extraChannels,
       ],
     };
   }
