@@ -138,11 +138,9 @@ export function checkIncoming(req: IncomingRequest, expected: { token: string; c
     }
     if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:'))
       violate(400, `data: for type "${b.type}" expected an https URL of the ${b.type}`);
-    else if (url.protocol === 'http:') {
-      if (isLocalHost(url.hostname))
-        warnings.push(`data: an http link; Blinger fetches files over https, so set PUBLIC_URL to an https address in production`);
-      else violate(400, `data: expected an https URL, got http://${url.host}/…`);
-    }
+    // An http link to this machine is what the sandbox makes (PUBLIC_URL is localhost): nothing
+    // to warn about that the user could avoid here. Anywhere else Blinger needs https.
+    else if (url.protocol === 'http:' && !isLocalHost(url.hostname)) violate(400, `data: expected an https URL, got http://${url.host}/…`);
   }
 
   for (const k of ['echo', 'echo_outgoing'] as const) {
