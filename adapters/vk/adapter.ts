@@ -91,6 +91,7 @@ export class VkAdapter implements Adapter {
       log: this.ctx.log,
       handle: (update) => this.receive(update, this.settings.requestTimeout).then(() => undefined),
     });
+    await this.poller.cursor();
     this.poller.start();
     this.ctx.log.info({ group: this.settings.groupId }, 'VK Bots Long Poll started');
   }

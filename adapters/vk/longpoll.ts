@@ -63,12 +63,22 @@ export class VkLongPoll {
     return this.poller.stop();
   }
 
+  /**
+   * The cursor, set to "now" when the community has none yet (the first start ever); every later
+   * poller goes on where the last one stopped. Called at start, so that a message written once
+   * the bridge is up is never behind the first cursor.
+   */
+  async cursor(): Promise<{ server: LongPollServer; ts: string }> {
+    const server = this.server ?? (await this.newServer());
+    const stored = await this.o.redis.get(this.o.tsKey);
+    if (stored !== null) return { server, ts: stored };
+    await this.o.redis.set(this.o.tsKey, server.ts, 'NX');
+    return { server, ts: (await this.o.redis.get(this.o.tsKey)) ?? server.ts };
+  }
+
   /** One long poll: fetch, queue every event, then move the cursor. */
   async pollOnce(signal: AbortSignal, waitS: number): Promise<void> {
-    const server = this.server ?? (await this.newServer());
-    // The first poller of a community starts at "now"; every later one where the last stopped.
-    await this.o.redis.set(this.o.tsKey, server.ts, 'NX');
-    const ts = (await this.o.redis.get(this.o.tsKey)) ?? server.ts;
+    const { server, ts } = await this.cursor();
     const raw = await this.o.api.longPoll(server.server, { key: server.key, ts, wait: waitS }, signal);
     const parsed = longPollAnswerSchema.safeParse(raw);
     if (!parsed.success) throw new VkTransportError('VK long poll: unexpected answer', 'bad_response');
