@@ -6,11 +6,13 @@ import { telegramAdapter } from '../adapters/telegram/index.js';
 import { webchatAdapter } from '../adapters/webchat/index.js';
 import { whatsappAdapter } from '../adapters/whatsapp/index.js';
 import { instagramAdapter, messengerAdapter } from '../adapters/messenger/index.js';
+import { vkAdapter } from '../adapters/vk/index.js';
 
 export const builtInAdapters: readonly AdapterDefinition[] = [
   telegramAdapter,
   webchatAdapter,
   httpAdapter,
+  vkAdapter,
   whatsappAdapter,
   messengerAdapter,
   instagramAdapter,

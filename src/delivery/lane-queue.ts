@@ -400,6 +400,9 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
       const grace = new Promise<'timed-out'>((resolve) => {
         timer = setTimeout(() => resolve('timed-out'), opts.graceMs ?? 30_000);
       });
+      // A worker closed while its blocking connection still connects rejects that connection's
+      // start with nobody listening (an unhandled rejection): let it finish connecting first.
+      await Promise.race([worker.waitUntilReady().catch(() => undefined), grace]);
       // pause() stops fetching lanes and resolves when the running turns ended; close(force) after
       // it does not wait again (a plain close() could not be forced later: BullMQ reuses it).
       outcome = await Promise.race([worker.pause().then(() => 'drained' as const), grace]);

@@ -12,7 +12,8 @@
  * - HTTP: retryAfterMs; Standard Webhooks signatures (signWebhook, verifyWebhook…)
  * - pages: static assets for adapters that serve a page (the web chat)
  * - CLI: UsageError / CliError for `blinger-bridge <type> …` commands
- * - text: splitText cuts a long text into messenger-sized parts
+ * - text: splitText cuts a long text at a messenger's limit (never inside a character)
+ * - uploads: multipartBody streams one file as multipart/form-data
  * - Meta's Graph API: webhook handshake and signature, client, error envelope and classification
  */
 export { DeliveryError, isRetryableStatus, type FailureKind, type DeliveryErrorOptions } from '../delivery/errors.js';
@@ -54,5 +55,6 @@ export {
 export { loadAssets, sendAsset, render, escapeHtml, type Asset } from '../http/assets.js';
 export { parseDuration } from '../config/duration.js';
 export { UsageError, CliError } from '../cli/errors.js';
+export { multipartBody, type MultipartFile, type MultipartBody } from './multipart.js';
 // Until every adapter declares `limits` for the core's pacer (issue #12).
 export { takeSlot, type Window } from '../delivery/pacing.js';

@@ -2,10 +2,11 @@ import { cutPoint } from '../text.js';
 
 /**
  * Splits an agent's text into messenger-sized messages ("split at 4096 characters on word
- * boundaries, in order"; Telegram, WhatsApp and others use it with their own limit). Plain text
- * only: nothing is escaped or interpreted, so `<b>`, `*` and `_` arrive exactly as typed.
+ * boundaries, in order"; every adapter passes its messenger's limit). Plain text only: nothing is
+ * escaped or interpreted, so `<b>`, `*` and `_` arrive exactly as typed.
  *
- * Lengths are counted in UTF-16 code units, which is how Telegram and WhatsApp count their 4096.
+ * Lengths are counted in UTF-16 code units, which is how Telegram and WhatsApp count their 4096
+ * (and never more than a count in code points, so a limit in characters holds too).
  *
  * Where a part ends, in order of preference:
  *  1. at the last line break (`\n`) within the limit, if the part is then at least half the limit

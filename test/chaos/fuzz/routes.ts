@@ -3,5 +3,6 @@ import { blingerRoute } from './blinger.js';
 import { httpRoute } from './http.js';
 import type { FuzzRoute } from './kit.js';
 import { telegramRoute } from './telegram.js';
+import { vkRoute } from './vk.js';
 
-export const FUZZ_ROUTES: FuzzRoute[] = [telegramRoute, blingerRoute, httpRoute];
+export const FUZZ_ROUTES: FuzzRoute[] = [telegramRoute, blingerRoute, httpRoute, vkRoute];
