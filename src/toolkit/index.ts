@@ -10,6 +10,7 @@
  * - polling: LeasedPoller, one long poller per account across processes
  * - pages: static assets for adapters that serve a page (the web chat)
  * - CLI: UsageError / CliError for `blinger-bridge <type> …` commands
+ * - text: splitText cuts a long text at the messenger's limit (never inside a grapheme)
  */
 export { DeliveryError, isRetryableStatus, type FailureKind, type DeliveryErrorOptions } from '../delivery/errors.js';
 export {
@@ -29,5 +30,6 @@ export { LeasedPoller, type LeasedPollerOptions } from './polling.js';
 export { loadAssets, sendAsset, render, escapeHtml, type Asset } from '../http/assets.js';
 export { parseDuration } from '../config/duration.js';
 export { UsageError, CliError } from '../cli/errors.js';
+export { splitText } from './split-text.js';
 // Until every adapter declares `limits` for the core's pacer (issue #12).
 export { takeSlot, type Window } from '../delivery/pacing.js';

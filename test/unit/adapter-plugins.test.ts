@@ -93,4 +93,5 @@ describe('adapters are plug-ins', () => {
 const SAMPLE_SETTINGS: Record<string, Record<string, unknown>> = {
   telegram: { type: 'telegram', token: '123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw' },
   webchat: { type: 'webchat', maxUploadBytes: '2MB' },
+  max: { type: 'max', token: 'f9LHodD0cOJTestTokenForTheMaxDoubleOnly_aaaa', apiRoot: ' https://platform-api2.max.ru/ ' },
 };
