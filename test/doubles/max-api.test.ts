@@ -605,6 +605,19 @@ describe('MAX Bot API double', () => {
       const unknown = await call(max, 'GET', '/chats/-1');
       expect([unknown.status, unknown.json.code]).toEqual([404, 'chat.not.found']);
     });
+
+    it('GET /videos/{token} gives a video its own download URL; an unknown token is 404', async () => {
+      const video = max.videoAttachment(Buffer.from('not really an mp4'));
+      const token = (video.payload as Json).token as string;
+      const { status, json } = await call(max, 'GET', `/videos/${token}`);
+      expect(status).toBe(200);
+      const urls = json.urls as Record<string, string>;
+      expect(urls.mp4_720).not.toBe((video.payload as Json).url);
+      max.expireMedia((video.payload as Json).url as string);
+      expect(Buffer.from(await (await fetch(urls.mp4_720!)).arrayBuffer()).toString()).toBe('not really an mp4');
+      const unknown = await call(max, 'GET', '/videos/nope');
+      expect([unknown.status, unknown.json.code]).toEqual([404, 'not.found']);
+    });
   });
 
   describe('faults', () => {
