@@ -49,6 +49,11 @@ export interface SendLimits {
 
 /** What the core hands to Adapter.send besides the message. */
 export interface SendContext {
+  /**
+   * The message's id in the bridge, the same on every attempt: an idempotency key for messengers
+   * that take one (VK's random_id, the HTTP channel's webhook-id).
+   */
+  messageId: string;
   /** Parts of this message that reached the user in earlier attempts: skip them. */
   partsSent: number;
   /** After each part but the last (the message is popped when its last part went out). */
@@ -207,14 +212,15 @@ export interface CliContext {
   channels(): InspectedChannel[];
   /**
    * Parses options with `--help`/`-h` (prints `help` and returns undefined); unknown options and
-   * missing values are a usage error naming `command`.
+   * missing values are a usage error naming `command`. Positional arguments only when allowed.
    */
   parse(
     command: string,
     help: string,
     argv: string[],
     options: Record<string, { type: 'string' | 'boolean' }>,
-  ): Record<string, string | boolean | undefined> | undefined;
+    allowPositionals?: boolean,
+  ): { values: Record<string, string | boolean | undefined>; positionals: string[] } | undefined;
   /** Prints to stdout / stderr with control characters of message data made visible. */
   out(line: string): void;
   err(line: string): void;

@@ -1,11 +1,12 @@
 /** The adapter registry: one line per messenger (docs/architecture.md "Adding a messenger"). */
 import type { AdapterDefinition, AdapterSettings } from './adapter.js';
 import type { ChannelConfig } from './config/schema.js';
+import { httpAdapter } from '../adapters/http/index.js';
 import { telegramAdapter } from '../adapters/telegram/index.js';
 import { webchatAdapter } from '../adapters/webchat/index.js';
 import { maxAdapter } from '../adapters/max/index.js';
 
-export const builtInAdapters: readonly AdapterDefinition[] = [telegramAdapter, webchatAdapter, maxAdapter];
+export const builtInAdapters: readonly AdapterDefinition[] = [telegramAdapter, webchatAdapter, httpAdapter, maxAdapter];
 
 /** The channel's adapter settings through its type's schema (config loading did it once already). */
 export function channelSettings(def: AdapterDefinition, channel: ChannelConfig): AdapterSettings {

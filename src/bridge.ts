@@ -251,6 +251,7 @@ export function createBridge(opts: BridgeOptions): Bridge {
           reserve: async (lane, item) => (await channelOf(lane.channelId).adapter.reserve?.(item.payload, { id: item.id })) ?? 0,
           deliver: async ({ lane, item, markPartsSent }) =>
             channelOf(lane.channelId).adapter.send(item.payload, {
+              messageId: item.id,
               partsSent: item.sent ?? 0,
               onPartSent: markPartsSent,
               pace: async () => undefined,

@@ -15,7 +15,7 @@ import { Agent as HttpsAgent } from 'node:https';
 import { Readable } from 'node:stream';
 import axios, { type AxiosInstance, type AxiosRequestConfig, type AxiosResponse } from 'axios';
 import { z } from 'zod';
-import { redact } from '../../src/toolkit/index.js';
+import { redact, retryAfterMs } from '../../src/toolkit/index.js';
 
 /** MAX answered with an error status (or an answer the bridge cannot read). */
 export class MaxApiError extends Error {
@@ -229,9 +229,8 @@ function apiError(res: AxiosResponse, call: string): MaxApiError {
   } else {
     detail = typeof body === 'string' ? body : '';
   }
-  const retryAfter = Number(res.headers['retry-after']);
-  const retryAfterMs = Number.isFinite(retryAfter) && retryAfter > 0 ? Math.min(retryAfter, 3600) * 1000 : undefined;
-  return new MaxApiError(res.status, code, detail.replace(/\s+/g, ' ').trim().slice(0, 300), call, retryAfterMs);
+  const wait = retryAfterMs(res.headers['retry-after'] as string | undefined);
+  return new MaxApiError(res.status, code, detail.replace(/\s+/g, ' ').trim().slice(0, 300), call, wait || undefined);
 }
 
 function networkError(err: unknown, call: string, timeoutMs: number): MaxNetworkError {

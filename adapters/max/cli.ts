@@ -42,7 +42,7 @@ async function maxCommand(argv: string[], cli: CliContext): Promise<number> {
   if (group !== 'webhook') throw new UsageError(`max: unknown command "${group}"; expected "max webhook set|info|delete"`);
   if (action !== 'set' && action !== 'info' && action !== 'delete')
     throw new UsageError(`max webhook: unknown command "${action}"; expected set, info or delete`);
-  const args = cli.parse(`max webhook ${action}`, MAX_HELP, rest, { channel: { type: 'string' } });
+  const args = cli.parse(`max webhook ${action}`, MAX_HELP, rest, { channel: { type: 'string' } })?.values;
   if (!args) return 0;
 
   const only = typeof args.channel === 'string' ? args.channel : undefined;

@@ -19,9 +19,8 @@ import type {
 } from '../../src/adapter.js';
 import { DeliveryError, redact, safeEqual, takeSlot } from '../../src/toolkit/index.js';
 import { callWithTimeout, createTelegram } from './api.js';
-import { normalizeUpdate } from './normalize.js';
-import { ReplyRoutes, routeOfUpdate, type ReplyRoute } from './reply-route.js';
-import { telegramEvent } from './events.js';
+import { interpretUpdate } from './interpret.js';
+import { ReplyRoutes, type ReplyRoute } from './reply-route.js';
 import { TelegramPoller } from './polling.js';
 import { sendToTelegram } from './send.js';
 import { classifyTelegramError, describeForAgent } from './errors.js';
@@ -98,22 +97,17 @@ export class TelegramAdapter implements Adapter {
 
   /** Normalizes and durably queues one update; 'skipped' when it has nothing for an agent. */
   async receive(update: Update): Promise<'queued' | 'duplicate' | 'skipped'> {
-    const normalized = normalizeUpdate(update, {
-      botUsername: this.botUsername,
-      mediaLink: (ref) => this.ctx.media.link(ref),
-    });
-    if (normalized.messages.length === 0) {
-      this.ctx.log.debug({ updateId: update.update_id, reason: normalized.skipped }, 'update skipped');
+    const seen = interpretUpdate(update, { botUsername: this.botUsername, mediaLink: (ref) => this.ctx.media.link(ref) });
+    if (seen.messages.length === 0) {
+      this.ctx.log.debug({ updateId: update.update_id, reason: seen.skipped }, 'update skipped');
       await this.answerButton(update);
       return 'skipped';
     }
     const correlationId = `tg-${this.ctx.channelId}-${update.update_id}`;
-    this.ctx.log.info({ cid: correlationId, event: 'received', count: normalized.messages.length }, 'update received');
-    const event = telegramEvent(update, normalized.messages, this.botUsername);
+    this.ctx.log.info({ cid: correlationId, event: 'received', count: seen.messages.length }, 'update received');
     // Before queuing, so even a bot flow's immediate answer to this message finds its topic.
-    const routed = routeOfUpdate(update);
-    if (routed) await this.routes.remember(routed.chatId, routed.route);
-    const result = await this.ctx.inbound.enqueue(normalized.messages, { dedupeId: `tg:${update.update_id}`, correlationId, event });
+    if (seen.route) await this.routes.remember(seen.route.chatId, seen.route.route);
+    const result = await this.ctx.inbound.enqueue(seen.messages, { dedupeId: `tg:${update.update_id}`, correlationId, event: seen.event });
     await this.answerButton(update);
     return result;
   }

@@ -51,10 +51,10 @@ async function telegramCommand(argv: string[], cli: CliContext): Promise<number>
     'drop-pending-updates': { type: 'boolean' },
   });
   if (!args) return 0;
-  const drop = args['drop-pending-updates'] === true;
+  const drop = args.values['drop-pending-updates'] === true;
   if (drop && action === 'info') throw new UsageError('telegram webhook info: --drop-pending-updates goes with set or delete');
 
-  const only = typeof args.channel === 'string' ? args.channel : undefined;
+  const only = typeof args.values.channel === 'string' ? args.values.channel : undefined;
   const channels = cli.channels().filter((c) => !only || c.id === only);
   if (channels.length === 0) {
     throw new CliError(

@@ -3,12 +3,9 @@
  * of it: /start and its deep-link payload, a button press, a shared phone, an edit, the raw text
  * and the kind of chat. Pure, like normalize.ts, and as careful with odd input.
  */
-import type { Update } from 'telegraf/types';
 import type { InboundEvent, InboundMessage } from '../../src/adapter.js';
-import { buttonLabel, isBusinessOwnerMessage, MESSAGE_SOURCES } from './normalize.js';
-
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+import { buttonLabel, isBusinessOwnerMessage } from './normalize.js';
+import { isObj, type Obj, type ReadUpdate } from './update.js';
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
 
 function chatKind(chat: unknown): InboundEvent['chat'] {
@@ -31,23 +28,20 @@ export function parseStart(text: string, botUsername: string): { payload?: strin
 }
 
 /** `messages` are normalize.ts's output for the same update (the phone comes from there). */
-export function telegramEvent(update: Update, messages: InboundMessage[], botUsername: string): InboundEvent {
-  const u = update as unknown as Obj;
-  if (isObj(u.callback_query)) {
-    const cb = u.callback_query;
-    const msg = isObj(cb.message) ? cb.message : {};
-    const data = str(cb.data) ?? '';
+export function telegramEvent(read: ReadUpdate, messages: InboundMessage[], botUsername: string): InboundEvent {
+  if (read.button) {
+    const msg = read.button.msg ?? {};
+    const data = str(read.button.cb.data) ?? '';
     const label = buttonLabel(msg, data);
     return { button: label !== undefined ? { data, label } : { data }, chat: chatKind(msg.chat) };
   }
-  const source = MESSAGE_SOURCES.find(([key]) => isObj(u[key]));
-  if (!source) return {};
-  const msg = u[source[0]] as Obj;
+  if (!read.message) return {};
+  const { msg, edited } = read.message;
   const event: InboundEvent = { chat: chatKind(msg.chat) };
   // The business owner wrote it, not the customer: no text for a bot flow to match or answer, so
   // the flow passes it on to the agents.
   if (isBusinessOwnerMessage(msg)) return event;
-  if (source[1]) {
+  if (edited) {
     event.edit = true;
     return event;
   }

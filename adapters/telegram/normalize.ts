@@ -5,8 +5,8 @@
  * Updates arrive from the network, so the code reads them as loose JSON (`Obj`) and checks every
  * field it uses: a missing or odd field turns into a skip with a reason, never an exception.
  */
-import type { Update } from 'telegraf/types';
 import type { InboundMessage, MediaRef, MessageType } from '../../src/adapter.js';
+import { isObj, readUpdate, type Obj, type ReadUpdate } from './update.js';
 
 export interface NormalizeContext {
   botUsername: string;
@@ -24,44 +24,31 @@ export interface Normalized {
 
 export const TELEGRAM_DOWNLOAD_LIMIT = 20 * 1024 * 1024; // Bot API getFile limit
 
-type Obj = Record<string, unknown>;
 interface Part {
   type: MessageType;
   data: string;
 }
 
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const obj = (v: unknown): Obj | undefined => (isObj(v) ? v : undefined);
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 
-/** Update fields that carry a message, and whether that message is an edit (events.ts reads them too). */
-export const MESSAGE_SOURCES: ReadonlyArray<readonly [string, boolean]> = [
-  ['message', false],
-  ['edited_message', true],
-  ['channel_post', false],
-  ['edited_channel_post', true],
-  ['business_message', false],
-  ['edited_business_message', true],
-];
+/** normalizeRead on a raw update (tests and tools; the adapter reads an update once, see interpret.ts). */
+export function normalizeUpdate(update: unknown, ctx: NormalizeContext): Normalized {
+  return normalizeRead(readUpdate(update), ctx);
+}
 
-export function normalizeUpdate(update: Update, ctx: NormalizeContext): Normalized {
-  const u: unknown = update;
-  const updateId = (isObj(u) ? num(u.update_id) : undefined) ?? -1;
+export function normalizeRead(read: ReadUpdate, ctx: NormalizeContext): Normalized {
+  const { updateId } = read;
   const skip = (skipped: string): Normalized => ({ updateId, messages: [], skipped });
-  if (!isObj(u)) return skip('not an update object');
   try {
-    if (isObj(u.callback_query)) {
-      const pressed = normalizeCallbackQuery(u.callback_query, ctx);
+    if (read.button) {
+      const pressed = normalizeCallbackQuery(read.button.cb, ctx);
       return typeof pressed === 'string' ? skip(`callback_query: ${pressed}`) : { updateId, messages: pressed };
     }
-    const source = MESSAGE_SOURCES.find(([key]) => isObj(u[key]));
-    if (!source) {
-      const kind = Object.keys(u).find((k) => k !== 'update_id');
-      return skip(kind ? `${kind} update` : 'empty update');
-    }
-    const [key, edited] = source;
-    const result = normalizeMessage(u[key] as Obj, edited, ctx);
+    if (!read.message) return skip(read.other ?? 'empty update');
+    const { key, msg, edited } = read.message;
+    const result = normalizeMessage(msg, edited, ctx);
     return typeof result === 'string' ? skip(`${key}: ${result}`) : { updateId, messages: result };
   } catch (err) {
     // Belt and braces: the checks above should make this unreachable, but one odd update must

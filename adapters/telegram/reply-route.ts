@@ -12,6 +12,7 @@
  */
 import type { Redis } from 'ioredis';
 import { DeliveryError, redact } from '../../src/toolkit/index.js';
+import { isObj, type ReadUpdate } from './update.js';
 
 export interface ReplyRoute {
   /** The forum topic; absent = General (or a chat without topics). */
@@ -26,8 +27,6 @@ export interface ReplyRoute {
  */
 export const REPLY_ROUTE_TTL_MS = 30 * 24 * 3600 * 1000;
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
  * What an update says about where replies to its chat go: the route to keep (empty = forget the
@@ -35,10 +34,10 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
  * clear. Only new messages and button presses move a route: an edit of an older message does not
  * say where the customer is now.
  */
-export function routeOfUpdate(update: unknown): { chatId: string; route: ReplyRoute } | undefined {
-  if (!isObj(update)) return undefined;
-  const cb = isObj(update.callback_query) ? update.callback_query : undefined;
-  const msg = [update.message, update.business_message, cb?.message].find(isObj);
+export function routeOfUpdate(read: ReadUpdate): { chatId: string; route: ReplyRoute } | undefined {
+  // New messages and button presses move a route; edits (they may be old) and channel posts do not.
+  const carries = read.message?.key === 'message' || read.message?.key === 'business_message';
+  const msg = read.button ? read.button.msg : carries ? read.message?.msg : undefined;
   const chat = isObj(msg?.chat) ? msg.chat : undefined;
   if (!msg || !chat || typeof chat.id !== 'number') return undefined;
 

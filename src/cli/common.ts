@@ -210,8 +210,8 @@ export function cliContext(type: string, load: () => BridgeConfig): CliContext {
         ...(c.error ? { error: c.error } : {}),
       }));
     },
-    parse(command, help, argv, options) {
-      return parseCommand(command, help, argv, options)?.values;
+    parse(command, help, argv, options, allowPositionals) {
+      return parseCommand(command, help, argv, options, allowPositionals);
     },
     out: (line) => console.log(line),
     err: (line) => console.error(line),

@@ -8,6 +8,7 @@
  * - media types: which types are safe to show inline, clean file names
  * - secrets: redact / registerSecret keep credentials out of logs; safeEqual, deriveSecret
  * - polling: LeasedPoller, one long poller per account across processes
+ * - HTTP: retryAfterMs; Standard Webhooks signatures (signWebhook, verifyWebhook…)
  * - pages: static assets for adapters that serve a page (the web chat)
  * - CLI: UsageError / CliError for `blinger-bridge <type> …` commands
  * - text: splitText cuts a long text at the messenger's limit (never inside a grapheme)
@@ -27,6 +28,8 @@ export { cleanFileName, isInlineImage, mediaType, servableType } from '../media/
 export { redact, registerSecret } from '../redact.js';
 export { safeEqual, deriveSecret } from './crypto.js';
 export { LeasedPoller, type LeasedPollerOptions } from './polling.js';
+export { retryAfterMs } from './http.js';
+export { newWebhookSecret, signWebhook, verifyWebhook, webhookHeaders, webhookKey, type VerifyResult } from './standard-webhooks.js';
 export { loadAssets, sendAsset, render, escapeHtml, type Asset } from '../http/assets.js';
 export { parseDuration } from '../config/duration.js';
 export { UsageError, CliError } from '../cli/errors.js';

@@ -1,5 +1,5 @@
 /**
- * 2,000 random and malformed requests at both webhook routes: wrong, missing and odd headers;
+ * 2,000 random and malformed requests at every webhook route (test/chaos/fuzz/, one module each): wrong, missing and odd headers;
  * bodies that are not JSON, JSON of the wrong shape, updates and replies with every field mangled,
  * oversized and deeply nested ones. The bridge answers each with a 4xx (or 200 when it is a valid
  * message after all), never another 5xx than 503, stays alive and healthy, and the conversations
@@ -8,246 +8,16 @@
 import http from 'node:http';
 import { afterEach, expect, it } from 'vitest';
 import { closedLoop, LoadClient } from '../../bench/lib/load.js';
-import {
-  addFigures,
-  BLINGER_TOKEN,
-  CHANNEL_ID,
-  inboundLoad,
-  outboundLoad,
-  untilAllArrived,
-  WEBHOOK_SECRET,
-  World,
-} from './support/harness.js';
+import { addFigures, inboundLoad, outboundLoad, untilAllArrived, World } from './support/harness.js';
 import { figuresLine, groupBy, verify } from './support/verify.js';
-import { mulberry32 as prng } from '../helpers/random.js';
+import { FUZZ_CHATS, FUZZ_CLIENTS, pick, SEED, setLocalFile, type FuzzRequest } from './fuzz/kit.js';
+import { FUZZ_ROUTES } from './fuzz/routes.js';
 
 let world: World | undefined;
 afterEach(async () => {
   await world?.dispose();
   world = undefined;
 });
-
-/** Reproducible: the same requests every run; CHAOS_SEED=<n> explores others. */
-const SEED = Number(process.env.CHAOS_SEED ?? 20240611);
-const rnd = prng(SEED);
-const pick = <T>(list: readonly T[]): T => list[Math.floor(rnd() * list.length)]!;
-const chance = (p: number) => rnd() < p;
-const int = (max: number) => Math.floor(rnd() * max);
-
-/** The chats the garbage goes to; real messages follow to the same chats afterwards. */
-const FUZZ_CHATS = [2000, 2001, 2002, 2003, 2004];
-const FUZZ_CLIENTS = ['3000', '3001', '3002', '3003', '3004'];
-/**
- * Where file URLs in the garbage point: a local server that answers 404, so a reply that is valid
- * enough to be queued fails permanently at once. (An unreachable URL would be retried for
- * RETRY_MAX_AGE, holding its conversation — by design — and tests never leave 127.0.0.1.)
- */
-let LOCAL_FILE = 'http://127.0.0.1:9/none';
-
-function deep(levels: number, leaf: unknown): unknown {
-  let v = leaf;
-  for (let i = 0; i < levels; i++) v = chance(0.5) ? [v] : { a: v };
-  return v;
-}
-
-function randomString(): string {
-  return pick([
-    () => '',
-    () => ' ',
-    () => 'x'.repeat(int(5000)),
-    () => 'é😀\u202e\u0000\uffff\ud800', // accents, emoji, RTL override, NUL, a lone surrogate
-    () => '<script>alert(1)</script>',
-    () => '${PATH} %s %n {{7*7}}',
-    () => '__proto__',
-    () => 'constructor',
-    () => `${LOCAL_FILE}/a.png`,
-    () => `${LOCAL_FILE}?q=${'x'.repeat(3000)}`,
-    () => 'javascript:alert(1)',
-    () => 'a'.repeat(70_000),
-    () => String(rnd()),
-  ])();
-}
-
-/** Any JSON value, from plain to hostile. */
-function randomValue(depth = 0): unknown {
-  const kinds: (() => unknown)[] = [
-    () => null,
-    () => chance(0.5),
-    () => int(1e6) - 5e5,
-    () => rnd() * 1e308,
-    () => 2 ** 60,
-    () => -1,
-    () => 1.5,
-    randomString,
-    () => [],
-    () => ({}),
-  ];
-  if (depth < 3) {
-    kinds.push(() => Array.from({ length: int(4) }, () => randomValue(depth + 1)));
-    kinds.push(() =>
-      Object.fromEntries(
-        Array.from({ length: int(4) }, () => [
-          pick(['a', 'text', 'id', '__proto__', 'constructor', 'chat', 'type']),
-          randomValue(depth + 1),
-        ]),
-      ),
-    );
-  }
-  if (chance(0.03)) kinds.push(() => deep(2000, 'deep'));
-  return pick(kinds)();
-}
-
-/** Sets, removes or replaces a random field somewhere in an object tree (mutates it). */
-function mangle(o: Record<string, unknown>, times: number): void {
-  for (let i = 0; i < times; i++) {
-    const path: Record<string, unknown>[] = [o];
-    let cur: Record<string, unknown> = o;
-    while (chance(0.6)) {
-      const keys = Object.keys(cur).filter((k) => typeof cur[k] === 'object' && cur[k] !== null && !Array.isArray(cur[k]));
-      if (keys.length === 0) break;
-      cur = cur[pick(keys)] as Record<string, unknown>;
-      path.push(cur);
-    }
-    const keys = Object.keys(cur);
-    const key =
-      keys.length && chance(0.8)
-        ? pick(keys)
-        : pick([
-            'photo',
-            'document',
-            'caption',
-            'entities',
-            'reply_to_message',
-            'contact',
-            'location',
-            'poll',
-            'sticker',
-            'extra',
-            'echo',
-            'info',
-          ]);
-    if (chance(0.2)) delete cur[key];
-    else cur[key] = randomValue();
-  }
-}
-
-interface FuzzRequest {
-  path: string;
-  headers: Record<string, string>;
-  body: Buffer;
-}
-
-function telegramUpdate(w: World): Record<string, unknown> {
-  const u = w.tg.makeMessageUpdate({ chat_id: pick(FUZZ_CHATS), text: 'fuzz' }) as unknown as Record<string, unknown>;
-  if (chance(0.2)) {
-    const m = u.message as Record<string, unknown>;
-    delete m.text;
-    Object.assign(
-      m,
-      pick([
-        { photo: [{ file_id: 'f', file_unique_id: 'u', width: 1, height: 1 }] },
-        { document: { file_id: 'f', file_unique_id: 'u', file_name: randomString() } },
-        { location: { latitude: 91, longitude: 'x' } },
-        { contact: { phone_number: randomValue(), first_name: randomValue() } },
-        { poll: { question: randomValue(), options: randomValue() } },
-        { caption: randomValue(), video: {} },
-      ]),
-    );
-  }
-  if (chance(0.15)) {
-    u[pick(['edited_message', 'channel_post', 'callback_query', 'my_chat_member', 'business_message', 'unknown_kind'])] = u.message;
-    if (chance(0.5)) delete u.message;
-  }
-  return u;
-}
-
-function agentReply(): Record<string, unknown> {
-  return {
-    token: BLINGER_TOKEN,
-    custom_channel_id: CHANNEL_ID,
-    client_id: pick(FUZZ_CLIENTS),
-    type: pick(['text', 'image', 'file']),
-    data: `${LOCAL_FILE}/fuzz.png`,
-  };
-}
-
-function randomBody(valid: () => Record<string, unknown>): Buffer {
-  return pick<() => Buffer>([
-    // A valid body with fields mangled (the most informative: it passes the outer checks).
-    () => {
-      const o = valid();
-      mangle(o, 1 + int(4));
-      return Buffer.from(JSON.stringify(o));
-    },
-    () => {
-      const o = valid();
-      mangle(o, 1 + int(4));
-      return Buffer.from(JSON.stringify(o));
-    },
-    () => Buffer.from(JSON.stringify(randomValue())),
-    () => Buffer.from(JSON.stringify(valid()).slice(0, int(60))), // truncated
-    () => Buffer.from(`${JSON.stringify(valid())}garbage`),
-    () => Buffer.from(pick(['', 'null', 'true', '0', '"x"', '[]', '{}', "{'a':1}", '{"a":NaN}', '\ufeff{}', '{"a":1,}', '{"a":1}{"b":2}'])),
-    () => Buffer.from(Array.from({ length: int(3000) }, () => int(256))), // binary, invalid UTF-8
-    () => Buffer.from(`${'['.repeat(50_000)}${JSON.stringify(valid())}${']'.repeat(50_000)}`), // deep nesting
-    () => Buffer.from(JSON.stringify(valid()).replace(/"fuzz"|"http:[^"]*"/, `${'{"a":'.repeat(20_000)}1${'}'.repeat(20_000)}`)), // a deep field
-    () => Buffer.from(`{${'"k":'.repeat(1)}"${'x'.repeat(1024 * 1024 + int(1000))}"}`), // over 1 MiB
-    () => Buffer.from(JSON.stringify({ ...valid(), __proto__: { polluted: true }, constructor: { prototype: { polluted: true } } })),
-  ])();
-}
-
-function randomRequest(w: World): FuzzRequest {
-  const telegram = chance(0.5);
-  const headers: Record<string, string> = {};
-  const contentType = chance(0.6)
-    ? 'application/json'
-    : pick([
-        'application/json; charset=utf-8',
-        'APPLICATION/JSON',
-        'text/plain',
-        'application/x-www-form-urlencoded',
-        'multipart/form-data; boundary=xyz',
-        'application/vnd.api+json',
-        'application/json; charset=utf-16',
-        'application/ json',
-        '',
-        '*/*',
-      ]);
-  if (contentType) headers['content-type'] = contentType;
-  if (telegram) {
-    const secret = pick([
-      WEBHOOK_SECRET,
-      WEBHOOK_SECRET,
-      WEBHOOK_SECRET,
-      '',
-      'wrong',
-      WEBHOOK_SECRET.toUpperCase(),
-      `${WEBHOOK_SECRET} `,
-      'x'.repeat(8000),
-      undefined,
-    ]);
-    if (secret !== undefined) headers['x-telegram-bot-api-secret-token'] = secret;
-  } else {
-    const auth = pick([
-      `Bearer ${BLINGER_TOKEN}`,
-      `Bearer ${BLINGER_TOKEN}`,
-      `Bearer ${BLINGER_TOKEN}`,
-      `bearer ${BLINGER_TOKEN}`,
-      'Bearer wrong',
-      `Basic ${Buffer.from('a:b').toString('base64')}`,
-      'Bearer',
-      `Bearer  ${BLINGER_TOKEN}`,
-      'x'.repeat(8000),
-      undefined,
-    ]);
-    if (auth !== undefined) headers.authorization = auth;
-  }
-  if (chance(0.05)) headers['content-encoding'] = pick(['gzip', 'br', 'identity', 'bogus']);
-  if (chance(0.05)) headers['x-forwarded-for'] = pick(['1.2.3.4', 'garbage', '::1, 10.0.0.1']);
-  const channel = chance(0.9) ? CHANNEL_ID : pick(['nope', '%00', 'x'.repeat(3000), '..%2F..%2Fetc', 'chaos%20', '']);
-  const path = `/${telegram ? 'telegram' : 'blinger'}/${channel}`;
-  return { path, headers, body: randomBody(telegram ? () => telegramUpdate(w) : agentReply) };
-}
 
 /** The status, or 'closed' when the server closed the connection before the body was sent. */
 function send(baseUrl: string, r: FuzzRequest, agent: http.Agent): Promise<number | 'closed'> {
@@ -275,10 +45,12 @@ function send(baseUrl: string, r: FuzzRequest, agent: http.Agent): Promise<numbe
 /** Requests a server may refuse by closing the connection: a body over the 1 MiB limit, a huge URL. */
 const oversized = (r: FuzzRequest) => r.body.length > 1024 * 1024 || r.path.length > 2000;
 
-it('2,000 random and malformed bodies and headers at both webhook routes: no 5xx but 503, alive, healthy, not poisoned', async () => {
+it('2,000 random and malformed bodies and headers at every webhook route: no 5xx but 503, alive, healthy, not poisoned', async () => {
   const w = (world = await World.create({ seed: 51 }));
-  LOCAL_FILE = `${new URL(w.blinger.url).origin}/files`;
+  setLocalFile(`${new URL(w.blinger.url).origin}/files`);
+  for (const route of FUZZ_ROUTES) if (route.channel) w.extraChannels.push(await route.channel(w));
   const bridge = await w.startBridge('all');
+  const perRoute = new Map<string, number>();
   const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
   const statuses = new Map<number, number>();
   const serverErrors: string[] = [];
@@ -289,7 +61,9 @@ it('2,000 random and malformed bodies and headers at both webhook routes: no 5xx
     Array.from({ length: 16 }, async () => {
       while (next < total) {
         next++;
-        const r = randomRequest(w);
+        const route = pick(FUZZ_ROUTES);
+        perRoute.set(route.name, (perRoute.get(route.name) ?? 0) + 1);
+        const r = route.request(w);
         const status = await send(bridge.url, r, agent);
         if (status === 'closed') {
           closed++;
@@ -356,6 +130,6 @@ it('2,000 random and malformed bodies and headers at both webhook routes: no 5xx
   expect(f.orderViolations).toBe(0);
   expect(bridge.alive).toBe(true);
   console.log(
-    `chaos fuzz (seed ${SEED}): ${total} requests, statuses ${histogram}; process alive, /healthz 200; then ${figuresLine('real messages to the fuzzed chats', f)}`,
+    `chaos fuzz (seed ${SEED}): ${total} requests (${[...perRoute].map(([n, c]) => `${n} ${c}`).join(', ')}), statuses ${histogram}; process alive, /healthz 200; then ${figuresLine('real messages to the fuzzed chats', f)}`,
   );
 });

@@ -26,10 +26,8 @@ afterEach(async () => {
 
 /** A fixture as a new update: the double gives it a fresh update_id (no dedupe across uses). */
 function fixture(name: string, edit?: (u: Record<string, Record<string, unknown>>) => void): PartialUpdate {
-  const u = JSON.parse(readFileSync(new URL(`../fixtures/telegram/${name}.json`, import.meta.url), 'utf8')) as Record<
-    string,
-    Record<string, unknown>
-  > & { update_id?: number };
+  const u = (JSON.parse(readFileSync(new URL(`../fixtures/telegram/${name}.json`, import.meta.url), 'utf8')) as { payload: unknown })
+    .payload as Record<string, Record<string, unknown>> & { update_id?: number };
   delete u.update_id;
   edit?.(u);
   return u;

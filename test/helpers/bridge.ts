@@ -139,6 +139,39 @@ export async function startTestBridge(o: TestBridgeOptions): Promise<TestBridge>
   };
 }
 
+/**
+ * A bridge with the given channels (any adapter type) on its own port and key prefix; the keys
+ * are removed by stop().
+ */
+export async function startChannelBridge(
+  channels: ChannelConfig[],
+  o: { middleware?: Middleware[]; now?: () => number } = {},
+): Promise<TestBridge> {
+  const port = await freePort();
+  const prefix = uniquePrefix();
+  const { logs, log } = captureLogger();
+  registerSecret(BLINGER_TOKEN);
+  const bridge = createBridge({
+    config: { ...baseTestConfig({ port, prefix }), channels },
+    log,
+    ...(o.middleware ? { middleware: o.middleware } : {}),
+    tuning: { ...TEST_TUNING, ...(o.now ? { now: o.now } : {}) },
+  });
+  const url = await bridge.start();
+  return {
+    bridge,
+    url,
+    prefix,
+    logs,
+    async stop() {
+      await bridge.stop();
+      const r = await readyRedis();
+      await removeKeys(r, prefix);
+      await r.quit();
+    },
+  };
+}
+
 /** Fresh Telegram and Blinger doubles with a bridge between them: what most e2e tests start. */
 export interface TelegramStack {
   tg: TelegramDouble;

@@ -93,5 +93,6 @@ describe('adapters are plug-ins', () => {
 const SAMPLE_SETTINGS: Record<string, Record<string, unknown>> = {
   telegram: { type: 'telegram', token: '123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw' },
   webchat: { type: 'webchat', maxUploadBytes: '2MB' },
+  http: { type: 'http', secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', deliveryUrl: 'https://app.example/bridge', timeout: '5s' },
   max: { type: 'max', token: 'f9LHodD0cOJTestTokenForTheMaxDoubleOnly_aaaa', apiRoot: ' https://platform-api2.max.ru/ ' },
 };

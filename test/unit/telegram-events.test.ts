@@ -1,14 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { Update } from 'telegraf/types';
-import { parseStart, telegramEvent } from '../../adapters/telegram/events.js';
-import { normalizeUpdate } from '../../adapters/telegram/normalize.js';
+import { parseStart } from '../../adapters/telegram/events.js';
+import { interpretUpdate } from '../../adapters/telegram/interpret.js';
 import { replyMarkup } from '../../adapters/telegram/send.js';
 
 const BOT = 'acme_support_bot';
-const load = (name: string) => JSON.parse(readFileSync(new URL(`../fixtures/telegram/${name}.json`, import.meta.url), 'utf8')) as Update;
-const eventOf = (update: Update) =>
-  telegramEvent(update, normalizeUpdate(update, { botUsername: BOT, mediaLink: (r) => `https://b.test/media/${r.id}` }).messages, BOT);
+const load = (name: string) =>
+  (JSON.parse(readFileSync(new URL(`../fixtures/telegram/${name}.json`, import.meta.url), 'utf8')) as { payload: Update }).payload;
+const eventOf = (update: Update) => interpretUpdate(update, { botUsername: BOT, mediaLink: (r) => `https://b.test/media/${r.id}` }).event;
 
 describe('telegramEvent', () => {
   it('a text: what was typed, in a private chat', () => {

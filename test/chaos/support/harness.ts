@@ -13,7 +13,7 @@ import { startTelegramDouble, DEFAULT_BOT, type TelegramDouble } from '../../dou
 import { startBlingerDouble, type BlingerDouble } from '../../doubles/blinger.js';
 import { freePort, spawnRedis } from '../../helpers/net.js';
 import { deriveWebhookSecret } from '../../../adapters/telegram/settings.js';
-import type { BridgeConfig } from '../../../src/config/schema.js';
+import type { BridgeConfig, ChannelConfig } from '../../../src/config/schema.js';
 import type { Role } from '../../../src/bridge.js';
 import type { Request } from '../../../bench/lib/load.js';
 import { groupBy, verify, type Figures } from './verify.js';
@@ -42,6 +42,8 @@ export class World {
   tg!: TelegramDouble;
   blinger!: BlingerDouble;
   readonly prefix = `chaos${process.pid}`;
+  /** Channels besides the Telegram one (the fuzz test's other routes). */
+  readonly extraChannels: ChannelConfig[] = [];
 
   get redisUrl(): string {
     return `redis://127.0.0.1:${this.redisPort}`;
@@ -107,6 +109,7 @@ export class World {
           },
           allowPrivateUrls: true,
         },
+        ...this.extraChannels,
       ],
     };
   }

@@ -1,0 +1,7 @@
+/** Every webhook route the fuzz test hits: one module per route (a new adapter adds its own). */
+import { blingerRoute } from './blinger.js';
+import { httpRoute } from './http.js';
+import type { FuzzRoute } from './kit.js';
+import { telegramRoute } from './telegram.js';
+
+export const FUZZ_ROUTES: FuzzRoute[] = [telegramRoute, blingerRoute, httpRoute];
