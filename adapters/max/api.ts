@@ -15,7 +15,7 @@ import { Agent as HttpsAgent } from 'node:https';
 import { Readable } from 'node:stream';
 import axios, { type AxiosInstance, type AxiosRequestConfig, type AxiosResponse } from 'axios';
 import { z } from 'zod';
-import { redact, retryAfterMs } from '../../src/toolkit/index.js';
+import { parseJson, redact, retryAfterMs } from '../../src/toolkit/index.js';
 
 /** MAX answered with an error status (or an answer the bridge cannot read). */
 export class MaxApiError extends Error {
@@ -90,7 +90,14 @@ export class MaxApi {
       httpAgent: new HttpAgent({ keepAlive: true, maxSockets: 64 }),
       httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 64 }),
     };
-    const common = { ...agents, maxRedirects: 0, validateStatus: () => true, headers: { 'user-agent': 'blinger-bridge' } };
+    const common = {
+      ...agents,
+      maxRedirects: 0,
+      validateStatus: () => true,
+      headers: { 'user-agent': 'blinger-bridge' },
+      // Polled updates are queued as they are: their strings must be well-formed (toolkit parseJson).
+      transformResponse: [readJson],
+    };
     this.http = axios.create({ ...common, baseURL: o.apiRoot, headers: { ...common.headers, authorization: o.token } });
     this.uploads = axios.create({ ...common, maxBodyLength: Infinity, maxContentLength: 1024 * 1024 });
   }
@@ -192,6 +199,16 @@ export class MaxApi {
       throw new MaxApiError(200, 'bad_response', `unexpected answer: ${issue?.path.join('.') || 'body'}: ${issue?.message}`, name);
     }
     return parsed.data;
+  }
+}
+
+/** A JSON answer with well-formed strings; anything else (the upload host's XML) as it came. */
+function readJson(data: unknown): unknown {
+  if (typeof data !== 'string' || data.trim() === '') return data;
+  try {
+    return parseJson(data);
+  } catch {
+    return data;
   }
 }
 

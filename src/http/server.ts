@@ -12,6 +12,7 @@ import { DeliveryError } from '../delivery/errors.js';
 import type { MediaSigner } from '../media/links.js';
 import { describeIssues, replySchema, toOutbound } from '../blinger/reply.js';
 import { redact } from '../redact.js';
+import { parseJson } from '../toolkit/json.js';
 
 export interface ChannelRuntime {
   config: ChannelConfig;
@@ -104,14 +105,15 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   });
   const log = deps.log.child({ component: 'http' });
 
-  // Only JSON bodies are accepted; everything else is 415. The bytes are kept for webhooks
+  // Only JSON bodies are accepted; everything else is 415. Strings come out well-formed (a lone
+  // surrogate would stall its conversation's lane in Redis). The bytes are kept for webhooks
   // signed over the raw body (HTTP channel, Meta).
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(/^application\/([\w.+-]+\+)?json/, { parseAs: 'buffer' }, (req, body, done) => {
     const raw = body as Buffer;
     (req as RawBodyRequest).rawBody = raw;
     try {
-      done(null, raw.length === 0 ? undefined : JSON.parse(raw.toString('utf8')));
+      done(null, raw.length === 0 ? undefined : parseJson(raw.toString('utf8')));
     } catch {
       done(Object.assign(new Error('body is not valid JSON'), { statusCode: 400 }), undefined);
     }

@@ -11,7 +11,8 @@
  * - HTTP: retryAfterMs; Standard Webhooks signatures (signWebhook, verifyWebhook…)
  * - pages: static assets for adapters that serve a page (the web chat)
  * - CLI: UsageError / CliError for `blinger-bridge <type> …` commands
- * - text: splitText cuts a long text at the messenger's limit (never inside a grapheme)
+ * - text: splitText cuts a long text at the messenger's limit (never inside a grapheme); parseJson /
+ *   wellFormed keep lone surrogates out of what gets queued
  */
 export { DeliveryError, isRetryableStatus, type FailureKind, type DeliveryErrorOptions } from '../delivery/errors.js';
 export {
@@ -34,5 +35,6 @@ export { loadAssets, sendAsset, render, escapeHtml, type Asset } from '../http/a
 export { parseDuration } from '../config/duration.js';
 export { UsageError, CliError } from '../cli/errors.js';
 export { splitText } from './split-text.js';
+export { parseJson, wellFormed } from './json.js';
 // Until every adapter declares `limits` for the core's pacer (issue #12).
 export { takeSlot, type Window } from '../delivery/pacing.js';

@@ -123,6 +123,13 @@ describe('receiving by long polling', () => {
     expect(s.tb.logs.some((l) => l.includes('removed a MAX webhook subscription'))).toBe(true);
   });
 
+  it('polled strings are made well-formed too (a lone surrogate would stall the conversation)', async () => {
+    s = await startMaxStack();
+    s.max.pushMessage('x\udc00y');
+    s.max.pushMessage('then this');
+    expect((await s.blinger.waitFor(2)).map((m) => m.data)).toEqual(['x\uFFFDy', 'then this']);
+  });
+
   it('passes over a malformed polled update (logged) and delivers the ones around it', async () => {
     s = await startMaxStack();
     s.max.pushMessage('before');
@@ -193,6 +200,18 @@ describe('receiving by webhook', () => {
     });
     await post(s.tb.url, { ...update, message: { ...update.message, body: { mid: 'mid.ok', text: 'the real one' } } });
     expect((await s.blinger.waitFor(1)).map((m) => m.data)).toEqual(['the real one']);
+  });
+
+  it('a lone surrogate (MAX sent "\\ud800") arrives as U+FFFD and does not stall the conversation', async () => {
+    s = await startMaxStack({ mode: 'webhook' });
+    const update = {
+      update_type: 'message_created',
+      timestamp: 1,
+      message: { recipient: { chat_id: 5, chat_type: 'dialog' }, body: { mid: 'mid.s1', text: 'a\ud800b' } },
+    };
+    expect((await post(s.tb.url, update)).status).toBe(200);
+    expect((await post(s.tb.url, { ...update, message: { ...update.message, body: { mid: 'mid.s2', text: 'next' } } })).status).toBe(200);
+    expect((await s.blinger.waitFor(2)).map((m) => m.data)).toEqual(['a\uFFFDb', 'next']);
   });
 
   it('puts a dropped subscription back, and check shows the subscription state', async () => {
