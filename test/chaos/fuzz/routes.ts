@@ -2,6 +2,7 @@
 import { blingerRoute } from './blinger.js';
 import { httpRoute } from './http.js';
 import type { FuzzRoute } from './kit.js';
+import { maxRoute } from './max.js';
 import { telegramRoute } from './telegram.js';
 
-export const FUZZ_ROUTES: FuzzRoute[] = [telegramRoute, blingerRoute, httpRoute];
+export const FUZZ_ROUTES: FuzzRoute[] = [telegramRoute, blingerRoute, httpRoute, maxRoute];
