@@ -606,6 +606,16 @@ describe('MAX Bot API double', () => {
       expect([unknown.status, unknown.json.code]).toEqual([404, 'chat.not.found']);
     });
 
+    it('addDialog opens a dialog the bot can write to before the user wrote', async () => {
+      const chatId = max.addDialog({ user_id: 5550077 }, 182_777_001);
+      const { status } = await call(max, 'POST', `/messages?chat_id=${chatId}`, { body: { text: 'hello first' } });
+      expect(status).toBe(200);
+      expect(max.sent.at(-1)).toMatchObject({ chatId: 182_777_001, chatType: 'dialog', text: 'hello first' });
+      // The user's later message comes from the same dialog.
+      const incoming = max.pushMessage('hi', { user: { user_id: 5550077 } });
+      expect(((incoming.message as Json).recipient as Json).chat_id).toBe(182_777_001);
+    });
+
     it('GET /videos/{token} gives a video its own download URL; an unknown token is 404', async () => {
       const video = max.videoAttachment(Buffer.from('not really an mp4'));
       const token = (video.payload as Json).token as string;

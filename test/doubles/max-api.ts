@@ -376,6 +376,15 @@ export class MaxDouble {
     this.chatStates.delete(chatId);
   }
 
+  /**
+   * A dialog of a user with the bot, as if they had opened it earlier (dialogs otherwise appear when
+   * a user writes); returns its chat_id.
+   */
+  addDialog(user: Partial<MaxUser> = {}, chatId?: number, bot?: string): number {
+    return this.chatFor({ chatType: 'dialog', ...(chatId !== undefined ? { chatId } : {}), ...(bot ? { bot } : {}) }, this.makeUser(user))
+      .chatId;
+  }
+
   /** A group chat the bot is a member of (dialogs appear by themselves when a user writes). */
   addGroupChat(chatId: number, title = 'Test group'): void {
     this.chats.set(chatId, { chatId, type: 'chat', title });
