@@ -1,6 +1,7 @@
 /**
  * MAX's answers classified for the queue (DESIGN.md §4), the sentence an agent reads, the keyboard
- * a bot reply becomes, and the text splitting at MAX's 4000-character limit.
+ * a bot reply becomes, the text splitting at MAX's 4000-character limit, and the settings (BRIDGE_CONFIG
+ * and environment variables).
  */
 import { describe, expect, it } from 'vitest';
 import { MaxApiError, MaxNetworkError } from '../../adapters/max/api.js';
@@ -8,6 +9,7 @@ import { classifyMaxError, describeForAgent } from '../../adapters/max/errors.js
 import { keyboardAttachment, MAX_TEXT_LENGTH } from '../../adapters/max/send.js';
 import { maxSettingsSchema } from '../../adapters/max/settings.js';
 import { splitText } from '../../src/toolkit/index.js';
+import { ConfigError, loadConfig } from '../../src/config/load.js';
 
 /** No lone surrogate (String.prototype.isWellFormed is ES2024, beyond this project's lib). */
 const wellFormed = (s: string) => !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(s);
@@ -141,5 +143,47 @@ describe('MAX settings', () => {
     ]) {
       expect(maxSettingsSchema.safeParse({ type: 'max', token, ...bad }).success, JSON.stringify(bad)).toBe(false);
     }
+  });
+});
+
+describe('one MAX channel from the environment', () => {
+  const base = {
+    BLINGER_URL: 'https://blinger.example/custom-app/incoming',
+    BLINGER_TOKEN: 'blinger-token-1',
+    BLINGER_CHANNEL_ID: 'max-1',
+    MEDIA_SECRET: 'a-long-random-media-secret',
+  };
+  const token = 'f9LHodD0cOJTestTokenForTheMaxDoubleOnly_aaaa';
+
+  function problems(env: Record<string, string>): string[] {
+    try {
+      loadConfig(env);
+    } catch (e) {
+      if (e instanceof ConfigError) return e.problems;
+      throw e;
+    }
+    throw new Error('expected a ConfigError');
+  }
+
+  it('MAX_BOT_TOKEN selects the adapter; MAX_MODE, MAX_WEBHOOK_SECRET and MAX_API_ROOT set its keys', () => {
+    const c = loadConfig({
+      ...base,
+      MAX_BOT_TOKEN: token,
+      MAX_MODE: 'webhook',
+      MAX_WEBHOOK_SECRET: 'my_secret-1',
+      MAX_API_ROOT: 'https://max.example/',
+    });
+    expect(c.channels).toMatchObject([
+      { id: 'max-1', adapter: { type: 'max', token, mode: 'webhook', webhookSecret: 'my_secret-1', apiRoot: 'https://max.example' } },
+    ]);
+  });
+
+  it('names a bad variable without echoing a secret, and a MAX variable set without the token', () => {
+    const p = problems({ ...base, MAX_BOT_TOKEN: token, MAX_WEBHOOK_SECRET: 'bad secret!' });
+    expect(p.join('\n')).not.toContain('bad secret!');
+    expect(p.some((l) => l.startsWith('MAX_WEBHOOK_SECRET=(11 characters, hidden): expected 5-256 characters'))).toBe(true);
+    expect(problems({ MAX_MODE: 'webhook' })).toContainEqual(
+      expect.stringMatching(/^MAX_MODE=webhook: set without MAX_BOT_TOKEN, so it has no effect/),
+    );
   });
 });
