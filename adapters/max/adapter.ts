@@ -169,7 +169,8 @@ export class MaxAdapter implements Adapter {
   private async answerButton(callback: { id: string; label?: string } | undefined): Promise<void> {
     if (!callback) return;
     try {
-      await this.api.answer(callback.id, callback.label ?? '✓');
+      // The webhook waits for this answer, and MAX waits at most 30 s for the webhook's.
+      await this.api.answer(callback.id, callback.label ?? '✓', Math.min(this.settings.requestTimeout, 5000));
     } catch (err) {
       this.ctx.log.debug({ err: classifyMaxError(err).message }, 'answering the MAX button press failed');
     }

@@ -168,8 +168,14 @@ export class MaxApi {
   }
 
   /** POST /answers: stops the pressed button's spinner with a one-time notification. */
-  async answer(callbackId: string, notification: string): Promise<void> {
-    await this.call(ok, { method: 'POST', url: '/answers', params: { callback_id: callbackId }, data: { notification } });
+  async answer(callbackId: string, notification: string, timeoutMs?: number): Promise<void> {
+    await this.call(ok, {
+      method: 'POST',
+      url: '/answers',
+      params: { callback_id: callbackId },
+      data: { notification },
+      timeout: timeoutMs,
+    });
   }
 
   /** GET /videos/{token}: the video's download URLs (mp4_1080 … mp4_144, hls). */
