@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: the benchmarks of DESIGN.md §7, on loopback, in one run.
+ * `npm run bench`: the benchmarks of docs/architecture.md, "Benchmarks and chaos tests", on loopback, in one run.
  *
  *   node --import tsx bench/run.ts [--reps 3] [--quick] [--only inbound,outbound,...]
  *                                  [--profile] [--log-level info] [--out bench/results/latest.md]

@@ -140,6 +140,22 @@ export interface AdapterContext<S extends AdapterSettings = AdapterSettings> {
   allowPrivateUrls: boolean;
   /** A bot flow or developer middleware decides what becomes of this channel's events. */
   botFlow: boolean;
+  /**
+   * The channel's opening hours (its bot flow's `schedule`), when it has them: whether agents
+   * answer now, and if not, when they next do (ms). A chat page can tell its visitors.
+   */
+  openingHours?: () => { open: boolean; opensAt?: number };
+}
+
+/** What became of one end-user message an adapter queued for Blinger (see Adapter.onInboundOutcome). */
+export interface InboundOutcome {
+  clientId: string;
+  /** The `correlationId` the adapter passed to `inbound.enqueue`: names its source event. */
+  correlationId: string;
+  message: InboundMessage;
+  /** Blinger accepted it, or it was dead-lettered (`reason` says why). */
+  outcome: 'delivered' | 'dead_lettered';
+  reason?: string;
 }
 
 export interface Adapter {
@@ -177,6 +193,12 @@ export interface Adapter {
   explainFailure?(error: DeliveryError): string | undefined;
   /** For `blinger-bridge check`. */
   check?(): Promise<CheckResult[]>;
+  /**
+   * Told, in the process that delivered it, what became of each message this adapter queued for
+   * Blinger (a chat page shows "delivered" ticks, or "not delivered" with a resend). Optional;
+   * a rejection is logged and changes nothing about the delivery.
+   */
+  onInboundOutcome?(outcome: InboundOutcome): Promise<void>;
 }
 
 /** What an adapter type's own routes get besides the server (see AdapterDefinition.registerRoutes). */

@@ -6,12 +6,13 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import type { AdapterDefinition, InboundSink } from './adapter.js';
+import type { AdapterDefinition, InboundOutcome, InboundSink } from './adapter.js';
 import type { BridgeConfig, ChannelConfig } from './config/schema.js';
 import type { InboundMessage, OutboundMessage } from './message.js';
 import { builtInAdapters, channelSettings } from './adapters.js';
 import { BlingerClient } from './blinger/client.js';
 import { LaneQueue } from './delivery/lane-queue.js';
+import type { LaneItem, LaneRef } from './delivery/lane-store.js';
 import type { BackoffPolicy } from './delivery/backoff.js';
 import { MediaSigner } from './media/links.js';
 import { buildServer, type ChannelRuntime } from './http/server.js';
@@ -21,6 +22,7 @@ import { redact } from './redact.js';
 import { BridgeMetrics, registerMetricsRoute } from './metrics.js';
 import { registerAdmin } from './http/admin.js';
 import { FlowRunner } from './flow/runner.js';
+import { openingStatus } from './flow/schedule.js';
 import type { Middleware } from './flow/middleware.js';
 import { createSandbox } from './sandbox/index.js';
 
@@ -127,6 +129,7 @@ export function createBridge(opts: BridgeOptions): Bridge {
         }),
       );
     }
+    const schedule = channel.bot?.schedule;
     const adapter = def.create({
       channelId: channel.id,
       settings: channelSettings(def, channel),
@@ -138,6 +141,7 @@ export function createBridge(opts: BridgeOptions): Bridge {
       media: { link: (ref) => media.link(channel.id, ref), ttlMs: config.mediaTtlMs },
       allowPrivateUrls: channel.allowPrivateUrls,
       botFlow: flows.has(channel.id),
+      ...(schedule ? { openingHours: () => openingStatus(schedule, (opts.tuning?.now ?? Date.now)()) } : {}),
     });
     channels.set(channel.id, { config: channel, adapter });
   }
@@ -159,6 +163,15 @@ export function createBridge(opts: BridgeOptions): Bridge {
       .enqueue(letter.lane, [echo], { correlationId: letter.item.cid })
       .catch((err) => log.error({ err: redact(String(err)) }, 'could not tell the agent about an undelivered reply'));
   });
+
+  // An adapter that shows its users what became of their messages (the web chat's ticks) is told.
+  const tellAdapter = (lane: LaneRef, item: LaneItem<InboundMessage>, outcome: InboundOutcome['outcome'], reason?: string) =>
+    channels
+      .get(lane.channelId)
+      ?.adapter.onInboundOutcome?.({ clientId: lane.clientId, correlationId: item.cid, message: item.payload, outcome, reason })
+      .catch((err) => log.warn({ channel: lane.channelId, err: redact(String(err)) }, 'adapter could not note a message outcome'));
+  inbound.on('delivered', ({ lane, item }) => void tellAdapter(lane, item, 'delivered'));
+  inbound.on('deadLettered', (letter) => void tellAdapter(letter.lane, letter.item, 'dead_lettered', letter.reason));
 
   let started = false;
   let stopping = false;

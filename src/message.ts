@@ -1,5 +1,5 @@
 /**
- * The messenger-neutral message: what the Custom App API carries (DESIGN.md §1), minus the
+ * The messenger-neutral message: what the Custom App API carries (docs/architecture.md, "The Custom App API"), minus the
  * per-channel credentials that the Blinger client adds at send time.
  */
 export type MessageType = 'text' | 'image' | 'file';

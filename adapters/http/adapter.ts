@@ -1,5 +1,5 @@
 /**
- * The HTTP channel (DESIGN.md §9): an in-house app, a mobile app's backend, or a messenger without
+ * The HTTP channel (docs/architecture.md, "The HTTP channel"): an in-house app, a mobile app's backend, or a messenger without
  * an adapter posts its users' messages to the bridge, and gets agents' replies POSTed back, both
  * ways signed with Standard Webhooks. Built only from the adapter contract and the toolkit.
  */

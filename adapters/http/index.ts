@@ -1,5 +1,5 @@
 /**
- * The HTTP channel: any app plugs in with two signed HTTP calls (DESIGN.md §9). Details:
+ * The HTTP channel: any app plugs in with two signed HTTP calls (docs/architecture.md, "The HTTP channel"). Details:
  * adapters/http/README.md; the OpenAPI document is served at GET /http/openapi.json.
  */
 import { defineAdapter } from '../../src/adapter.js';

@@ -1,5 +1,5 @@
 /**
- * What an app posts to `POST /http/:channelId/messages` (DESIGN.md §9), validated with zod, and the
+ * What an app posts to `POST /http/:channelId/messages` (docs/architecture.md, "The HTTP channel"), validated with zod, and the
  * Custom App messages it becomes. The same schemas describe the route in the OpenAPI document.
  */
 import { z } from 'zod';

@@ -1,4 +1,4 @@
-/** The HTTP channel's part of a channel's config (DESIGN.md §9): its secret and the app's delivery URL. */
+/** The HTTP channel's part of a channel's config (docs/architecture.md, "The HTTP channel"): its secret and the app's delivery URL. */
 import { z } from 'zod';
 import type { AdapterEnv } from '../../src/adapter.js';
 import { parseDuration, webhookKey } from '../../src/toolkit/index.js';

@@ -1,5 +1,5 @@
 /**
- * How a MAX call failed, as the queue needs to know it (DESIGN.md §4), and what an agent is told.
+ * How a MAX call failed, as the queue needs to know it (docs/architecture.md, "Delivery guarantees"), and what an agent is told.
  *
  * | MAX answers                                   | DeliveryError                                        |
  * |-----------------------------------------------|------------------------------------------------------|

@@ -1,5 +1,5 @@
 /**
- * Pure MAX update → Custom App messages and the bot flow's event (DESIGN.md §1, §5). No I/O, no
+ * Pure MAX update → Custom App messages and the bot flow's event (docs/architecture.md, "The Custom App API"). No I/O, no
  * token: files leave only as refs handed to ctx.mediaLink, which signs a /media URL.
  *
  * - client_id is the chat_id, for dialogs and group chats alike (replies go by chat_id).

@@ -1,5 +1,5 @@
 /**
- * Delivers one agent reply (or bot-flow answer) to a MAX chat (DESIGN.md §5, outbound).
+ * Delivers one agent reply (or bot-flow answer) to a MAX chat (adapters/max/README.md, "Agents' replies").
  *
  * - `text` → POST /messages for each part of at most 4000 UTF-16 units (MAX counts the raw text),
  *   in order, plain (no `format`, so `*`, `_` and `<b>` arrive as typed). A retry resumes after

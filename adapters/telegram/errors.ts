@@ -1,5 +1,5 @@
 /**
- * Turns what telegraf's `Telegram` client throws into a DeliveryError (DESIGN.md §4).
+ * Turns what telegraf's `Telegram` client throws into a DeliveryError (docs/architecture.md, "Delivery guarantees").
  *
  * telegraf throws:
  *  - `TelegramError` for an API answer with `ok: false` (and for any HTTP 5xx, with the status
@@ -105,7 +105,7 @@ export function classifyTelegramError(err: unknown): DeliveryError {
     // Something other than the Bot API answered (a proxy's error page, a captive portal).
     return DeliveryError.transient(scrub(`Unreadable answer from the Telegram Bot API: ${messageOf(err)}`), 'bad_response');
   }
-  // Unknown: DESIGN.md §4 treats anything unclassified as transient.
+  // Unknown: docs/architecture.md, "Delivery guarantees" treats anything unclassified as transient.
   return DeliveryError.transient(scrub(`Telegram send failed: ${messageOf(err)}`), 'unknown');
 }
 
@@ -119,7 +119,7 @@ function classifyApiError(err: TelegramErrorLike): DeliveryError {
   if (status === 429) {
     const seconds = typeof params.retry_after === 'number' && params.retry_after >= 0 ? params.retry_after : undefined;
     // Telegram's 429 does not say whether the per-chat or the per-bot limit was hit; the queue
-    // treats it as this conversation's, and the bridge's own pacing (DESIGN.md §4.5) keeps the
+    // treats it as this conversation's, and the bridge's own pacing (docs/architecture.md, "Delivery guarantees") keeps the
     // bot-wide rate under 30/s.
     return DeliveryError.rateLimited(reason, seconds === undefined ? DEFAULT_RETRY_AFTER_MS : seconds * 1000);
   }

@@ -5,7 +5,7 @@
  */
 import type { InboundEvent, InboundMessage } from '../../src/adapter.js';
 import { buttonLabel, isBusinessOwnerMessage } from './normalize.js';
-import { isObj, type Obj, type ReadUpdate } from './update.js';
+import { isObj, type ReadUpdate } from './update.js';
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
 
 function chatKind(chat: unknown): InboundEvent['chat'] {

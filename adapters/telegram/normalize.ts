@@ -1,5 +1,5 @@
 /**
- * Pure Telegram update → Custom App messages (DESIGN.md §5). No I/O, no token: files leave only
+ * Pure Telegram update → Custom App messages (adapters/telegram/README.md). No I/O, no token: files leave only
  * as file_ids handed to ctx.mediaLink, which signs a /media URL.
  *
  * Updates arrive from the network, so the code reads them as loose JSON (`Obj`) and checks every
@@ -126,7 +126,7 @@ function normalizeMessage(msg: Obj, edited: boolean, ctx: NormalizeContext): Inb
         info: { ...info },
         type: p.type,
         data: p.data,
-        // DESIGN.md §1: "agent answered elsewhere", an echo that went to the end-user.
+        // docs/architecture.md, "The Custom App API": "agent answered elsewhere", an echo that went to the end-user.
         echo: byOwner ? true : undefined,
         echo_outgoing: byOwner ? true : undefined,
       }) as unknown as InboundMessage,

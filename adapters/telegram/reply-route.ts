@@ -27,7 +27,6 @@ export interface ReplyRoute {
  */
 export const REPLY_ROUTE_TTL_MS = 30 * 24 * 3600 * 1000;
 
-
 /**
  * What an update says about where replies to its chat go: the route to keep (empty = forget the
  * stored one, e.g. a forum message in General), or undefined when there is nothing to remember or

@@ -1,5 +1,5 @@
 /**
- * Delivers one agent reply to a Telegram chat (DESIGN.md §5, outbound).
+ * Delivers one agent reply to a Telegram chat (adapters/telegram/README.md, "Agents' replies").
  *
  * - `text` → `sendMessage` for each `splitText` part, in order, plain text (no parse_mode, so `<`,
  *   `*`, `_` arrive as typed).

@@ -20,6 +20,7 @@ import type {
   CheckResult,
   InboundEvent,
   InboundMessage,
+  InboundOutcome,
   MediaRef,
   MediaStream,
   OutboundMessage,
@@ -27,7 +28,17 @@ import type {
 } from '../../src/adapter.js';
 import { DeliveryError, isInlineImage, redact, servableType } from '../../src/toolkit/index.js';
 import { SocketHub } from './hub.js';
-import { contactText, infoOf, type ChatEntry, type VisitorContext } from './protocol.js';
+import {
+  contactText,
+  infoOf,
+  MAX_TEXT,
+  PROTOCOL_VERSION,
+  type ChatEntry,
+  type EntryStatus,
+  type VisitorContext,
+  type Welcome,
+} from './protocol.js';
+import { QuotaExceeded, QuotaGuard, SOCKET_RENEW_MS, type Refusal } from './quota.js';
 import type { WebchatSettings } from './settings.js';
 import { WebchatStore, type StoredEntry } from './store.js';
 
@@ -38,6 +49,8 @@ export interface Visitor {
   userAgent?: string;
   /** The hub tag of the socket this visitor writes from (absent for uploads over HTTP). */
   origin?: string;
+  /** The network address the per-address quotas count (client-ip.ts). */
+  ip?: string;
 }
 
 export interface Received {
@@ -61,12 +74,21 @@ export class WebchatAdapter implements Adapter {
    * visitor's entry is in the history (see reserve).
    */
   readonly hasFlow: boolean;
+  readonly quotas: QuotaGuard;
+  /** This process's open sockets by lease id, with their address: their quota leases are renewed. */
+  readonly sockets = new Map<string, string>();
   private sub: Redis | undefined;
+  private renewTimer: NodeJS.Timeout | undefined;
+  /** The correlation id prefix of this channel's visitor entries (see receive). */
+  private readonly cidPrefix: string;
 
   constructor(private readonly ctx: AdapterContext<WebchatSettings>) {
     this.settings = ctx.settings;
-    this.store = new WebchatStore(ctx.redis, `${ctx.redisPrefix}:webchat:${ctx.channelId}`);
+    const base = `${ctx.redisPrefix}:webchat:${ctx.channelId}`;
+    this.store = new WebchatStore(ctx.redis, base);
+    this.quotas = new QuotaGuard(ctx.redis, `${base}:quota`, this.settings.quotas);
     this.hasFlow = ctx.botFlow;
+    this.cidPrefix = `wc-${ctx.channelId}-`;
   }
 
   get channelId(): string {
@@ -117,11 +139,14 @@ export class WebchatAdapter implements Adapter {
     }
     this.sub = sub;
     this.hub.startHeartbeat();
+    this.renewTimer = setInterval(() => void this.renewSockets(), SOCKET_RENEW_MS);
+    this.renewTimer.unref();
     this.ctx.log.info({ url: `${this.ctx.publicUrl}/chat/${encodeURIComponent(this.ctx.channelId)}` }, 'web chat ready');
   }
 
   async stop(): Promise<void> {
     this.hub.stopHeartbeat();
+    clearInterval(this.renewTimer);
     // 1012 "service restart": the pages reconnect, to another process if there is one.
     this.hub.closeAll(1012, 'server restarting');
     const sub = this.sub;
@@ -143,7 +168,7 @@ export class WebchatAdapter implements Adapter {
   async receiveButton(visitor: Visitor, id: string, data: string): Promise<Received | undefined> {
     const label = await this.buttonLabel(visitor.clientId, data);
     if (label === undefined) return undefined;
-    const entry: StoredEntry = { id, from: 'visitor', type: 'text', data: label, kind: 'button', at: Date.now() };
+    const entry: StoredEntry = { id, from: 'visitor', type: 'text', data: label, kind: 'button', source: data, at: Date.now() };
     return this.receive(visitor, entry, `[button] ${label}`, { chat: 'private', button: { data, label } });
   }
 
@@ -154,7 +179,7 @@ export class WebchatAdapter implements Adapter {
    */
   async receivePhone(visitor: Visitor, id: string, phone: string): Promise<Received> {
     const text = contactText(phone, visitor.context.name);
-    const entry: StoredEntry = { id, from: 'visitor', type: 'text', data: text, kind: 'phone', at: Date.now() };
+    const entry: StoredEntry = { id, from: 'visitor', type: 'text', data: text, kind: 'phone', source: phone, at: Date.now() };
     const withPhone: Visitor = { ...visitor, context: { ...visitor.context, phone } };
     return this.receive(withPhone, entry, text, { chat: 'private', phone });
   }
@@ -167,21 +192,70 @@ export class WebchatAdapter implements Adapter {
   async startConversation(visitor: Visitor): Promise<'queued' | 'duplicate' | 'skipped'> {
     if (!this.hasFlow) return 'skipped';
     const entry: StoredEntry = { id: START_ID, from: 'visitor', type: 'text', data: '/start', kind: 'start', at: Date.now() };
-    const r = await this.receive(visitor, entry, '/start', { chat: 'private', start: {}, text: '/start' });
+    const r = await this.receive(visitor, entry, '/start', { chat: 'private', start: {}, text: '/start' }, { free: true });
     return r.status;
   }
 
-  /** A visitor's upload: kept in Redis for as long as its media link lives, then queued as a link. */
+  /**
+   * A visitor's upload: kept in Redis for as long as its media link lives, then queued as a link.
+   * Within the visitor's and the address's upload quotas (QuotaExceeded: nothing stored).
+   */
   async receiveFile(visitor: Visitor, id: string, file: { data: Buffer; mime: string; name: string }): Promise<Received> {
+    const refusal = await this.quotas.upload(visitor.clientId, visitor.ip ?? 'unknown', file.data.length);
+    if (refusal) throw new QuotaExceeded(refusal);
     // The same message id (a page retrying) names the same file: a retry stores nothing new.
     const fileId = createHash('sha256').update(`${visitor.clientId}\n${id}`).digest('base64url').slice(0, 32);
     await this.store.putFile(fileId, file, this.ctx.media.ttlMs);
     const ref: MediaRef = { id: fileId, name: file.name, mime: file.mime, size: file.data.length };
-    const entry: StoredEntry = { id, from: 'visitor', type: isInlineImage(file.mime) ? 'image' : 'file', file: ref, at: Date.now() };
-    return this.receive(visitor, entry, this.ctx.media.link(ref), { chat: 'private' });
+    return this.receiveStoredFile(visitor, id, ref, { free: true });
   }
 
-  private async receive(visitor: Visitor, entry: StoredEntry, data: string, event: InboundEvent): Promise<Received> {
+  private receiveStoredFile(visitor: Visitor, id: string, ref: MediaRef, opts: { free?: boolean } = {}): Promise<Received> {
+    const entry: StoredEntry = { id, from: 'visitor', type: isInlineImage(ref.mime) ? 'image' : 'file', file: ref, at: Date.now() };
+    return this.receive(visitor, entry, this.ctx.media.link(ref), { chat: 'private' }, opts);
+  }
+
+  /**
+   * Sends a visitor's undelivered entry (status failed) again, as a new entry `id`; the old one
+   * becomes "resent". Undefined when `of` is no failed entry of this visitor (or its file expired).
+   */
+  async resend(visitor: Visitor, id: string, of: string): Promise<Received | undefined> {
+    const history = await this.store.history(visitor.clientId);
+    // Sent again after a lost ack: it is there already.
+    const done = history.find((e) => e.id === id && e.from === 'visitor');
+    if (done) return { status: 'duplicate', entry: this.toClient(done) };
+    const old = history.find((e) => e.id === of);
+    if (!old || old.from !== 'visitor' || old.status !== 'failed') return undefined;
+    let r: Received | undefined;
+    if (old.file) {
+      if (!(await this.store.hasFile(old.file.id))) return undefined;
+      r = await this.receiveStoredFile(visitor, id, old.file);
+    } else if (old.kind === 'button' && old.source !== undefined) {
+      r = await this.receiveButton(visitor, id, old.source);
+    } else if (old.kind === 'phone' && old.source !== undefined) {
+      r = await this.receivePhone(visitor, id, old.source);
+    } else if (old.kind === undefined && old.data) {
+      r = await this.receiveText(visitor, id, old.data);
+    }
+    if (r) await this.store.setStatus(visitor.clientId, of, 'resent');
+    return r;
+  }
+
+  /**
+   * Queues a visitor's entry, within their message quota (`free`: the conversation's start, and
+   * uploads, which counted theirs before storing the file). QuotaExceeded: nothing was queued.
+   */
+  private async receive(
+    visitor: Visitor,
+    entry: StoredEntry,
+    data: string,
+    event: InboundEvent,
+    opts: { free?: boolean } = {},
+  ): Promise<Received> {
+    if (!opts.free) {
+      const refusal = await this.quotas.message(visitor.clientId);
+      if (refusal) throw new QuotaExceeded(refusal);
+    }
     const message: InboundMessage = {
       client_id: visitor.clientId,
       type: entry.type,
@@ -206,8 +280,64 @@ export class WebchatAdapter implements Adapter {
       throw err;
     }
     // After the message is durable. Idempotent, so a page re-sending after a lost ack is harmless.
-    await this.store.append(visitor.clientId, entry, { origin: visitor.origin, inflight: guard });
+    const appended = await this.store.append(visitor.clientId, entry, { origin: visitor.origin, inflight: guard });
+    // Delivered before it was appended: the append gave it its status.
+    if (appended.result === 'appended' && appended.status) entry.status = appended.status;
     return { status, entry: this.toClient(entry) };
+  }
+
+  /**
+   * What became of a message this adapter queued: the visitor's entry it came from shows it
+   * (delivered ✓✓, or failed with a resend). Bot replies mirrored to Blinger share the entry's
+   * correlation id; they are not the visitor's and are skipped.
+   */
+  async onInboundOutcome(o: InboundOutcome): Promise<void> {
+    if (!o.correlationId.startsWith(this.cidPrefix) || o.message.echo_outgoing) return;
+    const entryId = o.correlationId.slice(this.cidPrefix.length);
+    if (entryId === START_ID) return;
+    await this.store.setStatus(o.clientId, entryId, o.outcome === 'delivered' ? 'delivered' : 'failed');
+  }
+
+  /** The first frame a page gets: its history, what it may send, and the opening hours. */
+  async welcome(clientId: string, history?: ChatEntry[]): Promise<Welcome> {
+    const q = this.settings.quotas;
+    const frame: Welcome = {
+      type: 'welcome',
+      version: PROTOCOL_VERSION,
+      clientId,
+      history: history ?? (await this.history(clientId)),
+      limits: {
+        maxTextChars: MAX_TEXT,
+        maxUploadBytes: this.settings.maxUploadBytes,
+        messagesPerMinute: q.messagesPerMinute,
+        uploadBytesPerDay: q.uploadBytesPerDay,
+      },
+    };
+    const hours = this.ctx.openingHours?.();
+    if (hours) frame.hours = hours;
+    return frame;
+  }
+
+  /** Counts a new socket of `ip` (`lease`: the socket's own id); a refusal when the address has too many. */
+  async admitSocket(ip: string, lease: string): Promise<Refusal | undefined> {
+    const refusal = await this.quotas.openSocket(ip, lease);
+    if (!refusal) this.sockets.set(lease, ip);
+    return refusal;
+  }
+
+  releaseSocket(lease: string): void {
+    const ip = this.sockets.get(lease);
+    if (ip === undefined) return;
+    this.sockets.delete(lease);
+    this.quotas.closeSocket(ip, lease).catch(() => undefined /* the lease runs out */);
+  }
+
+  private async renewSockets(): Promise<void> {
+    try {
+      await this.quotas.renewSockets([...this.sockets].map(([tag, ip]) => ({ tag, ip })));
+    } catch (err) {
+      this.ctx.log.debug({ err: redact(String(err)) }, 'could not renew the socket leases');
+    }
   }
 
   /** What the page shows: the history without its hidden entries. */
@@ -260,7 +390,7 @@ export class WebchatAdapter implements Adapter {
     } catch (err) {
       throw DeliveryError.transient(redact(`could not store the reply in Redis: ${(err as Error).message}`), 'redis');
     }
-    if (result === 'no_conversation') {
+    if (result.result === 'no_conversation') {
       throw DeliveryError.permanent(
         `no web chat conversation "${message.client_id}" (it never started, or had no activity for 7 days)`,
         'no_conversation',
@@ -303,24 +433,30 @@ export class WebchatAdapter implements Adapter {
     if (e.file?.size !== undefined) out.size = e.file.size;
     if (e.keyboard) out.keyboard = e.keyboard;
     if (e.kind === 'button' || e.kind === 'phone') out.kind = e.kind;
+    if (e.status) out.status = e.status;
     return out;
   }
 
   private onPush(message: string): void {
-    let push: { v?: unknown; e?: StoredEntry; o?: unknown };
+    let push: { v?: unknown; e?: StoredEntry; o?: unknown; s?: { id?: unknown; status?: unknown } };
     try {
       push = JSON.parse(message) as typeof push;
     } catch {
       return;
     }
-    if (typeof push.v !== 'string' || !push.e || !visible(push.e)) return;
+    if (typeof push.v !== 'string') return;
+    if (push.s && typeof push.s.id === 'string' && isStatus(push.s.status)) {
+      this.hub.send(push.v, { type: 'status', id: push.s.id, status: push.s.status });
+      return;
+    }
+    if (!push.e || !visible(push.e)) return;
     this.hub.send(push.v, { type: 'message', entry: this.toClient(push.e) }, typeof push.o === 'string' ? push.o : undefined);
   }
 
   private async resyncAll(): Promise<void> {
     for (const clientId of this.hub.visitors()) {
       try {
-        this.hub.send(clientId, { type: 'welcome', clientId, history: await this.history(clientId) });
+        this.hub.send(clientId, await this.welcome(clientId));
       } catch (err) {
         this.ctx.log.debug({ err: redact(String(err)) }, 'history resync failed');
       }
@@ -329,6 +465,7 @@ export class WebchatAdapter implements Adapter {
 }
 
 const visible = (e: StoredEntry): boolean => e.kind !== 'start';
+const isStatus = (s: unknown): s is EntryStatus => s === 'delivered' || s === 'failed' || s === 'resent';
 
 /** The parts of a bot reply's keyboard the page can show (one of buttons, requestPhone, remove). */
 function keyboardOf(k: ReplyKeyboard | undefined): ReplyKeyboard | undefined {

@@ -1,30 +1,35 @@
 /**
- * The web chat's wire protocol: JSON text frames over one WebSocket per page, plus one HTTP POST
- * per uploaded file.
+ * The web chat's wire protocol — the client API that the chat page and mobile apps speak
+ * (docs/client-api.md is its reference): JSON text frames over one WebSocket per page, plus one
+ * HTTP POST per uploaded file.
  *
  * Page → bridge:
- *   {type:"hello", key, name?, phone?, page?, referrer?, language?}   first frame, once
+ *   {type:"hello", version?, key, name?, phone?, page?, referrer?, language?}   first frame, once
  *   {type:"profile", name?, phone?}                                    the visitor filled the form
  *   {type:"message", id, text}                                         id: the page's message id
  *   {type:"button", id, data}                                          the visitor pressed a button of a bot message
  *                                                                      (data must be on a keyboard in their history)
  *   {type:"phone", id, phone, name?}                                   the visitor shared their phone (a bot asked, or not)
+ *   {type:"resend", id, of}                                            send an undelivered message of theirs again, as `id`
  *   {type:"ping"}
  * Bridge → page:
- *   {type:"welcome", clientId, history:[entry…]}                      also after a Redis reconnect
- *   {type:"ack", id, status:"queued"|"duplicate", entry}              the message, press or phone is durable
+ *   {type:"welcome", version, clientId, history:[entry…], limits, hours?}   also after a Redis reconnect
+ *   {type:"ack", id, status:"queued"|"duplicate", entry}              the message, press or phone is durable ("sent")
  *   {type:"message", entry}                                            agent or bot reply, or own message from another tab (never the sending tab)
- *   {type:"error", code, message, id?}                                 this frame was refused; the socket stays
- *       code: bad_frame (names the problem), hello_first, unknown_button (not a button of this chat), unavailable (try again)
+ *   {type:"status", id, status:"delivered"|"failed"|"resent"}          what became of a visitor's message
+ *   {type:"error", code, message, id?, limit?, retryAfterMs?}          this frame was refused; the socket stays
+ *       code: bad_frame (names the problem), hello_first, unknown_button (not a button of this chat),
+ *       not_resendable, rate_limited (limit names the quota), unavailable (try again)
  *   {type:"pong"}
- * An entry: {id, from:"visitor"|"agent", type, data, name?, size?, at, keyboard?, kind?}; a bot
- * reply's `keyboard` is {buttons:[[{label, data}…]…]} | {requestPhone: label} | {remove: true}
+ * An entry: {id, from:"visitor"|"agent", type, data, name?, size?, at, keyboard?, kind?, status?}; a
+ * bot reply's `keyboard` is {buttons:[[{label, data}…]…]} | {requestPhone: label} | {remove: true}
  * (src/message.ts ReplyKeyboard); a visitor entry's `kind` is "button" (data: the label) or
- * "phone" (data: "Contact: <name>, <phone>").
+ * "phone" (data: "Contact: <name>, <phone>"), its `status` what became of it once known.
  * In a channel with a bot flow (or middleware), the first hello of a visitor with no history
  * starts the conversation — the web chat's Telegram /start: the bot's greeting and menu arrive
  * as `message` frames.
- * Close codes: 4404 unknown chat, 4408 no hello in time, 4429 too many tabs, 1008 too many bad frames.
+ * Close codes: 4403 origin not allowed, 4404 unknown chat, 4408 no hello in time, 4426 protocol
+ * version not supported, 4429 too many tabs or a quota, 1008 too many bad frames.
  *
  * The visitor's `key` is a random secret kept in the page's localStorage. The conversation id
  * Blinger sees (`client_id`) is derived from it by hashing, so knowing a client_id — agents,
@@ -33,6 +38,10 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { MAX_BUTTON_DATA_BYTES, type ReplyKeyboard } from '../../src/adapter.js';
+
+/** The protocol version this server speaks: a client of another major version is refused. */
+export const PROTOCOL_VERSION = '1.0';
+export const PROTOCOL_MAJOR = 1;
 
 export const MAX_TEXT = 5000;
 /** Larger frames close the socket (1009) before they are parsed. */
@@ -50,7 +59,13 @@ const optionalText = (max: number) =>
   );
 
 const name = optionalText(100);
-const PHONE_RE = /^\+?[0-9][0-9 ().-]{2,30}$/;
+/**
+ * The one phone rule, for the server and the page (its input's `pattern`, and its own check):
+ * every special character escaped, so the source is valid both as a plain RegExp and in the `v`
+ * mode browsers compile `pattern` attributes in.
+ */
+export const PHONE_PATTERN = '\\+?[0-9][0-9 \\(\\)\\.\\-]{2,30}';
+const PHONE_RE = new RegExp(`^(?:${PHONE_PATTERN})$`);
 const PHONE_MESSAGE = 'expected a phone number: digits, spaces, +, -, ( and )';
 const phone = z.preprocess(
   (v) => (typeof v === 'string' && v.trim() === '' ? undefined : v),
@@ -82,7 +97,14 @@ export type VisitorContext = z.output<typeof visitorContext>;
 export const clientFrame = z.discriminatedUnion(
   'type',
   [
-    visitorContext.extend({ type: z.literal('hello'), key: visitorKey }),
+    visitorContext.extend({
+      type: z.literal('hello'),
+      key: visitorKey,
+      version: z
+        .string({ error: 'expected a string such as "1.0"' })
+        .regex(/^\d{1,4}(\.\d{1,4})?$/, 'expected "<major>.<minor>" such as "1.0"')
+        .optional(),
+    }),
     z.object({ type: z.literal('profile'), name, phone }),
     z.object({
       type: z.literal('message'),
@@ -95,9 +117,10 @@ export const clientFrame = z.discriminatedUnion(
     }),
     z.object({ type: z.literal('button'), id: messageId, data: buttonData }),
     z.object({ type: z.literal('phone'), id: messageId, phone: sharedPhone, name }),
+    z.object({ type: z.literal('resend'), id: messageId, of: messageId }),
     z.object({ type: z.literal('ping') }),
   ],
-  { error: 'expected type to be one of hello, profile, message, button, phone, ping' },
+  { error: 'expected type to be one of hello, profile, message, button, phone, resend, ping' },
 );
 
 export type ClientFrame = z.output<typeof clientFrame>;
@@ -117,14 +140,53 @@ export interface ChatEntry {
   keyboard?: ReplyKeyboard;
   /** A visitor entry that is not typed text: a button press (data: its label) or a shared phone. */
   kind?: 'button' | 'phone';
+  /** A visitor entry's fate, once known (no status: sent, i.e. durable in the bridge). */
+  status?: EntryStatus;
+}
+
+/** Delivered: Blinger accepted it. Failed: it could not be delivered. Resent: failed, and sent again as a new entry. */
+export type EntryStatus = 'delivered' | 'failed' | 'resent';
+
+/** What a client may send, told in the welcome so an app needn't hard-code it. */
+export interface ClientLimits {
+  maxTextChars: number;
+  maxUploadBytes: number;
+  messagesPerMinute: number;
+  uploadBytesPerDay: number;
+}
+
+export interface Welcome {
+  type: 'welcome';
+  version: string;
+  clientId: string;
+  history: ChatEntry[];
+  limits: ClientLimits;
+  /** Only when the channel has opening hours: whether agents answer now, else when they next do (ms). */
+  hours?: { open: boolean; opensAt?: number };
+}
+
+export interface ErrorFrame {
+  type: 'error';
+  code: string;
+  message: string;
+  id?: string;
+  /** rate_limited: the quota's name, as in the channel's settings. */
+  limit?: string;
+  retryAfterMs?: number;
 }
 
 export type ServerFrame =
-  | { type: 'welcome'; clientId: string; history: ChatEntry[] }
+  | Welcome
   | { type: 'ack'; id: string; status: 'queued' | 'duplicate'; entry: ChatEntry }
   | { type: 'message'; entry: ChatEntry }
-  | { type: 'error'; code: string; message: string; id?: string }
+  | { type: 'status'; id: string; status: EntryStatus }
+  | ErrorFrame
   | { type: 'pong' };
+
+/** The major version of a hello's `version` (absent: 1, the pages from before it was sent). */
+export function majorOf(version: string | undefined): number {
+  return version === undefined ? 1 : Number(version.split('.')[0]);
+}
 
 /** The client_id Blinger sees for a visitor key. */
 export function clientIdOf(key: string): string {
@@ -142,7 +204,7 @@ export function describeFrameIssues(error: z.ZodError): string {
     .map((i) => {
       const field = i.path.map(String).join('.');
       if (!field && i.code === 'invalid_type')
-        return 'expected a JSON object with a "type": hello, profile, message, button, phone or ping';
+        return 'expected a JSON object with a "type": hello, profile, message, button, phone, resend or ping';
       const msg = i.code === 'invalid_type' && i.input === undefined ? 'is required' : i.message;
       return field ? `${field}: ${msg}` : msg;
     })

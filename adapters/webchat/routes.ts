@@ -3,36 +3,35 @@
  *   GET  /chat/:channelId          the chat page (embeddable in an iframe)
  *   GET  /chat/:channelId/ws       the page's WebSocket (protocol.ts)
  *   POST /chat/:channelId/upload   one file, raw body (Content-Type = the file's type), size-capped
+ *                                  (and its CORS preflight, for pages of another allowed origin)
  *   GET  /webchat/assets/:file     chat.js, chat.css, embed.js
  * Bad input gets a clear answer to that client only: 404 unknown chat (an HTML page, or close
- * code 4404 on the socket), 413 over the upload cap, an `error` frame for a malformed frame or a
- * press of a button the visitor was never shown.
+ * code 4404 on the socket), 413 over the upload cap, 429 / a `rate_limited` frame over a quota
+ * (naming it), 403 / close code 4403 from a page origin the channel does not allow, an `error`
+ * frame for a malformed frame or a press of a button the visitor was never shown.
  */
 import websocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Adapter, AdapterRouteDeps } from '../../src/adapter.js';
 import { cleanFileName, escapeHtml, loadAssets, mediaType, redact, render, sendAsset } from '../../src/toolkit/index.js';
+import { addressOf, frameAncestors, originRefusal } from './access.js';
 import { WebchatAdapter, type Visitor } from './adapter.js';
 import type { ChatSocket } from './hub.js';
 import {
   clientIdOf,
   describeFrameIssues,
-  parseClientFrame,
   MAX_FRAME_BYTES,
   MAX_TEXT,
   messageId,
+  PHONE_PATTERN,
   visitorContext,
   visitorKey,
-  type ServerFrame,
 } from './protocol.js';
+import { formatBytes, QuotaExceeded, type Refusal } from './quota.js';
+import { runSession, send } from './session.js';
 
 const ASSETS = loadAssets(new URL('./assets/', import.meta.url), ['chat.html', 'chat.css', 'chat.js', 'embed.js']);
 const PUBLIC_ASSETS = new Set(['chat.css', 'chat.js', 'embed.js']);
-
-/** A page must say hello this soon after connecting. */
-const HELLO_TIMEOUT_MS = 10_000;
-/** Malformed frames tolerated on one socket before it is closed (a broken or hostile client). */
-const MAX_BAD_FRAMES = 20;
 
 type Lookup = (channelId: string) => Adapter | undefined;
 
@@ -45,17 +44,25 @@ function fail(reply: FastifyReply, status: number, error: string, message: strin
   return reply.code(status).send({ error, message });
 }
 
-function formatBytes(n: number): string {
-  return n >= 1024 * 1024 ? `${+(n / 1024 / 1024).toFixed(1)} MiB` : n >= 1024 ? `${+(n / 1024).toFixed(1)} KiB` : `${n} bytes`;
+function tooMany(reply: FastifyReply, refusal: Refusal): FastifyReply {
+  if (refusal.retryAfterMs !== undefined) reply.header('retry-after', String(Math.ceil(refusal.retryAfterMs / 1000)));
+  const body: Record<string, unknown> = { error: 'rate_limited', limit: refusal.limit, message: refusal.message };
+  if (refusal.retryAfterMs !== undefined) body.retryAfterMs = refusal.retryAfterMs;
+  return reply.code(429).send(body);
 }
 
-function pageHeaders(reply: FastifyReply, publicUrl: string): void {
-  const ws = publicUrl.replace(/^http/, 'ws').replace(/^(wss?:\/\/[^/]+).*$/, '$1');
+/** Lets a page of another (allowed) origin read the upload's answer: your own page as a client. */
+function allowCors(reply: FastifyReply, origin: string | string[] | undefined): void {
+  if (typeof origin === 'string' && origin !== '') reply.header('access-control-allow-origin', origin).header('vary', 'origin');
+}
+
+function pageHeaders(reply: FastifyReply, chat: WebchatAdapter): void {
+  const ws = chat.publicUrl.replace(/^http/, 'ws').replace(/^(wss?:\/\/[^/]+).*$/, '$1');
   reply
     .header(
       'content-security-policy',
       // Agents' images may be anywhere (https); everything else comes from the bridge itself.
-      `default-src 'none'; script-src 'self'; style-src 'self'; img-src * data: blob:; media-src *; connect-src 'self' ${ws}; base-uri 'none'; form-action 'none'; frame-ancestors *`,
+      `default-src 'none'; script-src 'self'; style-src 'self'; img-src * data: blob:; media-src *; connect-src 'self' ${ws}; base-uri 'none'; form-action 'none'; frame-ancestors ${frameAncestors(chat)}`,
     )
     .header('x-content-type-options', 'nosniff')
     .header('referrer-policy', 'no-referrer')
@@ -103,7 +110,7 @@ export function registerWebchatRoutes(app: FastifyInstance, lookup: Lookup, deps
     scope.get<{ Params: { channelId: string } }>('/chat/:channelId', async (req, reply) => {
       const chat = webchatOf(lookup, req.params.channelId);
       if (!chat) return notFoundPage(reply, req.params.channelId);
-      pageHeaders(reply, chat.publicUrl);
+      pageHeaders(reply, chat);
       const html = render(ASSETS.get('chat.html')!.body, {
         title: chat.settings.title,
         greeting: chat.settings.greeting ?? '',
@@ -111,6 +118,7 @@ export function registerWebchatRoutes(app: FastifyInstance, lookup: Lookup, deps
         maxUpload: chat.settings.maxUploadBytes,
         maxUploadText: formatBytes(chat.settings.maxUploadBytes),
         maxText: MAX_TEXT,
+        phonePattern: PHONE_PATTERN,
       });
       return reply.type('text/html; charset=utf-8').send(html);
     });
@@ -131,9 +139,28 @@ export function registerWebchatRoutes(app: FastifyInstance, lookup: Lookup, deps
           socket.close(1013, 'try again later');
           return;
         }
-        runSession(chat, socket, req.headers['user-agent']);
+        runSession(chat, socket, {
+          userAgent: req.headers['user-agent'],
+          ip: addressOf(chat, req),
+          originRefusal: originRefusal(chat, req.headers),
+        });
       },
     );
+
+    // The browser's preflight of an upload from another origin (the headers below are not "simple").
+    scope.options<{ Params: { channelId: string } }>('/chat/:channelId/upload', async (req, reply) => {
+      const chat = webchatOf(lookup, req.params.channelId);
+      if (!chat) return fail(reply, 404, 'not_found', `there is no web chat "${req.params.channelId}" on this server`);
+      const refused = originRefusal(chat, req.headers);
+      if (refused) return fail(reply, 403, 'forbidden', refused);
+      allowCors(reply, req.headers.origin);
+      return reply
+        .code(204)
+        .header('access-control-allow-methods', 'POST')
+        .header('access-control-allow-headers', 'content-type, x-visitor-key, x-message-id, x-file-name, x-chat-context')
+        .header('access-control-max-age', '600')
+        .send();
+    });
 
     scope.post<{ Params: { channelId: string } }>(
       '/chat/:channelId/upload',
@@ -143,6 +170,12 @@ export function registerWebchatRoutes(app: FastifyInstance, lookup: Lookup, deps
         onRequest: async (req, reply) => {
           const chat = webchatOf(lookup, req.params.channelId);
           if (!chat) return fail(reply, 404, 'not_found', `there is no web chat "${req.params.channelId}" on this server`);
+          const refused = originRefusal(chat, req.headers);
+          if (refused) {
+            reply.header('connection', 'close');
+            return fail(reply, 403, 'forbidden', refused);
+          }
+          allowCors(reply, req.headers.origin);
           const len = Number(req.headers['content-length']);
           if (Number.isFinite(len) && len > chat.settings.maxUploadBytes) {
             reply.header('connection', 'close');
@@ -192,149 +225,23 @@ export function registerWebchatRoutes(app: FastifyInstance, lookup: Lookup, deps
         } catch {
           fileName = undefined;
         }
-        const visitor: Visitor = { clientId: clientIdOf(key.data), context, userAgent: req.headers['user-agent'] };
+        const ip = addressOf(chat, req);
+        const visitor: Visitor = { clientId: clientIdOf(key.data), context, userAgent: req.headers['user-agent'], ip };
         const mime = mediaType(req.headers['content-type']) || 'application/octet-stream';
         try {
+          // A key with no conversation yet is a new visitor, as its first hello would be.
+          if (!(await chat.store.exists(visitor.clientId))) {
+            const refusal = await chat.quotas.newVisitor(visitor.clientId, ip);
+            if (refusal) return tooMany(reply, refusal);
+          }
           const r = await chat.receiveFile(visitor, id.data, { data: body, mime, name: cleanFileName(fileName) });
           return reply.send({ ok: true, status: r.status, entry: r.entry });
         } catch (err) {
+          if (err instanceof QuotaExceeded) return tooMany(reply, err.refusal);
           chat.log.warn({ err: redact(String((err as Error).message)) }, 'upload not queued; answering 503');
           return fail(reply, 503, 'unavailable', 'could not take the file right now; try again in a moment');
         }
       },
     );
-  });
-}
-
-function send(socket: ChatSocket, frame: ServerFrame): void {
-  if (socket.readyState === 1) socket.send(JSON.stringify(frame));
-}
-
-/** One page's socket: hello, then messages, one frame at a time so a visitor's messages keep their order. */
-function runSession(chat: WebchatAdapter, socket: ChatSocket, userAgent: string | undefined): void {
-  let visitor: Visitor | undefined;
-  let badFrames = 0;
-  let chain = Promise.resolve();
-  const helloTimer = setTimeout(() => socket.close(4408, 'no hello'), HELLO_TIMEOUT_MS);
-  helloTimer.unref();
-
-  const refuse = (code: string, message: string, id?: string) => {
-    send(socket, { type: 'error', code, message, ...(id ? { id } : {}) });
-    // A press of a button the chat never showed is as suspect as a malformed frame.
-    if ((code === 'bad_frame' || code === 'unknown_button') && ++badFrames >= MAX_BAD_FRAMES)
-      socket.close(1008, 'too many malformed frames');
-  };
-
-  const handle = async (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): Promise<void> => {
-    if (isBinary) return refuse('bad_frame', 'binary frames are not accepted: send JSON text frames');
-    const text = Buffer.isBuffer(data)
-      ? data.toString('utf8')
-      : Array.isArray(data)
-        ? Buffer.concat(data).toString('utf8')
-        : Buffer.from(data).toString('utf8');
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      return refuse('bad_frame', 'the frame is not valid JSON');
-    }
-    const parsed = parseClientFrame(json);
-    if (!parsed.success) {
-      const id = typeof (json as { id?: unknown } | null)?.id === 'string' ? (json as { id: string }).id.slice(0, 64) : undefined;
-      return refuse('bad_frame', describeFrameIssues(parsed.error), id);
-    }
-    const frame = parsed.data;
-    switch (frame.type) {
-      case 'ping':
-        return send(socket, { type: 'pong' });
-      case 'hello': {
-        if (visitor) return refuse('bad_frame', 'hello was already sent on this connection');
-        const clientId = clientIdOf(frame.key);
-        const { type: _t, key: _k, ...context } = frame;
-        if (!chat.hub.add(clientId, socket)) {
-          send(socket, {
-            type: 'error',
-            code: 'too_many_connections',
-            message: 'this chat is open in too many tabs; close some and reload',
-          });
-          socket.close(4429, 'too many tabs');
-          return;
-        }
-        clearTimeout(helloTimer);
-        visitor = { clientId, context, userAgent, origin: chat.hub.tagOf(socket) };
-        // Registered first, then the history: a reply landing in between comes twice, never zero times.
-        let opened;
-        try {
-          opened = await chat.open(clientId);
-        } catch (err) {
-          chat.log.warn({ err: redact(String((err as Error).message)) }, 'history unavailable');
-          send(socket, { type: 'welcome', clientId, history: [] });
-          refuse('unavailable', 'the conversation history is unavailable right now; it will show after a reconnect');
-          return;
-        }
-        send(socket, { type: 'welcome', clientId, history: opened.history });
-        // A new conversation with a bot in front: its /start, so the greeting and menu come now.
-        // Before any later frame of this socket (they wait on `chain`), so it is the first event.
-        if (opened.isNew && chat.hasFlow) {
-          try {
-            await chat.startConversation(visitor);
-          } catch (err) {
-            // Nothing the visitor sent is lost; the next visit starts the conversation again.
-            chat.log.warn({ err: redact(String((err as Error).message)) }, 'web chat conversation not started');
-          }
-        }
-        return;
-      }
-      case 'profile':
-        if (!visitor) return refuse('hello_first', 'send hello first');
-        visitor.context = { ...visitor.context, name: frame.name, phone: frame.phone };
-        return;
-      case 'message': {
-        if (!visitor) return refuse('hello_first', 'send hello first', frame.id);
-        try {
-          const r = await chat.receiveText(visitor, frame.id, frame.text);
-          send(socket, { type: 'ack', id: frame.id, status: r.status, entry: r.entry });
-        } catch (err) {
-          chat.log.warn({ err: redact(String((err as Error).message)) }, 'web chat message not queued');
-          refuse('unavailable', 'your message could not be sent right now; it will be retried', frame.id);
-        }
-        return;
-      }
-      case 'button': {
-        if (!visitor) return refuse('hello_first', 'send hello first', frame.id);
-        let r;
-        try {
-          r = await chat.receiveButton(visitor, frame.id, frame.data);
-        } catch (err) {
-          chat.log.warn({ err: redact(String((err as Error).message)) }, 'web chat button press not queued');
-          return refuse('unavailable', 'your choice could not be sent right now; it will be retried', frame.id);
-        }
-        if (!r) return refuse('unknown_button', 'data: not a button of any message in this chat', frame.id);
-        return send(socket, { type: 'ack', id: frame.id, status: r.status, entry: r.entry });
-      }
-      case 'phone': {
-        if (!visitor) return refuse('hello_first', 'send hello first', frame.id);
-        // The visitor's phone (and name) from now on, as a filled form would make it.
-        visitor.context = { ...visitor.context, phone: frame.phone, ...(frame.name ? { name: frame.name } : {}) };
-        try {
-          const r = await chat.receivePhone(visitor, frame.id, frame.phone);
-          send(socket, { type: 'ack', id: frame.id, status: r.status, entry: r.entry });
-        } catch (err) {
-          chat.log.warn({ err: redact(String((err as Error).message)) }, 'web chat phone not queued');
-          refuse('unavailable', 'your phone number could not be sent right now; it will be retried', frame.id);
-        }
-        return;
-      }
-    }
-  };
-
-  socket.on('message', (data, isBinary) => {
-    chain = chain
-      .then(() => handle(data, isBinary))
-      .catch((err: unknown) => chat.log.error({ err: redact(String(err)) }, 'web chat frame failed'));
-  });
-  socket.on('close', () => {
-    clearTimeout(helloTimer);
-    if (visitor) chat.hub.remove(visitor.clientId, socket);
   });
 }

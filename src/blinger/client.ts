@@ -1,5 +1,5 @@
 /**
- * Sends end-user messages to a Blinger Custom App (DESIGN.md §1) and says how each attempt went,
+ * Sends end-user messages to a Blinger Custom App (docs/architecture.md, "The Custom App API") and says how each attempt went,
  * as the delivery queue needs it: 2xx delivered; network errors, timeouts, 408, 429 and 5xx
  * transient; other 4xx permanent with Blinger's answer. Secrets never appear in a reason.
  */

@@ -1,4 +1,4 @@
-/** Validation of the agent replies Blinger POSTs to /blinger/:channelId (DESIGN.md §1). */
+/** Validation of the agent replies Blinger POSTs to /blinger/:channelId (docs/architecture.md, "The Custom App API"). */
 import { z } from 'zod';
 import type { OutboundMessage } from '../message.js';
 

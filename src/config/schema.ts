@@ -77,6 +77,6 @@ export interface BridgeConfig {
   retryMaxAgeMs: number;
   concurrency: number;
   channels: ChannelConfig[];
-  /** No channel configured: the built-in sandbox channel runs (DESIGN.md §6). */
+  /** No channel configured: the built-in sandbox channel runs (docs/architecture.md, "Sandbox mode"). */
   sandbox: boolean;
 }

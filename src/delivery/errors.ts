@@ -1,5 +1,5 @@
 /**
- * How a delivery attempt failed decides what the queue does next (DESIGN.md §4):
+ * How a delivery attempt failed decides what the queue does next (docs/architecture.md, "Delivery guarantees"):
  * - transient: backoff with jitter and retry, until the message is too old;
  * - rate_limited: wait `retryAfterMs` without spending an attempt;
  * - permanent: no retry, straight to the dead-letter list with the reason.
@@ -45,7 +45,7 @@ export class DeliveryError extends Error {
   }
 }
 
-/** Classifies an HTTP status the way DESIGN.md §4 asks: 408, 429 and 5xx are worth retrying. */
+/** Classifies an HTTP status the way docs/architecture.md, "Delivery guarantees" asks: 408, 429 and 5xx are worth retrying. */
 export function isRetryableStatus(status: number): boolean {
   return status === 408 || status === 429 || status >= 500;
 }

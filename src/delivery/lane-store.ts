@@ -1,7 +1,7 @@
 /**
  * A lane is the ordered list of one conversation's messages in one direction, kept in Redis.
  * Messages wait in the lane until delivered; only the head is ever worked on, which is what
- * keeps a conversation in order through retries (DESIGN.md §4.3).
+ * keeps a conversation in order through retries (docs/architecture.md, "Delivery guarantees").
  *
  * Keys (prefix p, direction d):
  *   p:lane:d:<channel>:<client>   list of LaneItem JSON, head = next to deliver

@@ -184,3 +184,10 @@ export function nextOpening(s: WeeklySchedule, ms: number): number | undefined {
   }
   return undefined;
 }
+
+/** Whether the schedule is open at `ms`, and if not, when it next opens (what a chat page tells its visitors). */
+export function openingStatus(s: WeeklySchedule, ms: number): { open: boolean; opensAt?: number } {
+  if (isOpen(s, ms)) return { open: true };
+  const opensAt = nextOpening(s, ms);
+  return opensAt === undefined ? { open: false } : { open: false, opensAt };
+}

@@ -1,6 +1,6 @@
 /**
  * The sandbox's strict reading of what the bridge sends to a Custom App's incoming URL
- * (DESIGN.md §1). It never hides a problem: every broken rule is a *violation* (the stand-in
+ * (docs/architecture.md, "The Custom App API"). It never hides a problem: every broken rule is a *violation* (the stand-in
  * answers 4xx, as a strict Blinger would, and the bridge dead-letters the message), every
  * allowed-but-doubtful detail is a *warning* (answered 200, shown in amber).
  */
@@ -138,11 +138,9 @@ export function checkIncoming(req: IncomingRequest, expected: { token: string; c
     }
     if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:'))
       violate(400, `data: for type "${b.type}" expected an https URL of the ${b.type}`);
-    else if (url.protocol === 'http:') {
-      if (isLocalHost(url.hostname))
-        warnings.push(`data: an http link; Blinger fetches files over https, so set PUBLIC_URL to an https address in production`);
-      else violate(400, `data: expected an https URL, got http://${url.host}/…`);
-    }
+    // An http link to this machine is what the sandbox makes (PUBLIC_URL is localhost): nothing
+    // to warn about that the user could avoid here. Anywhere else Blinger needs https.
+    else if (url.protocol === 'http:' && !isLocalHost(url.hostname)) violate(400, `data: expected an https URL, got http://${url.host}/…`);
   }
 
   for (const k of ['echo', 'echo_outgoing'] as const) {

@@ -1,5 +1,5 @@
 /**
- * Sandbox mode (DESIGN.md §6): with no channel configured, the bridge runs one channel,
+ * Sandbox mode (docs/architecture.md, "Sandbox mode"): with no channel configured, the bridge runs one channel,
  * `sandbox`, between its own web chat (the end-user side) and this local stand-in of Blinger's
  * Custom App (the agents' side):
  *   GET  /sandbox                          the agents' inbox page
@@ -71,6 +71,15 @@ export function createSandbox(opts: SandboxOptions): Sandbox {
       type: 'webchat',
       title: 'Sandbox chat',
       greeting: 'This is the bridge’s sandbox. Write something, then answer it from the agents’ inbox.',
+      // Looser than a public chat's defaults: every visitor here is on 127.0.0.1, and trying
+      // things out (a script, many tabs) should not run into limits meant for the internet.
+      quotas: {
+        messagesPerMinute: 300,
+        uploadBytesPerDay: '1GiB',
+        uploadBytesPerIpPerDay: '2GiB',
+        socketsPerIp: 500,
+        newVisitorsPerIpPerHour: 1000,
+      },
     },
     allowPrivateUrls: true,
   };
@@ -258,8 +267,24 @@ async function checkLink(url: string, type: string): Promise<LinkCheck> {
     const bytes = (await res.arrayBuffer()).byteLength;
     if (res.status !== 200) return { ok: false, detail: `the link answered ${res.status}` };
     if (type === 'image' && !ct.startsWith('image/')) return { ok: false, detail: `an image link served ${ct || 'no Content-Type'}` };
-    return { ok: true, detail: `the link serves ${ct || 'no Content-Type'}, ${bytes} bytes` };
+    const name = fileNameOf(res.headers.get('content-disposition'));
+    return { ok: true, detail: `the link serves ${ct || 'no Content-Type'}, ${bytes} bytes`, ...(name ? { name } : {}) };
   } catch (err) {
     return { ok: false, detail: `the link could not be fetched: ${redact((err as Error).message)}` };
   }
+}
+
+/** The file name a Content-Disposition header gives (filename* first), for the inbox to show. */
+function fileNameOf(disposition: string | null): string | undefined {
+  if (!disposition) return undefined;
+  const star = /filename\*\s*=\s*UTF-8''([^;]+)/i.exec(disposition);
+  if (star) {
+    try {
+      return cleanFileName(decodeURIComponent(star[1]!.trim()));
+    } catch {
+      /* fall back to filename= */
+    }
+  }
+  const plain = /filename\s*=\s*"?([^";]+)"?/i.exec(disposition);
+  return plain ? cleanFileName(plain[1]!.trim()) : undefined;
 }

@@ -16,6 +16,8 @@ const MAX_EVENTS = 500;
 export interface LinkCheck {
   ok: boolean;
   detail: string;
+  /** The file's name, as the link serves it (Content-Disposition). */
+  name?: string;
 }
 
 /** A request the bridge sent to the incoming URL, as checked. */

@@ -1,6 +1,6 @@
 /**
- * Splits an agent's text into messenger-sized messages (DESIGN.md §5: "split at 4096 characters on
- * word boundaries, in order"); `max` is the messenger's limit (default 4096, Telegram's; MAX: 4000).
+ * Splits an agent's text into messenger-sized messages on word boundaries, in order; `max` is the
+ * messenger's limit (default 4096, Telegram's; MAX: 4000).
  * Plain text only: nothing is escaped or interpreted, so `<b>`, `*` and `_` arrive exactly as typed.
  *
  * Lengths are counted in UTF-16 code units, which is how Telegram and MAX count their limits.

@@ -13,7 +13,8 @@ const FAULTS: Record<FailureKind, { status: number; retryAfterS?: number }> = {
 describeConformance({
   type: 'http',
   notApplicable: {
-    'media-links': 'the app posts file URLs of its own, which the bridge passes to Blinger as given (DESIGN.md §9)',
+    'media-links':
+      'the app posts file URLs of its own, which the bridge passes to Blinger as given (docs/architecture.md, "The HTTP channel")',
   },
   async start({ seed }) {
     const app = await startHttpAppDouble({ secret: SECRET, seed });

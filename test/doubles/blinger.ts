@@ -1,6 +1,6 @@
 /**
  * A test double of Blinger's Custom App API: a real HTTP server on 127.0.0.1 that plays the
- * incoming URL (bridge → Blinger) with strict validation of DESIGN.md §1, records what it
+ * incoming URL (bridge → Blinger) with strict validation of docs/architecture.md, "The Custom App API", records what it
  * accepted, injects faults, and can call the bridge's webhook the way Blinger sends agent replies.
  *
  * Blinger's own error bodies are not documented; the double answers `{error: "<what is wrong>"}`
@@ -305,7 +305,7 @@ export class BlingerDouble {
     writeJson(res, status, { error });
   }
 
-  /** DESIGN.md §1, strictly. */
+  /** docs/architecture.md, "The Custom App API", strictly. */
   private validate(headers: http.IncomingHttpHeaders, rawBody: string, parsed: unknown): ReceivedMessage {
     const auth = headers.authorization;
     if (auth === undefined) throw new Violation(401, 'missing Authorization header');

@@ -1,5 +1,5 @@
 /**
- * A test double of an app on the HTTP channel (DESIGN.md §9): a real HTTP server on 127.0.0.1 that
+ * A test double of an app on the HTTP channel (docs/architecture.md, "The HTTP channel"): a real HTTP server on 127.0.0.1 that
  * receives agents' replies at its deliveryUrl — checking the Standard Webhooks signature over the
  * raw bytes, deduplicating by webhook-id as the contract suggests — and posts its users' messages
  * to the bridge, signed. Faults: the next answers, or a seeded share of them, can be 5xx, 429 with

@@ -1,5 +1,5 @@
 /**
- * The HTTP channel end to end (DESIGN.md §9): an app double posts signed user messages, a real
+ * The HTTP channel end to end (docs/architecture.md, "The HTTP channel"): an app double posts signed user messages, a real
  * bridge queues them for the Blinger double, and agents' replies come back to the app signed, with
  * a webhook-id that is stable across retries; bad input is refused with the 4xx §9 names.
  */

@@ -8,7 +8,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { artifactPath, launchBrowser, visitorKeyOf } from '../helpers/browser.js';
+import { artifactPath, launchBrowser, visitorKeyOf, SENT } from '../helpers/browser.js';
 import { startChatBridge, webchatChannel, type ChatBridge } from '../helpers/webchat.js';
 import { startBlingerDouble, type BlingerDouble, type ReceivedMessage } from '../doubles/blinger.js';
 import { clientIdOf } from '../../adapters/webchat/protocol.js';
@@ -73,7 +73,7 @@ async function say(page: Page, text: string): Promise<void> {
 
 /** The visitor's own message with this text, acknowledged by the bridge. */
 function sent(page: Page, text: string): Promise<void> {
-  return page.locator('.msg.visitor', { hasText: text }).locator('.state', { hasText: 'Sent' }).waitFor();
+  return page.locator('.msg.visitor', { hasText: text }).locator(SENT).waitFor();
 }
 
 /** What matters of a message Blinger got, for comparing whole conversations. */

@@ -6,7 +6,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext } from 'playwright-core';
-import { artifactPath, launchBrowser, visitorKeyOf } from '../helpers/browser.js';
+import { artifactPath, launchBrowser, visitorKeyOf, SENT } from '../helpers/browser.js';
 import { startChatBridge, type ChatBridge } from '../helpers/webchat.js';
 import { startBlingerDouble, type BlingerDouble } from '../doubles/blinger.js';
 import { uniquePrefix } from '../helpers/redis.js';
@@ -70,7 +70,7 @@ describe('web chat in production', () => {
     expect(await v.page.getByRole('heading', { level: 1 }).textContent()).toBe('Acme support');
     await v.page.getByLabel('Message', { exact: true }).fill('Hello from production');
     await v.page.keyboard.press('Enter');
-    await v.page.locator('.msg.visitor .state', { hasText: 'Sent' }).waitFor();
+    await v.page.locator(`.msg.visitor ${SENT}`).waitFor();
 
     const [got] = await blinger.waitFor(1);
     expect(got).toMatchObject({
@@ -86,6 +86,8 @@ describe('web chat in production', () => {
       user_agent: expect.stringContaining('Chrome'),
     });
     expect(blinger.rejected).toEqual([]);
+    // The worker process delivered it; its tick reaches the page the ingress process holds.
+    await v.page.locator('.msg.visitor .state[data-status=delivered]').waitFor();
 
     const answer = await blinger.sendReply(ingress.url, { client_id: v.clientId, type: 'text', data: 'Hello from an agent' });
     expect(answer.status).toBe(200);
@@ -128,7 +130,7 @@ describe('web chat in production', () => {
       expect(blinger.received).toEqual([]);
 
       redis = await spawnRedis(port);
-      await v.page.locator('.msg.visitor .state', { hasText: 'Sent' }).waitFor({ timeout: 20_000 });
+      await v.page.locator(`.msg.visitor ${SENT}`).waitFor({ timeout: 20_000 });
       const [got] = await blinger.waitFor(1, 20_000);
       expect(got).toMatchObject({ client_id: v.clientId, data: 'Sent during the outage' });
       expect(await v.page.locator('.msg.visitor').count()).toBe(1);

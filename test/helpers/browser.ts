@@ -38,6 +38,9 @@ export function visitorKeyOf(page: Page, channelId: string): Promise<string> {
   }, channelId);
 }
 
+/** A visitor message's state once it is durable in the bridge: sent, or already delivered to Blinger. */
+export const SENT = '.state:is([data-status=sent], [data-status=delivered])';
+
 /** naturalWidth of an <img>: 0 until the browser really decoded the image. */
 export const naturalWidth = (img: unknown): number => (img as { naturalWidth: number }).naturalWidth;
 

@@ -2,6 +2,8 @@
  * A real bridge for the web chat and sandbox tests: sandbox mode (web chat ↔ the Custom App
  * stand-in) or explicit channels, on its own Redis key prefix, logs captured, keys removed after.
  */
+import { randomBytes } from 'node:crypto';
+import { WebSocket } from 'ws';
 import { createBridge, type Bridge, type Role } from '../../src/bridge.js';
 import type { BridgeConfig, ChannelConfig } from '../../src/config/schema.js';
 import { baseTestConfig, captureLogger, TEST_TUNING } from './bridge.js';
@@ -94,4 +96,83 @@ export async function startChatBridge(o: ChatBridgeOptions = {}): Promise<ChatBr
       }
     },
   };
+}
+
+/** A chat socket as a non-browser client (an app) holds it: frames kept in order, awaited by type. */
+export interface ChatClient {
+  ws: WebSocket;
+  frames: Array<Record<string, unknown> & { type: string }>;
+  /** The next frame of this type (one already received and not yet taken counts). */
+  next(type: string, match?: (f: Record<string, unknown>) => boolean): Promise<Record<string, unknown> & { type: string }>;
+  send(frame: unknown): void;
+  closed: Promise<{ code: number; reason: string }>;
+  close(): Promise<void>;
+}
+
+export async function chatClient(url: string, opts: { headers?: Record<string, string> } = {}): Promise<ChatClient> {
+  const ws = new WebSocket(url, { headers: opts.headers });
+  const frames: ChatClient['frames'] = [];
+  const taken = new Set<number>();
+  const waiters: Array<{
+    type: string;
+    match?: (f: Record<string, unknown>) => boolean;
+    resolve: (f: ChatClient['frames'][number]) => void;
+  }> = [];
+  const offer = (i: number) => {
+    const f = frames[i]!;
+    const w = waiters.find((x) => x.type === f.type && (!x.match || x.match(f)));
+    if (!w) return;
+    waiters.splice(waiters.indexOf(w), 1);
+    taken.add(i);
+    w.resolve(f);
+  };
+  ws.on('message', (data) => {
+    frames.push(JSON.parse(String(data)) as ChatClient['frames'][number]);
+    offer(frames.length - 1);
+  });
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.on('close', (code, reason) => resolve({ code, reason: String(reason) })),
+  );
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  return {
+    ws,
+    frames,
+    next(type, match) {
+      const i = frames.findIndex((f, j) => !taken.has(j) && f.type === type && (!match || match(f)));
+      if (i >= 0) {
+        taken.add(i);
+        return Promise.resolve(frames[i]!);
+      }
+      return new Promise((resolve, reject) => {
+        // Shorter than a test's timeout, so a missing frame says which one and what came instead.
+        const timer = setTimeout(() => {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          reject(new Error(`no "${type}" frame within 10 s; got ${JSON.stringify(frames)}`));
+        }, 10_000);
+        const waiter = {
+          type,
+          match,
+          resolve: (f: ChatClient['frames'][number]) => {
+            clearTimeout(timer);
+            resolve(f);
+          },
+        };
+        waiters.push(waiter);
+      });
+    },
+    send: (frame) => ws.send(JSON.stringify(frame)),
+    closed,
+    async close() {
+      ws.close();
+      await closed;
+    },
+  };
+}
+
+/** A random visitor key, as the page makes one. */
+export function newVisitorKey(): string {
+  return randomBytes(32).toString('base64url');
 }

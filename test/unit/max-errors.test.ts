@@ -1,5 +1,5 @@
 /**
- * MAX's answers classified for the queue (DESIGN.md §4), the sentence an agent reads, the keyboard
+ * MAX's answers classified for the queue (docs/architecture.md, "Delivery guarantees"), the sentence an agent reads, the keyboard
  * a bot reply becomes, the text splitting at MAX's 4000-character limit, and the settings (BRIDGE_CONFIG
  * and environment variables).
  */

@@ -1,4 +1,4 @@
-/** The sandbox stand-in's strict reading of DESIGN.md §1: what is a violation, what a warning. */
+/** The sandbox stand-in's strict reading of docs/architecture.md, "The Custom App API": what is a violation, what a warning. */
 import { describe, expect, it } from 'vitest';
 import { checkIncoming } from '../../src/sandbox/contract.js';
 
@@ -29,6 +29,15 @@ describe('checkIncoming', () => {
     expect(r).toMatchObject({ status: 200, violations: [], warnings: [], clientId: 'web-1' });
     expect(r.shown).toMatchObject({ token: '[the app token]', client_name: 'Ada' });
     expect(JSON.stringify(r.shown)).not.toContain(TOKEN);
+  });
+
+  it('takes an http link to this machine without a warning: in the sandbox there is no other kind', () => {
+    for (const data of ['http://localhost:3000/media/x.y', 'http://127.0.0.1:3000/media/x.y', 'http://192.168.1.5:3000/media/x.y']) {
+      expect(check({ ...good, type: 'file', data })).toMatchObject({ status: 200, violations: [], warnings: [] });
+    }
+    expect(check({ ...good, type: 'file', data: 'http://files.example/x.pdf' }).violations).toEqual([
+      'data: expected an https URL, got http://files.example/…',
+    ]);
   });
 
   it.each<[string, { authorization?: string; contentType?: string }, number, string]>([
@@ -65,7 +74,6 @@ describe('checkIncoming', () => {
   });
 
   it.each([
-    ['an http link on this machine', { ...good, type: 'file', data: 'http://localhost:3000/media/x.y' }, 'http link'],
     ['an empty client_name', { ...good, client_name: '' }, 'client_name: sent empty'],
     ['empty info', { ...good, info: {} }, 'info: sent empty'],
     ['echo: false', { ...good, echo: false }, 'sent as false'],

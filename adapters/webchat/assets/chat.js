@@ -1,17 +1,40 @@
-// blinger-bridge web chat page. Plain JS, no build step. Protocol: adapters/webchat/protocol.ts.
+// blinger-bridge web chat page. Plain JS, no build step. Protocol: docs/client-api.md (adapters/webchat/protocol.ts).
 (() => {
   'use strict';
+  const PROTOCOL_VERSION = '1.0';
   const $ = (id) => document.getElementById(id);
   const body = document.body;
   const channel = body.dataset.channel;
   const maxUpload = Number(body.dataset.maxUpload);
   const maxUploadText = body.dataset.maxUploadText;
   const params = new URLSearchParams(location.search);
+  const embedded = params.get('embed') === '1';
   const storeKey = 'blinger-bridge.webchat.' + channel;
   const list = $('messages');
   const statusEl = $('status');
   const textEl = $('text');
   const alertEl = $('alert');
+  const phoneEl = $('phone');
+
+  // ---- theme: the launcher's data-color (or ?color=) colours the whole chat
+  (function theme() {
+    const c = params.get('color');
+    if (!c || !/^#([0-9a-f]{3}|[0-9a-f]{6})$/i.test(c)) return;
+    const hex = c.length === 4 ? '#' + c[1] + c[1] + c[2] + c[2] + c[3] + c[3] : c;
+    const [r, g, b] = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16) / 255);
+    const lin = (v) => (v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4));
+    const luminance = 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+    const root = document.documentElement.style;
+    root.setProperty('--accent', hex);
+    // Text on the colour: whichever of black and white reads better.
+    root.setProperty('--accent-ink', luminance > 0.4 ? '#111827' : '#ffffff');
+  })();
+
+  if (embedded) {
+    // The launcher's panel: a close button, as the page may fill a phone's screen.
+    $('close').hidden = false;
+    $('close').addEventListener('click', () => parent.postMessage({ type: 'blinger-bridge:close' }, '*'));
+  }
 
   // ---- identity: a random key in localStorage; the bridge derives the conversation id from it
   const randomId = (bytes) => {
@@ -47,11 +70,34 @@
 
   // ---- rendering
   const rendered = new Map(); // id -> element
-  const outbox = new Map(); // id -> {frame} texts not yet acknowledged
+  const entries = new Map(); // id -> the entry shown
+  const statuses = new Map(); // id -> 'delivered' | 'failed' | 'resent', as the server told
+  const outbox = new Map(); // id -> {frame, entry} not yet acknowledged
   const uploads = new Map(); // id -> File, for "try again"
 
   const fmtTime = (at) => new Date(at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
   const fmtSize = (n) => (n >= 1048576 ? (n / 1048576).toFixed(1) + ' MB' : n >= 1024 ? Math.round(n / 1024) + ' KB' : n + ' B');
+  const dayOf = (at) => {
+    const d = new Date(at);
+    return d.getFullYear() + '-' + d.getMonth() + '-' + d.getDate();
+  };
+  const daysAgo = (at) => {
+    const midnight = (t) => {
+      const d = new Date(t);
+      d.setHours(0, 0, 0, 0);
+      return d.getTime();
+    };
+    return Math.round((midnight(Date.now()) - midnight(at)) / 86400000);
+  };
+  function fmtDay(at) {
+    const ago = daysAgo(at);
+    if (ago === 0) return 'Today';
+    if (ago === 1) return 'Yesterday';
+    const d = new Date(at);
+    const opts = { weekday: 'long', day: 'numeric', month: 'long' };
+    if (d.getFullYear() !== new Date().getFullYear()) opts.year = 'numeric';
+    return d.toLocaleDateString([], opts);
+  }
   const fileNameOf = (e) => {
     if (e.name) return e.name;
     try {
@@ -120,7 +166,8 @@
   }
 
   // ---- a bot message's buttons, and its "share my phone number" request
-  const PHONE_RE = /^\+?[0-9][0-9 ().-]{2,30}$/;
+  // The phone rule is the server's (the input's pattern attribute): one rule on both sides.
+  const isPhone = (v) => new RegExp('^(?:' + phoneEl.pattern + ')$').test(v);
 
   function keyboard(e) {
     const k = e.from === 'agent' && e.keyboard;
@@ -169,6 +216,26 @@
     for (const g of list.querySelectorAll('.phone-ask')) g.hidden = g.parentElement !== active;
   }
 
+  /** A line with the date before the first message of each day. */
+  function markDays() {
+    for (const d of list.querySelectorAll('.day')) d.remove();
+    let last = null;
+    for (const el of Array.from(list.querySelectorAll('.msg'))) {
+      const at = Number(el.dataset.at);
+      const day = dayOf(at);
+      if (day === last) continue;
+      last = day;
+      const sep = document.createElement('p');
+      sep.className = 'day';
+      sep.setAttribute('role', 'separator');
+      const t = document.createElement('time');
+      t.dateTime = new Date(at).toISOString().slice(0, 10);
+      t.textContent = fmtDay(at);
+      sep.appendChild(t);
+      list.insertBefore(sep, el);
+    }
+  }
+
   let nearBottom = true;
   list.addEventListener('scroll', () => {
     nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
@@ -177,21 +244,56 @@
     if (nearBottom) list.scrollTop = list.scrollHeight;
   }
 
-  /** Adds or updates one entry. status: undefined (delivered), 'pending', 'failed'. */
-  function show(e, status, note, retry) {
+  /** A small action link in a message's meta line. */
+  function action(label, onClick) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'linkish';
+    b.textContent = label;
+    b.addEventListener('click', onClick);
+    return b;
+  }
+
+  /**
+   * The state line of a visitor's message: what the page knows (local: sending, not sent) or what
+   * the server said (sent = durable, delivered = Blinger has it, failed, resent).
+   */
+  function stateOf(e, local) {
+    if (local) return local.state === 'pending' ? ['sending', local.note || 'Sending…'] : ['unsent', local.note || 'Not sent'];
+    const s = statuses.get(e.id) || e.status;
+    if (s === 'delivered') return ['delivered', '✓✓ Delivered'];
+    if (s === 'failed') return ['failed', 'Not delivered'];
+    if (s === 'resent') return ['resent', 'Not delivered · sent again below'];
+    return ['sent', '✓ Sent'];
+  }
+
+  /** Adds or updates one entry. local: {state: 'pending' | 'failed', note, retry} while the page still owns it. */
+  function show(e, local, batch) {
     let el = rendered.get(e.id);
     const fresh = !el;
     if (fresh) {
       el = document.createElement('div');
       el.dataset.id = e.id;
     }
-    el.className = 'msg ' + e.from + (status ? ' ' + status : '');
-    el.replaceChildren(content(e));
-    const k = e.keyboard || {};
-    el.dataset.kb = e.from !== 'agent' ? '' : k.buttons ? 'buttons' : k.requestPhone ? 'phone' : k.remove ? 'remove' : '';
-    el.dataset.kind = e.kind || '';
-    const kb = keyboard(e);
-    if (kb) el.appendChild(kb);
+    entries.set(e.id, e);
+    const [status, text] = e.from === 'visitor' ? stateOf(e, local) : ['', ''];
+    const failed = status === 'unsent' || status === 'failed' || status === 'resent';
+    el.className = 'msg ' + e.from + (status === 'sending' ? ' pending' : failed ? ' failed' : '');
+    el.dataset.at = String(e.at);
+    // A new state redraws only the meta line: an image is not loaded again for a tick.
+    const shown = e.type + '\n' + e.data + '\n' + JSON.stringify(e.keyboard || null);
+    if (el.dataset.shown !== shown) {
+      el.dataset.shown = shown;
+      el.replaceChildren(content(e));
+      const k = e.keyboard || {};
+      el.dataset.kb = e.from !== 'agent' ? '' : k.buttons ? 'buttons' : k.requestPhone ? 'phone' : k.remove ? 'remove' : '';
+      el.dataset.kind = e.kind || '';
+      const kb = keyboard(e);
+      if (kb) el.appendChild(kb);
+    } else {
+      const old = el.querySelector(':scope > .meta');
+      if (old) old.remove();
+    }
     const meta = document.createElement('div');
     meta.className = 'meta';
     const time = document.createElement('time');
@@ -201,22 +303,19 @@
     if (e.from === 'visitor') {
       const s = document.createElement('span');
       s.className = 'state';
-      s.textContent = status === 'pending' ? note || 'Sending…' : status === 'failed' ? note || 'Not sent' : 'Sent';
+      s.dataset.status = status;
+      s.textContent = text;
       meta.appendChild(s);
-      if (retry) {
-        const b = document.createElement('button');
-        b.type = 'button';
-        b.className = 'linkish';
-        b.textContent = 'Try again';
-        b.addEventListener('click', retry);
-        meta.appendChild(b);
-      }
+      if (local && local.retry) meta.appendChild(action('Try again', local.retry));
+      if (!local && status === 'failed') meta.appendChild(action('Send again', () => resend(e)));
     }
     el.appendChild(meta);
     if (fresh) {
       rendered.set(e.id, el);
       list.appendChild(el);
     }
+    if (batch) return;
+    markDays();
     refreshPhoneAsk();
     stickToBottom();
   }
@@ -226,12 +325,32 @@
     alertEl.hidden = !text;
   }
 
+  // ---- opening hours: "we reply during opening hours", and when they start again
+  let hoursTimer = 0;
+  function showHours(h) {
+    clearTimeout(hoursTimer);
+    const el = $('availability');
+    el.hidden = !h;
+    if (!h) return;
+    let text = 'We reply during opening hours';
+    if (!h.open && typeof h.opensAt === 'number') {
+      const ago = daysAgo(h.opensAt);
+      const when = ago === 0 ? 'today' : ago === -1 ? 'tomorrow' : new Date(h.opensAt).toLocaleDateString([], { weekday: 'long' });
+      text += ' · back ' + when + ' at ' + fmtTime(h.opensAt);
+      const wait = h.opensAt - Date.now();
+      if (wait > 0 && wait < 2147483647) hoursTimer = setTimeout(() => showHours({ open: true }), wait);
+    } else if (!h.open) text += ' · closed now';
+    el.textContent = text;
+    el.dataset.open = String(Boolean(h.open));
+  }
+
   // ---- connection, with reconnect
   let ws = null;
   let ready = false;
   let attempt = 0;
   let timer = 0;
   let stopped = false;
+  let lastError = null;
 
   function setStatus(s, text) {
     statusEl.dataset.state = s;
@@ -242,13 +361,22 @@
     return (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + location.pathname.replace(/\/+$/, '') + '/ws';
   }
 
+  /** Close codes after which reconnecting cannot help: say why and stop. */
+  const FINAL = {
+    4403: 'This chat cannot be used from this site.',
+    4404: 'This chat does not exist. Check the address of the page.',
+    4426: 'This chat page is out of date. Reload the page.',
+    4429: 'This chat is open in too many tabs. Close some of them and reload this page.',
+  };
+
   function connect() {
     clearTimeout(timer);
     if (stopped || ws) return;
     setStatus('connecting', 'Connecting…');
     const sock = new WebSocket(wsUrl());
     ws = sock;
-    sock.onopen = () => sock.send(JSON.stringify(Object.assign({ type: 'hello', key: state.key }, context())));
+    lastError = null;
+    sock.onopen = () => sock.send(JSON.stringify(Object.assign({ type: 'hello', version: PROTOCOL_VERSION, key: state.key }, context())));
     sock.onmessage = (ev) => {
       let f;
       try {
@@ -262,16 +390,11 @@
       if (ws !== sock) return;
       ws = null;
       ready = false;
-      if (ev.code === 4404) {
+      if (FINAL[ev.code]) {
         stopped = true;
         setStatus('gone', 'Unavailable');
-        showAlert('This chat does not exist. Check the address of the page.');
-        return;
-      }
-      if (ev.code === 4429) {
-        stopped = true;
-        setStatus('gone', 'Too many tabs');
-        showAlert('This chat is open in too many tabs. Close some of them and reload this page.');
+        // A quota names itself in its error frame.
+        showAlert(lastError && lastError.code === 'rate_limited' ? 'Not available: ' + lastError.message + '.' : FINAL[ev.code]);
         return;
       }
       if (ev.code === 1009) showAlert('That message was too long to send.');
@@ -301,71 +424,104 @@
     return false;
   }
 
+  function welcome(f) {
+    ready = true;
+    attempt = 0;
+    setStatus('online', 'Connected');
+    showHours(f.hours);
+    if (alertEl.textContent.indexOf('could not') !== -1 || alertEl.textContent.indexOf('too long') !== -1) showAlert('');
+    // The server's history is the truth; pending messages stay after it and are sent again.
+    const keep = new Set([].concat(Array.from(outbox.keys()), Array.from(uploads.keys())));
+    for (const [id, el] of rendered)
+      if (!keep.has(id)) {
+        el.remove();
+        rendered.delete(id);
+      }
+    for (const e of f.history) {
+      if (e.status) statuses.set(e.id, e.status);
+      else statuses.delete(e.id);
+      if (!keep.has(e.id)) show(e, undefined, true);
+    }
+    for (const id of keep) {
+      const el = rendered.get(id);
+      if (el) list.appendChild(el);
+    }
+    markDays();
+    refreshPhoneAsk();
+    nearBottom = true;
+    stickToBottom();
+    for (const item of outbox.values()) sendFrame(item.frame);
+  }
+
+  function refused(f) {
+    const item = outbox.get(f.id);
+    if (f.code === 'unavailable') {
+      show(item.entry, { state: 'pending', note: 'Waiting to send…' });
+      setTimeout(() => {
+        if (outbox.has(f.id)) sendFrame(item.frame);
+      }, 3000);
+      return;
+    }
+    if (f.code === 'rate_limited') {
+      // Kept in the outbox: "Try again" sends the same message (same id) once there is room.
+      show(item.entry, { state: 'failed', note: 'Not sent: ' + f.message, retry: () => queue(item.entry, item.frame) });
+      return;
+    }
+    outbox.delete(f.id);
+    const note =
+      f.code === 'unknown_button'
+        ? 'Not sent: this choice is not available any more'
+        : f.code === 'not_resendable'
+          ? 'Not sent: the message can no longer be sent again'
+          : 'Not sent: ' + f.message;
+    show(item.entry, { state: 'failed', note });
+  }
+
   function onFrame(f) {
     switch (f.type) {
-      case 'welcome': {
-        ready = true;
-        attempt = 0;
-        setStatus('online', 'Online');
-        if (alertEl.textContent.indexOf('could not') !== -1 || alertEl.textContent.indexOf('too long') !== -1) showAlert('');
-        // The server's history is the truth; pending messages stay after it and are sent again.
-        const keep = new Set([].concat(Array.from(outbox.keys()), Array.from(uploads.keys())));
-        for (const [id, el] of rendered)
-          if (!keep.has(id)) {
-            el.remove();
-            rendered.delete(id);
-          }
-        for (const e of f.history) {
-          if (!keep.has(e.id)) show(e);
-        }
-        for (const id of keep) {
-          const el = rendered.get(id);
-          if (el) list.appendChild(el);
-        }
-        refreshPhoneAsk();
-        nearBottom = true;
-        stickToBottom();
-        for (const item of outbox.values()) sendFrame(item.frame);
+      case 'welcome':
+        welcome(f);
         break;
-      }
       case 'ack':
         outbox.delete(f.id);
+        if (f.entry.status) statuses.set(f.id, f.entry.status);
         show(f.entry);
         break;
       case 'message':
         if (!outbox.has(f.entry.id) && !uploads.has(f.entry.id)) show(f.entry);
         break;
+      case 'status': {
+        statuses.set(f.id, f.status);
+        const e = entries.get(f.id);
+        if (e && !outbox.has(f.id) && !uploads.has(f.id)) show(e);
+        break;
+      }
       case 'error':
-        if (f.id && outbox.has(f.id)) {
-          const item = outbox.get(f.id);
-          if (f.code === 'unavailable') {
-            show(item.entry, 'pending', 'Waiting to send…');
-            setTimeout(() => {
-              if (outbox.has(f.id)) sendFrame(item.frame);
-            }, 3000);
-          } else {
-            outbox.delete(f.id);
-            show(
-              item.entry,
-              'failed',
-              f.code === 'unknown_button' ? 'Not sent: this choice is not available any more' : 'Not sent: ' + f.message,
-            );
-          }
-        } else showAlert(f.message);
+        lastError = f;
+        if (f.id && outbox.has(f.id)) refused(f);
+        else showAlert(f.message);
         break;
     }
   }
 
-  // ---- sending: typed text, button presses and the shared phone wait in the outbox until acknowledged
+  // ---- sending: typed text, button presses, the shared phone and resends wait in the outbox until acknowledged
   function queue(entry, frame) {
     outbox.set(entry.id, { frame, entry });
-    show(entry, 'pending');
+    show(entry, { state: 'pending' });
     sendFrame(frame);
   }
 
   function sendText(text) {
     const id = randomId(12);
     queue({ id, from: 'visitor', type: 'text', data: text, at: Date.now() }, { type: 'message', id, text });
+  }
+
+  /** A message that could not be delivered, sent again as a new message (the bridge keeps what it was). */
+  function resend(e) {
+    const id = randomId(12);
+    const copy = { id, from: 'visitor', type: e.type, data: e.data, at: Date.now() };
+    for (const k of ['name', 'size', 'kind']) if (e[k] !== undefined) copy[k] = e[k];
+    queue(copy, { type: 'resend', id, of: e.id });
   }
 
   /** A press of a bot message's button: the visitor's choice shows as their message (the label). */
@@ -387,12 +543,12 @@
   let sharingPhone = false;
   function askedForPhone() {
     const known = (state.phone || '').trim();
-    if (PHONE_RE.test(known)) return sharePhone(known);
+    if (isPhone(known)) return sharePhone(known);
     sharingPhone = true;
     $('profile').open = true;
     $('profile-submit').textContent = 'Share';
-    $('profile-saved').textContent = 'Enter your phone number and press Share';
-    $('phone').focus();
+    formNote('Enter your phone number and press Share');
+    phoneEl.focus();
   }
   function endSharing() {
     sharingPhone = false;
@@ -412,8 +568,8 @@
       size: file.size,
       at: Date.now(),
     };
-    show(preview, 'pending', 'Uploading…');
-    const fail = (why, canRetry) => show(preview, 'failed', why, canRetry ? () => upload(file, id) : undefined);
+    show(preview, { state: 'pending', note: 'Uploading…' });
+    const fail = (why, canRetry) => show(preview, { state: 'failed', note: why, retry: canRetry ? () => upload(file, id) : undefined });
     let res;
     try {
       res = await fetch(location.pathname.replace(/\/+$/, '') + '/upload', {
@@ -436,9 +592,10 @@
     } catch (err) {
       /* keep {} */
     }
-    if (!res.ok) return fail('Not sent: ' + (answer.message || 'error ' + res.status), res.status >= 500);
+    if (!res.ok) return fail('Not sent: ' + (answer.message || 'error ' + res.status), res.status >= 500 || res.status === 429);
     uploads.delete(id);
     URL.revokeObjectURL(preview.data);
+    if (answer.entry.status) statuses.set(id, answer.entry.status);
     show(answer.entry);
   }
 
@@ -481,42 +638,66 @@
 
   // ---- optional name and phone
   $('name').value = state.name || '';
-  $('phone').value = state.phone || '';
+  phoneEl.value = state.phone || '';
   function showProfile() {
     const set = Boolean(state.name || state.phone);
     $('profile-summary').textContent = set ? 'You: ' + [state.name, state.phone].filter(Boolean).join(', ') : 'Your name and phone';
     $('profile-optional').hidden = set;
   }
+  /** The line under the form: a confirmation, or what is wrong. */
+  function formNote(text, kind) {
+    const el = $('profile-saved');
+    el.textContent = text;
+    el.dataset.kind = kind || '';
+  }
   showProfile();
   $('profile-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
+    const phone = phoneEl.value.trim();
+    // The same rule the server applies (PHONE_PATTERN): what the page accepts, the bridge accepts.
+    if (phone && !isPhone(phone)) {
+      phoneEl.setAttribute('aria-invalid', 'true');
+      formNote('Not saved: enter a phone number (' + phoneEl.title.toLowerCase() + ')', 'error');
+      phoneEl.focus();
+      return;
+    }
+    phoneEl.removeAttribute('aria-invalid');
     state.name = $('name').value.trim();
-    state.phone = $('phone').value.trim();
+    state.phone = phone;
     save();
     sendFrame({ type: 'profile', name: state.name || undefined, phone: state.phone || undefined });
     showProfile();
     if (sharingPhone) {
       if (!state.phone) {
-        $('profile-saved').textContent = 'Enter your phone number to share it';
-        $('phone').focus();
+        formNote('Enter your phone number to share it', 'error');
+        phoneEl.focus();
         return;
       }
       endSharing();
       sharePhone(state.phone);
     }
-    $('profile-saved').textContent = 'Saved';
+    formNote('Saved', 'ok');
     setTimeout(() => {
-      $('profile-saved').textContent = '';
+      formNote('');
       $('profile').open = false;
     }, 1200);
+  });
+  phoneEl.addEventListener('input', () => {
+    if (phoneEl.getAttribute('aria-invalid') && (phoneEl.value.trim() === '' || isPhone(phoneEl.value.trim()))) {
+      phoneEl.removeAttribute('aria-invalid');
+      formNote('');
+    }
   });
 
   $('profile').addEventListener('toggle', () => {
     if (!$('profile').open && sharingPhone) {
       endSharing();
-      $('profile-saved').textContent = '';
+      formNote('');
     }
   });
+
+  // Dates read "Today" and "Yesterday": redraw them after midnight.
+  setInterval(markDays, 60000);
 
   connect();
 })();

@@ -25,7 +25,19 @@
     return res.json();
   };
 
-  function dataView(type, data) {
+  /** A file's name: as its link serves it, else the link's last part when that reads as one. */
+  function fileName(url, served) {
+    if (served) return served;
+    try {
+      const last = decodeURIComponent(new URL(url).pathname.split('/').pop() || '');
+      if (last && last.length <= 120 && /\.[A-Za-z0-9]{1,8}$/.test(last)) return last;
+    } catch (err) {
+      /* not a URL */
+    }
+    return 'file';
+  }
+
+  function dataView(type, data, served) {
     const box = el('div', { class: 'event-data' });
     if (type === 'image' && /^https?:/i.test(data)) {
       box.append(
@@ -36,7 +48,12 @@
         ),
       );
     } else if (type === 'file' && /^https?:/i.test(data)) {
-      box.append(el('span', { class: 'badge', text: 'file' }), ' ', el('a', { href: data, target: '_blank', rel: 'noopener', text: data }));
+      // Shown by name; the link is behind it (and in the raw body below).
+      box.append(
+        el('span', { class: 'badge', text: 'file' }),
+        ' ',
+        el('a', { class: 'file-link', href: data, target: '_blank', rel: 'noopener', title: data, text: fileName(data, served) }),
+      );
     } else box.textContent = String(data);
     return box;
   }
@@ -77,7 +94,9 @@
       'li',
       { class: 'event in' + (e.violations.length ? ' broken' : ''), 'data-dir': 'in' },
       head,
-      typeof e.body === 'string' ? dataView('text', e.body) : dataView(b.type, b.data === undefined ? '(no data)' : b.data),
+      typeof e.body === 'string'
+        ? dataView('text', e.body)
+        : dataView(b.type, b.data === undefined ? '(no data)' : b.data, e.link && e.link.name),
       fields.length ? el('div', { class: 'fields', text: fields.join(' · ') }) : null,
       e.link
         ? el(
@@ -116,7 +135,9 @@
   }
 
   function renderList() {
-    $('convs-empty').hidden = convs.length > 0;
+    // One empty state: before the first conversation, the main pane says what to do.
+    $('empty').hidden = convs.length > 0;
+    $('placeholder').hidden = convs.length === 0 || Boolean(selected);
     $('convs').replaceChildren(
       ...convs.map((c) =>
         el(
