@@ -1,16 +1,19 @@
+# Node.js 24 (LTS; Node 20 reached its end of life in April 2026). package.json "engines" lists
+# the versions the bridge supports; CI runs the test suite under Node 20 and 24.
 # Build stage: the same commands CI runs (npm ci, then the TypeScript build).
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
+COPY scripts ./scripts
 COPY src ./src
 COPY adapters ./adapters
 COPY bin ./bin
 RUN npm run build && npm prune --omit=dev
 
 # Runtime stage: compiled code and production dependencies only, as the unprivileged node user.
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build --chown=node:node /app/package.json ./

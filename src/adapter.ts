@@ -280,9 +280,10 @@ export interface AdapterDefinition<S extends AdapterSettings = AdapterSettings> 
   /**
    * Webhook routes answered by Adapter.handleWebhook: `POST /<type>/:channelId` by default;
    * `methods` adds e.g. GET (a verification handshake), `subpaths` routes under the channel
-   * (e.g. ['messages'] for POST /<type>/:channelId/messages).
+   * (e.g. ['messages'] for POST /<type>/:channelId/messages); `bodyLimit` raises the server's
+   * 1 MiB body limit for a messenger that documents bigger webhooks (Meta: up to 3 MB).
    */
-  webhook?: { methods?: ('GET' | 'POST')[]; subpaths?: string[] };
+  webhook?: { methods?: ('GET' | 'POST')[]; subpaths?: string[]; bodyLimit?: number };
   /**
    * Optional routes of the adapter type's own — e.g. the web chat's page, socket and uploads —
    * for messengers that are more than one webhook. Called once per adapter type in use, before

@@ -4,9 +4,19 @@ import type { ChannelConfig } from './config/schema.js';
 import { httpAdapter } from '../adapters/http/index.js';
 import { telegramAdapter } from '../adapters/telegram/index.js';
 import { webchatAdapter } from '../adapters/webchat/index.js';
+import { whatsappAdapter } from '../adapters/whatsapp/index.js';
+import { instagramAdapter, messengerAdapter } from '../adapters/messenger/index.js';
 import { maxAdapter } from '../adapters/max/index.js';
 
-export const builtInAdapters: readonly AdapterDefinition[] = [telegramAdapter, webchatAdapter, httpAdapter, maxAdapter];
+export const builtInAdapters: readonly AdapterDefinition[] = [
+  telegramAdapter,
+  webchatAdapter,
+  httpAdapter,
+  whatsappAdapter,
+  messengerAdapter,
+  instagramAdapter,
+  maxAdapter,
+];
 
 /** The channel's adapter settings through its type's schema (config loading did it once already). */
 export function channelSettings(def: AdapterDefinition, channel: ChannelConfig): AdapterSettings {

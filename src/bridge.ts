@@ -72,7 +72,7 @@ export interface Bridge {
 export function createBridge(opts: BridgeOptions): Bridge {
   const { config } = opts;
   const role = opts.role ?? 'all';
-  const log = opts.log ?? createLogger(config.logLevel);
+  const log = opts.log ?? createLogger(config.logLevel, { format: config.logFormat });
   const redisOpts = { cluster: config.redisCluster === true };
   const producer = connectRedis(config.redisUrl, 'producer', log, redisOpts);
   // Each BullMQ worker gets its own connection: a blocked worker must not stall the other.
@@ -205,7 +205,7 @@ export function createBridge(opts: BridgeOptions): Bridge {
   });
   sandbox?.register(app);
   registerMetricsRoute(app, metrics);
-  if (config.admin) registerAdmin(app, { ...config.admin, queues: [inbound.queue, outbound.queue] });
+  if (config.admin) registerAdmin(app, { ...config.admin, lanes: { inbound, outbound } });
 
   /** Starts one adapter; if the messenger is unreachable, keeps trying in the background. */
   const startAdapter = async (id: string, runtime: ChannelRuntime, attempt = 1): Promise<void> => {

@@ -17,7 +17,7 @@ import type {
   WebhookReply,
   WebhookRequest,
 } from '../../src/adapter.js';
-import { DeliveryError, redact, safeEqual, takeSlot } from '../../src/toolkit/index.js';
+import { DeliveryError, redact, safeEqual, splitText, takeSlot } from '../../src/toolkit/index.js';
 import { callWithTimeout, createTelegram } from './api.js';
 import { interpretUpdate } from './interpret.js';
 import { ReplyRoutes, type ReplyRoute } from './reply-route.js';
@@ -26,7 +26,6 @@ import { sendToTelegram } from './send.js';
 import { classifyTelegramError, describeForAgent } from './errors.js';
 import { ALLOWED_UPDATES, type TelegramSettings } from './settings.js';
 import { pacingWindows, TELEGRAM_LIMITS, type TelegramLimits } from './limits.js';
-import { splitText } from './split-text.js';
 
 export class TelegramAdapter implements Adapter {
   readonly type = 'telegram';

@@ -31,10 +31,17 @@
 import type { Logger } from 'pino';
 import type { Telegram } from 'telegraf';
 import type { OutboundMessage, ReplyKeyboard, SendContext } from '../../src/adapter.js';
-import { DeliveryError, type Download, DownloadFailed, DownloadRefused, isRetryableStatus, openDownload } from '../../src/toolkit/index.js';
+import {
+  DeliveryError,
+  type Download,
+  DownloadFailed,
+  DownloadRefused,
+  isRetryableStatus,
+  openDownload,
+  splitText,
+} from '../../src/toolkit/index.js';
 import { classifyTelegramError, scrub, telegramDescription, telegramErrorCode } from './errors.js';
 import type { ReplyRoute } from './reply-route.js';
-import { splitText } from './split-text.js';
 
 export const DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024; // the Bot API's upload limit for documents
 export const DEFAULT_UPLOAD_TIMEOUT_MS = 5 * 60_000;

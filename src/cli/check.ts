@@ -8,12 +8,14 @@ import { BlingerClient } from '../blinger/client.js';
 import type { CheckResult } from '../adapter.js';
 import { redact } from '../redact.js';
 import { inspectAdapters, openRedis, parseCommand, safeRedisUrl } from './common.js';
+import { probeHealthz, PUBLIC_URL_FIX, publicUrlProblem } from './public-url.js';
 import { Redis } from 'ioredis';
 
 export const CHECK_HELP = `Usage: blinger-bridge check
 
 Checks the configuration and everything the bridge depends on, one line each:
   - the configuration (environment or BRIDGE_CONFIG) is valid;
+  - with a channel configured: PUBLIC_URL is a public https address, and PUBLIC_URL/healthz answers;
   - Redis is reachable, its version, and its maxmemory-policy (noeviction expected) and persistence;
   - per channel: the messenger (Telegram: getMe, and getWebhookInfo with pending updates and the
     last delivery error) and the Blinger incoming URL.
@@ -114,6 +116,7 @@ export async function runChecks(env: NodeJS.ProcessEnv, emit: (l: Line) => void)
         : `valid; ${config.channels.length} channel${config.channels.length > 1 ? 's' : ''} (${config.channels.map((c) => c.id).join(', ')})`,
   });
 
+  if (config.channels.length > 0) await checkPublicUrl(config.publicUrl, Boolean(env.PUBLIC_URL), out);
   const redis = await checkRedis(config, out);
   // Adapters are inspected only; a lazy client stands in when Redis is down.
   const adapterRedis = redis ?? new Redis(config.redisUrl, { lazyConnect: true });
@@ -142,6 +145,20 @@ export async function runChecks(env: NodeJS.ProcessEnv, emit: (l: Line) => void)
   return !failed;
 }
 
+/** Warnings only: Blinger's view of PUBLIC_URL can differ from this host's (proxies, split DNS). */
+async function checkPublicUrl(publicUrl: string, setInEnvironment: boolean, emit: (l: Line) => void): Promise<void> {
+  const problem = publicUrlProblem(publicUrl, setInEnvironment);
+  emit({ ok: true, warning: problem !== undefined, name: 'PUBLIC_URL', detail: problem ?? `${publicUrl}`, fix: PUBLIC_URL_FIX });
+  const probe = await probeHealthz(publicUrl);
+  emit({
+    ok: true,
+    warning: !probe.ok,
+    name: 'PUBLIC_URL reachable',
+    detail: probe.detail,
+    fix: 'start the bridge, and make sure the proxy or tunnel at PUBLIC_URL forwards to its PORT',
+  });
+}
+
 /** Scheme, host and path, without a query string (which could carry a key). */
 function originOf(url: string): string {
   try {
@@ -152,8 +169,12 @@ function originOf(url: string): string {
   }
 }
 
-export async function checkCommand(argv: string[]): Promise<number> {
+export async function checkCommand(argv: string[], envFile?: string): Promise<number> {
   if (!parseCommand('check', CHECK_HELP, argv, {})) return 0;
+  if (envFile)
+    console.log(
+      formatLine({ ok: true, name: 'settings', detail: `read from ${envFile} (the environment wins where both set a variable)` }),
+    );
   const ok = await runChecks(process.env, (l) => console.log(formatLine(l)));
   return ok ? 0 : 1;
 }

@@ -2,6 +2,8 @@
  * `blinger-bridge <command>`. Configuration problems are printed one per line, without a stack
  * trace, and exit with status 2; other failures exit with 1.
  */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { Role } from '../bridge.js';
 import { createLogger } from '../log.js';
@@ -48,17 +50,36 @@ On SIGTERM/SIGINT: /readyz answers 503, polling stops, deliveries in flight fini
 30 s), connections close, exit status 0. A second signal exits at once (status 1); queued
 messages stay in Redis either way.`;
 
+/**
+ * Reads ./.env into the environment when there is one, with Node's own loader, which leaves
+ * variables that are already set alone: the real environment wins. Returns the file's path.
+ */
+function loadDotEnv(): string | undefined {
+  const file = resolve('.env');
+  if (!existsSync(file)) return undefined;
+  try {
+    process.loadEnvFile(file);
+  } catch (err) {
+    throw new CliError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  return file;
+}
+
 /** How long in-flight deliveries may take to finish after SIGTERM/SIGINT. */
 const SHUTDOWN_GRACE_MS = 30_000;
 
-async function start(argv: string[]): Promise<void> {
+async function start(argv: string[], envFile: string | undefined): Promise<void> {
   const { parseCommand, str } = await import('./common.js');
   const args = parseCommand('start', START_HELP, argv, { role: { type: 'string', default: 'all' } });
   if (!args) return;
   const role = (str(args, 'role') ?? 'all') as Role;
   if (!['all', 'ingress', 'worker'].includes(role)) throw new UsageError(`--role: expected all, ingress or worker, got "${role}"`);
   const config = loadConfig();
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, { format: config.logFormat });
+  if (envFile) log.info({ file: envFile }, 'settings read from .env (the environment wins where both set a variable)');
+  const { explainListenError, waitForRedis, warnAboutPublicUrl } = await import('./preflight.js');
+  warnAboutPublicUrl(config, process.env, log);
+  await waitForRedis(config, log);
   const { createBridge } = await import('../bridge.js');
   const bridge = createBridge({ config, log, role });
   let stopping = false;
@@ -86,13 +107,18 @@ async function start(argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
-  await bridge.start();
+  try {
+    await bridge.start();
+  } catch (err) {
+    await bridge.stop({ graceMs: 5000 }).catch(() => undefined);
+    throw explainListenError(err, config);
+  }
   if (bridge.sandbox) {
     // For the newcomer at the terminal, plain lines rather than log records.
     process.stdout.write(
       [
         '',
-        'blinger-bridge is in sandbox mode: no channel is configured. To connect a bot and Blinger, see "Configuration" in README.md.',
+        'blinger-bridge is in sandbox mode: no channel is configured. To connect a bot and Blinger, see "Connecting a bot to Blinger" in README.md.',
         `  visitor's chat:  ${bridge.sandbox.chatUrl}`,
         `  agents' inbox:   ${bridge.sandbox.inboxUrl}`,
         '',
@@ -112,12 +138,13 @@ async function finish(run: Promise<number>): Promise<void> {
 
 async function main(): Promise<void> {
   const [command, ...rest] = process.argv.slice(2);
+  const envFile = command === undefined || command === 'help' || command.startsWith('-') ? undefined : loadDotEnv();
   switch (command) {
     case 'start':
-      return start(rest);
+      return start(rest, envFile);
     // Loaded on demand: "--help" and mistakes answer without loading the whole bridge.
     case 'check':
-      return finish((await import('./check.js')).checkCommand(rest));
+      return finish((await import('./check.js')).checkCommand(rest, envFile));
     case 'status':
       return finish((await import('./status.js')).statusCommand(rest));
     case 'dlq':

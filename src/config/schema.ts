@@ -73,6 +73,8 @@ export interface BridgeConfig {
   mediaSecret: string;
   mediaTtlMs: number;
   logLevel: string;
+  /** LOG_FORMAT: unset = pretty on a terminal, JSON otherwise. */
+  logFormat?: 'json' | 'pretty';
   admin?: { user: string; password: string };
   retryMaxAgeMs: number;
   concurrency: number;

@@ -18,9 +18,12 @@ import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js'
 import { LaneStore, laneMember, type DeadLetter, type Direction, type LaneItem, type LaneRef, type TurnLock } from './lane-store.js';
 import { redact } from '../redact.js';
 
-interface LaneJobData extends LaneRef {
-  /** Retry state of the current head, reset when the head changes. */
-  retry?: { itemId: string; attempts: number };
+export interface LaneJobData extends LaneRef {
+  /**
+   * Retry state of the current head, reset when the head changes; `nextTry` (ms) and `lastError`
+   * are for the dashboard.
+   */
+  retry?: { itemId: string; attempts: number; nextTry?: number; lastError?: string };
 }
 
 export interface DeliverContext<T> {
@@ -277,22 +280,9 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
         if (error.kind === 'rate_limited') {
           // Waiting out a rate limit does not spend an attempt.
           const delayMs = error.retryAfterMs ?? 1000;
-          this.log.info(
-            {
-              channel: lane.channelId,
-              cid: item.cid,
-              messageId: item.id,
-              job: job.id,
-              event: 'retrying',
-              attempt,
-              delayMs,
-              code: error.code,
-              reason: error.message,
-            },
-            'rate limited, waiting',
-          );
+          this.log.warn(retryRecord(lane, item, job, attempt, delayMs, error), 'rate limited, waiting');
           this.emit('retrying', { lane, item, error, delayMs, attempts: retry.attempts });
-          await delay(error.retryAfterMs ?? 1000, { ...lane, retry });
+          await delay(delayMs, { ...lane, retry: { ...retry, nextTry: Date.now() + delayMs, lastError: redact(error.message) } });
         }
         const age = Date.now() - item.at;
         if (error.kind === 'transient' && age < this.opts.retryMaxAgeMs) {
@@ -301,21 +291,12 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
             Math.max(this.opts.retryMaxAgeMs - age, 0) + 1,
           );
           this.emit('retrying', { lane, item, error, delayMs, attempts: attempt });
-          this.log.info(
-            {
-              channel: lane.channelId,
-              cid: item.cid,
-              messageId: item.id,
-              job: job.id,
-              event: 'retrying',
-              attempt,
-              delayMs,
-              code: error.code,
-              reason: error.message,
-            },
-            'delivery failed, retrying',
-          );
-          await delay(delayMs, { ...lane, retry: { itemId: item.id, attempts: attempt } });
+          // One warning per backoff step: the delay grows, so a long outage logs a few lines an hour.
+          this.log.warn(retryRecord(lane, item, job, attempt, delayMs, error), 'delivery failed, retrying');
+          await delay(delayMs, {
+            ...lane,
+            retry: { itemId: item.id, attempts: attempt, nextTry: Date.now() + delayMs, lastError: redact(error.message) },
+          });
         }
         const reason =
           error.kind === 'transient' ? `gave up after ${attempt} attempts over ${formatAge(age)}: ${error.message}` : error.message;
@@ -413,6 +394,22 @@ export class LaneLockLostError extends Error {
     super(`lock of lane job ${jobId} lost`);
     this.name = 'LaneLockLostError';
   }
+}
+
+/** A `retrying` log record: which message, which attempt failed, why, and when the next one is. */
+function retryRecord<T>(lane: LaneRef, item: LaneItem<T>, job: Job<LaneJobData>, attempt: number, delayMs: number, error: DeliveryError) {
+  return {
+    channel: lane.channelId,
+    cid: item.cid,
+    messageId: item.id,
+    job: job.id,
+    event: 'retrying',
+    attempt,
+    delayMs,
+    nextTry: new Date(Date.now() + delayMs).toISOString(),
+    code: error.code,
+    reason: error.message,
+  };
 }
 
 function toDeliveryError(thrown: unknown): DeliveryError {

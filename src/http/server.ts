@@ -89,7 +89,13 @@ function registerWebhooks(app: FastifyInstance, deps: ServerDeps, log: Logger): 
       }
     };
     for (const subpath of subpaths) {
-      app.route({ method: methods, url: `/${type}/:channelId${subpath ? `/${subpath}` : ''}`, handler: handler(subpath) });
+      const bodyLimit = def?.webhook?.bodyLimit;
+      app.route({
+        method: methods,
+        url: `/${type}/:channelId${subpath ? `/${subpath}` : ''}`,
+        handler: handler(subpath),
+        ...(bodyLimit ? { bodyLimit } : {}),
+      });
     }
   }
 }
@@ -119,9 +125,12 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     }
   });
 
-  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
-    if (status === 413) return fail(reply, 413, `body is larger than ${BODY_LIMIT} bytes (1 MiB)`);
+    if (status === 413) {
+      const limit = req.routeOptions.bodyLimit ?? BODY_LIMIT;
+      return fail(reply, 413, `body is larger than ${limit} bytes${limit === BODY_LIMIT ? ' (1 MiB)' : ''}`);
+    }
     if (status === 415 || err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return fail(reply, 415, 'expected Content-Type: application/json');
     if (status < 500) return fail(reply, status, redact(err.message));
     log.error({ err: redact(err.message) }, 'request failed');

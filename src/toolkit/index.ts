@@ -11,8 +11,9 @@
  * - HTTP: retryAfterMs; Standard Webhooks signatures (signWebhook, verifyWebhook…)
  * - pages: static assets for adapters that serve a page (the web chat)
  * - CLI: UsageError / CliError for `blinger-bridge <type> …` commands
- * - text: splitText cuts a long text at the messenger's limit (never inside a grapheme); parseJson /
- *   wellFormed keep lone surrogates out of what gets queued
+ * - text: splitText cuts a long text into messenger-sized parts; parseJson / wellFormed keep lone
+ *   surrogates out of what gets queued
+ * - Meta's Graph API: webhook handshake and signature, client, error envelope and classification
  */
 export { DeliveryError, isRetryableStatus, type FailureKind, type DeliveryErrorOptions } from '../delivery/errors.js';
 export {
@@ -31,10 +32,27 @@ export { safeEqual, deriveSecret } from './crypto.js';
 export { LeasedPoller, type LeasedPollerOptions } from './polling.js';
 export { retryAfterMs } from './http.js';
 export { newWebhookSecret, signWebhook, verifyWebhook, webhookHeaders, webhookKey, type VerifyResult } from './standard-webhooks.js';
+export { splitText } from './split-text.js';
+export {
+  answerGraphChallenge,
+  checkGraphWebhook,
+  classifyGraphError,
+  DEFAULT_GRAPH_API_VERSION,
+  GRAPH_HOURLY_THROTTLE_WAIT_MS,
+  GRAPH_THROTTLE_WAIT_MS,
+  GRAPH_WEBHOOK_BODY_LIMIT,
+  GraphClient,
+  GraphError,
+  graphErrorFromBody,
+  hasValidHubSignature,
+  toGraphError,
+  type GraphClientOptions,
+  type GraphDownload,
+  type MultipartPart,
+} from './graph.js';
 export { loadAssets, sendAsset, render, escapeHtml, type Asset } from '../http/assets.js';
 export { parseDuration } from '../config/duration.js';
 export { UsageError, CliError } from '../cli/errors.js';
-export { splitText } from './split-text.js';
 export { parseJson, wellFormed } from './json.js';
 // Until every adapter declares `limits` for the core's pacer (issue #12).
 export { takeSlot, type Window } from '../delivery/pacing.js';

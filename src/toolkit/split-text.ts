@@ -1,9 +1,9 @@
 /**
- * Splits an agent's text into messenger-sized messages on word boundaries, in order; `max` is the
- * messenger's limit (default 4096, Telegram's; MAX: 4000).
- * Plain text only: nothing is escaped or interpreted, so `<b>`, `*` and `_` arrive exactly as typed.
+ * Splits an agent's text into messenger-sized messages ("split at 4096 characters on word
+ * boundaries, in order"; Telegram, WhatsApp and others use it with their own limit). Plain text
+ * only: nothing is escaped or interpreted, so `<b>`, `*` and `_` arrive exactly as typed.
  *
- * Lengths are counted in UTF-16 code units, which is how Telegram and MAX count their limits.
+ * Lengths are counted in UTF-16 code units, which is how Telegram and WhatsApp count their 4096.
  *
  * Where a part ends, in order of preference:
  *  1. at the last line break (`\n`) within the limit, if the part is then at least half the limit

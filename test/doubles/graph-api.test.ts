@@ -295,7 +295,26 @@ describe('Graph API double', () => {
       expect(eleven.body.error.error_data.details).toContain('at most 10 rows');
       const rowTitle = await waSend(g, interactive({ button: 'Menu', sections: [{ rows: [{ id: 'a', title: 'x'.repeat(25) }] }] }, 'list'));
       expect(rowTitle.body.error.error_data.details).toContain("['rows'][0]['title']");
-      expect(g.sent).toHaveLength(2);
+      expect((await waSend(g, interactive({ name: 'request_contact_info' }, 'request_contact_info'))).status).toBe(200);
+      const wrongName = await waSend(g, interactive({ name: 'send_location' }, 'request_contact_info'));
+      expect(wrongName.body.error.error_data.details).toContain("interactive['action']['name']");
+      expect(g.sent).toHaveLength(3);
+    });
+
+    it("contactShare() is the answer to request_contact_info: the user's own card, origin contact_request", () => {
+      const payload = g.wa.contactShare('+1 650-555-1234', { user: { waId: null, userId: 'US.77', name: 'Ann Lee' } }) as {
+        entry: Array<{ changes: Array<{ value: { messages: Array<Record<string, unknown>> } }> }>;
+      };
+      const msg = payload.entry[0]!.changes[0]!.value.messages[0]!;
+      expect(msg.from).toBeUndefined();
+      expect(msg.from_user_id).toBe('US.77');
+      expect(msg.contacts).toEqual([
+        {
+          name: { formatted_name: 'Ann Lee', first_name: 'Ann', last_name: 'Lee' },
+          origin: 'contact_request',
+          phones: [{ phone: '+1 650-555-1234', wa_id: '16505551234', type: 'CELL' }],
+        },
+      ]);
     });
 
     it('refuses unknown templates with 132001 when templates are configured', async () => {

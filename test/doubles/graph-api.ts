@@ -1102,8 +1102,8 @@ export class GraphDouble {
   private validateWaInteractive(c: Record<string, unknown>, check: Validator): string {
     const L = this.limits;
     const kind = c.type;
-    if (kind !== 'button' && kind !== 'list' && kind !== 'cta_url')
-      throw check.invalid(`interactive['type']`, 'must be one of {button, list, cta_url}');
+    if (kind !== 'button' && kind !== 'list' && kind !== 'cta_url' && kind !== 'request_contact_info')
+      throw check.invalid(`interactive['type']`, 'must be one of {button, list, cta_url, request_contact_info}');
     if (!isObject(c.body, 'text')) throw check.required(`interactive['body']['text']`);
     check.text((c.body as Record<string, unknown>).text, `interactive['body']['text']`, L.interactiveBody);
     if (c.footer !== undefined)
@@ -1146,6 +1146,10 @@ export class GraphDouble {
         });
       });
       if (rows > L.listRows) throw check.invalid(`interactive['action']['sections']`, `must have at most ${L.listRows} rows in total`);
+    } else if (kind === 'request_contact_info') {
+      // WhatsApp draws the button itself (fixed text); the user's answer is a contacts message
+      // with origin 'contact_request' (contactShare()). Meta's page n/f; shape from BSUID partners' docs.
+      if (action!.name !== 'request_contact_info') throw check.invalid(`interactive['action']['name']`, "must be 'request_contact_info'");
     } else {
       const params = action!.parameters as Record<string, unknown> | undefined;
       if (action!.name !== 'cta_url') throw check.invalid(`interactive['action']['name']`, "must be 'cta_url'");
@@ -1516,6 +1520,21 @@ export class WhatsAppPayloads {
       return { name, phones };
     });
     return this.message('contacts', contacts, o);
+  }
+
+  /**
+   * The user tapped the button of a `request_contact_info` message: their own card, marked
+   * `origin: contact_request`, with the number even when WhatsApp otherwise hides it (2026).
+   */
+  contactShare(phone: string, o: WaMessageOptions = {}): Json {
+    const user = { ...DEFAULT_WA_USER, ...o.user };
+    const [first, ...rest] = user.name.split(' ');
+    const card = {
+      name: { formatted_name: user.name, first_name: first, ...(rest.length ? { last_name: rest.join(' ') } : {}) },
+      origin: 'contact_request',
+      phones: [{ phone, wa_id: phone.replace(/\D/g, ''), type: 'CELL' }],
+    };
+    return this.message('contacts', [card], o);
   }
 
   /** The user tapped a reply button of interactive message `context` (a wamid the business sent). */

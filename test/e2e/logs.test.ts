@@ -1,9 +1,10 @@
 /**
  * Logs of a real `blinger-bridge start` process: one JSON line per lifecycle step of each message
  * (received, queued, retrying, delivered, dead-lettered) linked by a correlation id, secrets
- * redacted even when an upstream echoes them back in an error, and pretty output on a terminal.
+ * redacted even when an upstream echoes them back in an error, one short line per event on a terminal.
  */
 import { spawn } from 'node:child_process';
+import { stripVTControlCharacters } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BLINGER_TOKEN, BOT_TOKEN, CHANNEL_ID, MEDIA_SECRET, startChildTestbed } from '../helpers/bridge.js';
 import { startBridgeChild } from '../helpers/cli.js';
@@ -101,7 +102,10 @@ describe('logs', () => {
     // A transient failure: retrying (with Blinger's answer, redacted), then delivered.
     const retryLines = eventsOf(lines, cid(retried));
     expect(retryLines.map((l) => l.event)).toEqual(['received', 'queued', 'retrying', 'delivered']);
-    expect(retryLines[2]).toMatchObject({ code: 'http_502', attempt: 1, delayMs: expect.any(Number), job: `${CHANNEL_ID}|502` });
+    // A warning per backoff step, saying when the next try is.
+    expect(retryLines[2]).toMatchObject({ level: 40, code: 'http_502', attempt: 1, delayMs: expect.any(Number), job: `${CHANNEL_ID}|502` });
+    const nextTry = Date.parse(retryLines[2]!.nextTry as string) - (retryLines[2]!.delayMs as number);
+    expect(Math.abs(nextTry - (retryLines[2]!.time as number))).toBeLessThan(1000);
     expect(retryLines[2]!.reason).toBe('Blinger answered 502: {"error":"bad gateway for Authorization: Bearer [REDACTED]"}');
     expect(retryLines[3]).toMatchObject({ attempt: 2 });
 
@@ -131,27 +135,55 @@ describe('logs', () => {
     expect(blinger.received.map((m) => m.data)).toContain('Not delivered: the chat no longer exists');
   });
 
-  it('are pretty (colours, no JSON) on a terminal and JSON elsewhere', async () => {
-    const program = `import('./src/log.ts').then((m) => m.createLogger('info').info({ cid: 'c-1', event: 'queued' }, 'message queued for ${BOT_TOKEN}'))`;
-    const run = (args: string[]) =>
+  it('are one readable line per event on a terminal, and LOG_FORMAT forces JSON or pretty', async () => {
+    // What main.ts does: LOG_FORMAT from the configuration, then one record with many fields, a
+    // multi-line reason and an error with a stack, as a retry warning has.
+    const program = `import('./src/config/load.ts').then((c) => import('./src/log.ts').then((m) => m
+      .createLogger('info', { format: c.loadConfig().logFormat })
+      .warn({ channel: 'tg-support', cid: 'c-1', messageId: 'm-1', job: 'tg-support|501', event: 'retrying', attempt: 3,
+              delayMs: 4000, nextTry: '2030-01-02T03:04:05.000Z', code: 'http_502', reason: 'Blinger answered 502:\\nbad gateway',
+              err: new Error('token ${BOT_TOKEN} refused'), extra: { a: 1 } }, 'delivery failed, retrying')))`;
+    const run = (args: string[], env: Record<string, string> = {}) =>
       new Promise<string>((resolve, reject) => {
-        const p = spawn(args[0]!, args.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+        const p = spawn(args[0]!, args.slice(1), { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, LOG_FORMAT: '', ...env } });
         let out = '';
         p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
         p.once('error', reject);
         p.once('close', () => resolve(out));
       });
-    const node = `${process.execPath} --import tsx -e "${program.replace(/"/g, '\\"')}"`;
+    const nodeArgs = [process.execPath, '--import', 'tsx', '-e', program];
     // `script` gives the child a pseudo-terminal, as an operator's shell would.
-    const tty = await run(['script', '-qfec', node, '/dev/null']);
-    expect(tty).toContain('\x1b[32mINFO\x1b[39m');
-    expect(tty).toContain('message queued for [REDACTED]');
-    expect(tty).toMatch(/cid.*"c-1"/);
-    expect(tty.trim().startsWith('{')).toBe(false);
+    const onTerminal = (env: Record<string, string> = {}) =>
+      run(['script', '-qfec', nodeArgs.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' '), '/dev/null'], env);
+
+    // Three processes at once (JSON on a pipe by default is what the test above reads).
+    const [tty, forcedJson, forcedPretty] = await Promise.all([
+      onTerminal(),
+      onTerminal({ LOG_FORMAT: 'json' }),
+      run(nodeArgs, { LOG_FORMAT: 'pretty' }),
+    ]);
+    expect(tty.trim().split(/\r?\n/)).toHaveLength(1);
+    expect(tty).toContain('\x1b[33mWARN\x1b[39m');
+    const plain = stripVTControlCharacters(tty).trim();
+    const nextTry = new Date('2030-01-02T03:04:05.000Z').toTimeString().slice(0, 8);
+    expect(plain).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] WARN: delivery failed, retrying {2}/);
+    // The fields that matter first, as key=value; ids for machines left to the JSON lines.
+    expect(plain).toContain(
+      `job=tg-support|501  attempt=3  nextTry=${nextTry}  code=http_502  reason="Blinger answered 502:\\nbad gateway"  err="token [REDACTED] refused"  extra={"a":1}`,
+    );
+    for (const hidden of ['c-1', 'm-1', 'delayMs', 'pid', 'stack', 'channel=']) expect(plain).not.toContain(hidden);
     expect(tty).not.toContain(BOT_TOKEN);
 
-    const piped = await run([process.execPath, '--import', 'tsx', '-e', program]);
-    const line = JSON.parse(piped.trim()) as Line;
-    expect(line).toMatchObject({ level: 30, cid: 'c-1', event: 'queued', msg: 'message queued for [REDACTED]' });
+    expect(JSON.parse(forcedJson.trim())).toMatchObject({
+      level: 40,
+      cid: 'c-1',
+      event: 'retrying',
+      nextTry: '2030-01-02T03:04:05.000Z',
+      msg: 'delivery failed, retrying',
+    });
+    // Piped: no colours, still one line.
+    expect(forcedPretty.trim().split('\n')).toHaveLength(1);
+    expect(forcedPretty).toMatch(/^\[[\d:.]+\] WARN: delivery failed, retrying {2}job=tg-support\|501/);
+    expect(forcedPretty).not.toContain('\x1b[');
   });
 });

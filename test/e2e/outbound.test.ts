@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TelegramDouble } from '../doubles/telegram-api.js';
 import type { BlingerDouble } from '../doubles/blinger.js';
-import { splitText } from '../../adapters/telegram/split-text.js';
+import { splitText } from '../../src/toolkit/split-text.js';
 import { MediaSigner } from '../../src/media/links.js';
 import { BLINGER_TOKEN, CHANNEL_ID, startTelegramStack, stopTelegramStack, type TestBridge } from '../helpers/bridge.js';
 

@@ -25,7 +25,7 @@ afterEach(async () => {
   }
 });
 
-it('starts in sandbox mode, prints the chat and inbox URLs and where to read about configuration', async () => {
+it('starts in sandbox mode, prints the chat and inbox URLs and the README section on connecting a bot', async () => {
   const port = await freePort();
   prefix = uniquePrefix();
   child = spawnCli(['start'], {
@@ -48,7 +48,7 @@ it('starts in sandbox mode, prints the chat and inbox URLs and where to read abo
 
   const lines = stdout.split('\n');
   expect(lines.filter((l) => /sandbox mode/.test(l))).toEqual([
-    'blinger-bridge is in sandbox mode: no channel is configured. To connect a bot and Blinger, see "Configuration" in README.md.',
+    'blinger-bridge is in sandbox mode: no channel is configured. To connect a bot and Blinger, see "Connecting a bot to Blinger" in README.md.',
   ]);
   expect(lines).toContain(`  visitor's chat:  http://localhost:${port}/chat/sandbox`);
   expect(lines).toContain(`  agents' inbox:   http://localhost:${port}/sandbox`);

@@ -1,8 +1,14 @@
 /**
  * Runs the real CLI (`src/cli/main.ts` through tsx) as a child process with exactly the given
- * environment (plus PATH/HOME), the way an operator's shell would.
+ * environment (plus PATH/HOME), the way an operator's shell would. It runs in an empty directory
+ * unless a test gives its own: the CLI reads ./.env, and a developer's .env must not leak in.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export interface CliResult {
   code: number | null;
@@ -11,20 +17,41 @@ export interface CliResult {
   stderr: string;
 }
 
-export const CLI = ['--import', 'tsx', 'src/cli/main.ts'];
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** Absolute, so the CLI runs from any directory. */
+export const CLI = ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href, join(ROOT, 'src/cli/main.ts')];
+/** Where the CLI runs by default: a directory without a .env. */
+export const EMPTY_CWD = join(tmpdir(), 'blinger-bridge-cli-cwd');
+mkdirSync(EMPTY_CWD, { recursive: true });
+
+export interface SpawnOptions {
+  /** The working directory (default EMPTY_CWD). */
+  cwd?: string;
+}
 
 export function cliEnv(env: Record<string, string | undefined>): NodeJS.ProcessEnv {
-  const base: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, NODE_NO_WARNINGS: '1' };
+  const base: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    NODE_NO_WARNINGS: '1',
+    // tsx compiles as in the repository, whatever the working directory.
+    TSX_TSCONFIG_PATH: join(ROOT, 'tsconfig.json'),
+  };
   for (const [k, v] of Object.entries(env)) if (v !== undefined) base[k] = v;
   return base;
 }
 
-export function spawnCli(args: string[], env: Record<string, string | undefined>): ChildProcess {
-  return spawn(process.execPath, [...CLI, ...args], { env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+export function spawnCli(args: string[], env: Record<string, string | undefined>, opts: SpawnOptions = {}): ChildProcess {
+  return spawn(process.execPath, [...CLI, ...args], { env: cliEnv(env), cwd: opts.cwd ?? EMPTY_CWD, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-export function runCli(args: string[], env: Record<string, string | undefined>, timeoutMs = 20_000): Promise<CliResult> {
-  const child = spawnCli(args, env);
+export function runCli(
+  args: string[],
+  env: Record<string, string | undefined>,
+  timeoutMs = 20_000,
+  opts: SpawnOptions = {},
+): Promise<CliResult> {
+  const child = spawnCli(args, env, opts);
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -55,8 +82,12 @@ export interface BridgeChild {
 }
 
 /** `blinger-bridge start …` as a child process; resolves once it logged "blinger-bridge started". */
-export async function startBridgeChild(args: string[], env: Record<string, string | undefined>): Promise<BridgeChild> {
-  const child = spawnCli(['start', ...args], env);
+export async function startBridgeChild(
+  args: string[],
+  env: Record<string, string | undefined>,
+  opts: SpawnOptions = {},
+): Promise<BridgeChild> {
+  const child = spawnCli(['start', ...args], env, opts);
   const lines: Record<string, unknown>[] = [];
   let raw = '';
   let partial = '';

@@ -198,5 +198,58 @@ describe('/admin dashboard', () => {
     // The rest of the server is not behind the dashboard's auth.
     expect((await fetch(`${tb.url}/healthz`)).status).toBe(200);
     expect((await fetch(`${tb.url}/metrics`)).status).toBe(200);
+    // Everything the page needs comes from the bridge: no web fonts, and a policy that says so.
+    expect(html).not.toMatch(/fonts\.googleapis|fonts\.gstatic|https?:\/\/(?!www\.w3\.org)/);
+    expect(page.headers.get('content-security-policy')).toContain("default-src 'self'");
+  });
+
+  it('lists dead letters (escaped) behind the same auth, purges them by age, and refuses changes from another site', async () => {
+    const tb = await setup({ admin: { user: 'ops', password: 'correct-horse-battery' } });
+    const headers = { authorization: `Basic ${Buffer.from('ops:correct-horse-battery').toString('base64')}` };
+    const page = `${tb.url}/admin/dead-letters`;
+    blinger!.setHandler(() => ({ status: 400, body: { error: 'refused' } }));
+    const hostile = '<script>alert(1)</script> & "quotes"';
+    const deadLettered = new Promise((r) => tb.bridge.inbound.once('deadLettered', r));
+    expect((await tg!.deliverWebhook(tg!.makeMessageUpdate({ chat_id: 701, text: hostile }))).status).toBe(200);
+    await deadLettered;
+
+    expect((await fetch(page)).status).toBe(401);
+    const listed = await fetch(page, { headers });
+    expect(listed.status).toBe(200);
+    expect(listed.headers.get('content-security-policy')).toContain("default-src 'self'");
+    const html = await listed.text();
+    expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;quotes&quot;');
+    expect(html).not.toContain('<script');
+    expect(html).toContain('Inbound: end-users → Blinger: 1');
+
+    const form = (body: Record<string, string>, extra: Record<string, string> = {}) =>
+      fetch(`${page}/purge`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded', ...extra },
+        body: new URLSearchParams(body).toString(),
+      });
+    // A page elsewhere posting with the operator's credentials is refused; so is bull-board's API.
+    expect((await form({ olderThan: '0s' }, { origin: 'https://evil.example' })).status).toBe(403);
+    const apiFromElsewhere = await fetch(`${tb.url}/admin/api/queues/inbound/retry/failed`, {
+      method: 'PUT',
+      headers: { ...headers, origin: 'https://evil.example' },
+    });
+    expect(apiFromElsewhere.status).toBe(403);
+    expect((await form({ olderThan: '0s' }, { authorization: 'Basic b3BzOndyb25n' })).status).toBe(401);
+
+    const bad = await form({ olderThan: 'soon' });
+    expect(bad.status).toBe(303);
+    expect(bad.headers.get('location')).toBe('../dead-letters?notice=bad-age&n=0');
+    expect(await (await fetch(`${page}?notice=bad-age`, { headers })).text()).toContain('Purge needs an age such as 12h, 7d or 30d.');
+    // Not older than an hour: kept.
+    expect((await form({ olderThan: '1h' }, { origin: new URL(tb.url).origin })).headers.get('location')).toBe(
+      '../dead-letters?notice=purged&n=0',
+    );
+    const purged = await form({ olderThan: '0s' });
+    expect(purged.headers.get('location')).toBe('../dead-letters?notice=purged&n=1');
+    const after = await (await fetch(`${page}?notice=purged&n=1`, { headers })).text();
+    expect(after).toContain('1 dead letter deleted.');
+    expect(after).toContain('Inbound: end-users → Blinger: 0');
   });
 });

@@ -8,7 +8,7 @@ import { Telegram } from 'telegraf';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { describeForAgent } from '../../adapters/telegram/errors.js';
 import { sendToTelegram, type TelegramSendOptions } from '../../adapters/telegram/send.js';
-import { splitText } from '../../adapters/telegram/split-text.js';
+import { splitText } from '../../src/toolkit/split-text.js';
 import { DeliveryError } from '../../src/delivery/errors.js';
 import type { OutboundMessage } from '../../src/message.js';
 import { startTelegramDouble, type TelegramDouble } from '../doubles/telegram-api.js';

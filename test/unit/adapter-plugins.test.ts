@@ -67,7 +67,7 @@ describe('adapters are plug-ins', () => {
   });
 
   it('every adapter folder is in the registry under its folder name, and every registered type has a folder', () => {
-    expect(builtInAdapters.map((d) => d.type).sort()).toEqual([...adapterDirs].sort());
+    expect(builtInAdapters.map((d) => folderOf(d.type)).sort()).toEqual([...adapterDirs, ...Object.values(SHARED_FOLDERS)].sort());
   });
 
   it('each adapter has its README beside it, linked from the main README', () => {
@@ -89,10 +89,27 @@ describe('adapters are plug-ins', () => {
   });
 });
 
+/**
+ * Types that share another type's folder because they are one messenger API with small
+ * differences (Instagram Direct and Messenger: Meta's Messenger Platform). Everything else: folder = type.
+ */
+const SHARED_FOLDERS: Record<string, string> = { instagram: 'messenger' };
+const folderOf = (type: string) => SHARED_FOLDERS[type] ?? type;
+
 /** The smallest valid `adapter` section of each type (a new adapter adds one line). */
+const META = { accessToken: 'EAAJBtestToken0123456789abcdef', appSecret: 'app-secret-0123456789', verifyToken: 'verify-me' };
 const SAMPLE_SETTINGS: Record<string, Record<string, unknown>> = {
   telegram: { type: 'telegram', token: '123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw' },
   webchat: { type: 'webchat', maxUploadBytes: '2MB' },
   http: { type: 'http', secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', deliveryUrl: 'https://app.example/bridge', timeout: '5s' },
+  whatsapp: {
+    type: 'whatsapp',
+    phoneNumberId: 106540352242922,
+    template: 'reopen_chat:de',
+    apiRoot: 'https://graph.facebook.com/',
+    ...META,
+  },
+  messenger: { type: 'messenger', pageId: '682498302938465', ...META },
+  instagram: { type: 'instagram', pageId: '17841405822304914', ...META },
   max: { type: 'max', token: 'f9LHodD0cOJTestTokenForTheMaxDoubleOnly_aaaa', apiRoot: ' https://platform-api2.max.ru/ ' },
 };

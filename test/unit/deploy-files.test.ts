@@ -18,6 +18,7 @@ const run = promisify(execFile);
 
 interface Service {
   image?: string;
+  logging?: { driver?: string; options?: Record<string, string> };
   build?: string | { context: string };
   command?: string[] | string;
   environment?: Record<string, string> | string[];
@@ -58,15 +59,18 @@ describe('docker-compose.yml', () => {
   const env = (s: Service) =>
     Array.isArray(s.environment) ? Object.fromEntries(s.environment.map((e) => e.split('='))) : (s.environment ?? {});
 
-  it('runs Redis with AOF persistence and noeviction, on a volume, with a health check', () => {
+  it('runs Redis with AOF persistence, a memory cap with noeviction, on a volume, with a health check', () => {
     expect(redis?.image).toMatch(/^redis:7/);
     const cmd = redis!.command as string[];
     expect(cmd[0]).toBe('redis-server');
-    expect(cmd.slice(cmd.indexOf('--appendonly'), cmd.indexOf('--appendonly') + 2)).toEqual(['--appendonly', 'yes']);
-    expect(cmd.slice(cmd.indexOf('--maxmemory-policy'), cmd.indexOf('--maxmemory-policy') + 2)).toEqual([
-      '--maxmemory-policy',
-      'noeviction',
-    ]);
+    const option = (name: string) => (cmd.includes(name) ? cmd[cmd.indexOf(name) + 1] : undefined);
+    expect(option('--appendonly')).toBe('yes');
+    expect(option('--appendfsync')).toBe('everysec');
+    expect(option('--maxmemory-policy')).toBe('noeviction');
+    // A cap Redis understands, which the operator can change: ${REDIS_MAXMEMORY:-<default>}.
+    const maxmemory = /^\$\{REDIS_MAXMEMORY:-(\d+)(mb|gb)\}$/i.exec(option('--maxmemory') ?? '');
+    expect(maxmemory, `--maxmemory ${option('--maxmemory')}`).not.toBeNull();
+    expect(Number(maxmemory![1]) * (maxmemory![2]!.toLowerCase() === 'gb' ? 1024 : 1)).toBeGreaterThanOrEqual(64);
     expect(redis!.volumes?.some((v) => v.endsWith(':/data'))).toBe(true);
     expect(Object.keys(compose.volumes ?? {})).toContain(redis!.volumes![0]!.split(':')[0]);
     expect(redis!.healthcheck?.test).toEqual(['CMD', 'redis-cli', 'ping']);
@@ -77,7 +81,9 @@ describe('docker-compose.yml', () => {
     expect(worker?.command).toEqual(['start', '--role', 'worker']);
     expect(ingress!.deploy?.replicas ?? 1).toBe(1);
     expect(worker!.deploy?.replicas).toBe(2);
-    expect(ingress!.ports).toEqual(['3000:3000']);
+    // Loopback only by default: a reverse proxy on the host publishes it (the comment says how else).
+    expect(ingress!.ports).toEqual(['127.0.0.1:3000:3000']);
+    expect(read('docker-compose.yml')).toMatch(/reverse proxy[\s\S]*"3000:3000"/);
     // Replicas must not publish a fixed host port (they would clash).
     expect(worker!.ports).toBeUndefined();
     for (const s of [ingress!, worker!]) {
@@ -91,13 +97,22 @@ describe('docker-compose.yml', () => {
     // No other bridge services (e.g. a forgotten "all" role that would double the workers).
     expect(Object.keys(compose.services).sort()).toEqual(['ingress', 'redis', 'worker']);
   });
+
+  it("rotates every container's log (json-file with a size and a count)", () => {
+    for (const [name, s] of Object.entries(compose.services)) {
+      expect(s.logging?.driver, name).toBe('json-file');
+      expect(s.logging?.options?.['max-size'], name).toMatch(/^\d+[kmg]$/);
+      expect(Number(s.logging?.options?.['max-file']), name).toBeGreaterThanOrEqual(2);
+    }
+  });
 });
 
 describe('Dockerfile', () => {
   it('is multi-stage and runs as an unprivileged user the compiled CLI, with a HEALTHCHECK on /healthz', () => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
-    expect(build.from).toMatch(/^FROM node:20\S* AS build$/i);
-    expect(runtime.from).toMatch(/^FROM node:20/i);
+    // Node.js 24 LTS, built and run on the same version.
+    expect(build.from).toMatch(/^FROM node:24-\S+ AS build$/i);
+    expect(runtime.from).toBe(build.from.replace(/\s+AS build$/i, ''));
     const user = instr(runtime, 'USER');
     expect(user).toHaveLength(1);
     expect(['root', '0', '0:0']).not.toContain(user[0]);
@@ -129,9 +144,15 @@ describe('Dockerfile', () => {
     const buildTsconfig = JSON.parse(read('tsconfig.build.json')) as { extends?: string; include: string[] };
     const needed = ['tsconfig.build.json', ...buildTsconfig.include];
     if (buildTsconfig.extends) needed.push(buildTsconfig.extends.replace(/^\.\//, ''));
-    // Paths named in the build script (e.g. asset folders it copies into dist/).
+    // Paths named in the build script, and in the script file it runs (e.g. asset folders it copies into dist/).
     const script = (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts.build!;
-    for (const m of script.matchAll(/[\w.-]+(?:\/[\w.-]+)+/g)) if (!m[0].startsWith('dist/')) needed.push(m[0]);
+    const scriptFile = /^node (\S+\.js)$/.exec(script)?.[1];
+    const text = scriptFile ? `${script}\n${read(scriptFile)}` : script;
+    for (const m of text.matchAll(/'([\w.-]+(?:\/[\w.-]+)+)'|(?<=^|\s)([\w.-]+(?:\/[\w.-]+)+)(?=\s|$)/gm)) {
+      const path = m[1] ?? m[2]!;
+      if (!path.startsWith('dist/') && !path.startsWith('node:')) needed.push(path);
+    }
+    expect(needed).toEqual(expect.arrayContaining(['scripts/build.js', 'adapters/webchat/assets', 'src/sandbox/assets']));
     expect(needed.filter((p) => !isCopied(p))).toEqual([]);
     for (const p of buildTsconfig.include) expect(existsSync(new URL(`../../${p}`, import.meta.url))).toBe(true);
   });
@@ -161,5 +182,22 @@ describe('Dockerfile', () => {
     }
     // Nothing listening: unhealthy, not a hang.
     expect(await check()).toBe(1);
+  });
+});
+
+describe('supported Node.js versions', () => {
+  const pkg = JSON.parse(read('package.json')) as { engines: { node: string } };
+  const lock = JSON.parse(read('package-lock.json')) as { packages: Record<string, { engines?: { node?: string }; dev?: boolean }> };
+
+  it('engines names the lines the dependencies need, and CI runs the suite under Node.js 24 as well', () => {
+    // 20.19 and 22.12 load ES modules from require() without a flag, which production dependencies
+    // (cookie, content-disposition: "node >=22", ESM only) and the test tooling (vite) rely on.
+    expect(pkg.engines.node).toBe('^20.19.0 || >=22.12.0');
+    expect(lock.packages['node_modules/vite']?.engines?.node).toBe('^20.19.0 || >=22.12.0');
+    const ci = read('.ci/run');
+    expect(ci).toMatch(/npm install --prefix "\$node24_prefix" .*node@24/);
+    expect(ci).toMatch(/"\$node24_bin\/node" node_modules\/vitest\/vitest\.mjs run\n/);
+    // The runtime of the image is the one CI proves.
+    expect(runtime.from).toMatch(/^FROM node:24-/);
   });
 });

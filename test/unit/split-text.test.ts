@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { splitText } from '../../adapters/telegram/split-text.js';
+import { splitText } from '../../src/toolkit/split-text.js';
 import { mulberry32 as rng } from '../helpers/random.js';
 
 const BREAKABLE = /[\t\n\v\f\r \u0085\u1680\u2000-\u2006\u2008-\u200a\u2028\u2029\u205f\u3000]/;

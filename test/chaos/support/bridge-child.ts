@@ -12,7 +12,8 @@ import { registerSecret } from '../../../src/redact.js';
 const config = JSON.parse(process.env.CHAOS_CONFIG ?? '{}') as BridgeConfig;
 for (const c of config.channels) {
   registerSecret(c.blinger.token);
-  registerSecret(String(c.adapter.token ?? ''));
+  for (const key of ['token', 'accessToken', 'appSecret', 'verifyToken'])
+    if (typeof c.adapter[key] === 'string') registerSecret(c.adapter[key]);
 }
 const bridge = createBridge({
   config,
