@@ -7,11 +7,13 @@ import { webchatAdapter } from '../adapters/webchat/index.js';
 import { whatsappAdapter } from '../adapters/whatsapp/index.js';
 import { instagramAdapter, messengerAdapter } from '../adapters/messenger/index.js';
 import { vkAdapter } from '../adapters/vk/index.js';
+import { maxAdapter } from '../adapters/max/index.js';
 
 export const builtInAdapters: readonly AdapterDefinition[] = [
   telegramAdapter,
   webchatAdapter,
   httpAdapter,
+  maxAdapter,
   vkAdapter,
   whatsappAdapter,
   messengerAdapter,

@@ -133,7 +133,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   });
   const log = deps.log.child({ component: 'http' });
 
-  // Only JSON bodies are accepted; everything else is 415. The bytes are kept for webhooks
+  // Only JSON bodies are accepted; everything else is 415. Strings come out well-formed (a lone
+  // surrogate would stall its conversation's lane in Redis). The bytes are kept for webhooks
   // signed over the raw body (HTTP channel, Meta).
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(/^application\/([\w.+-]+\+)?json/, { parseAs: 'buffer' }, (req, body, done) => {

@@ -605,6 +605,29 @@ describe('MAX Bot API double', () => {
       const unknown = await call(max, 'GET', '/chats/-1');
       expect([unknown.status, unknown.json.code]).toEqual([404, 'chat.not.found']);
     });
+
+    it('addDialog opens a dialog the bot can write to before the user wrote', async () => {
+      const chatId = max.addDialog({ user_id: 5550077 }, 182_777_001);
+      const { status } = await call(max, 'POST', `/messages?chat_id=${chatId}`, { body: { text: 'hello first' } });
+      expect(status).toBe(200);
+      expect(max.sent.at(-1)).toMatchObject({ chatId: 182_777_001, chatType: 'dialog', text: 'hello first' });
+      // The user's later message comes from the same dialog.
+      const incoming = max.pushMessage('hi', { user: { user_id: 5550077 } });
+      expect(((incoming.message as Json).recipient as Json).chat_id).toBe(182_777_001);
+    });
+
+    it('GET /videos/{token} gives a video its own download URL; an unknown token is 404', async () => {
+      const video = max.videoAttachment(Buffer.from('not really an mp4'));
+      const token = (video.payload as Json).token as string;
+      const { status, json } = await call(max, 'GET', `/videos/${token}`);
+      expect(status).toBe(200);
+      const urls = json.urls as Record<string, string>;
+      expect(urls.mp4_720).not.toBe((video.payload as Json).url);
+      max.expireMedia((video.payload as Json).url as string);
+      expect(Buffer.from(await (await fetch(urls.mp4_720!)).arrayBuffer()).toString()).toBe('not really an mp4');
+      const unknown = await call(max, 'GET', '/videos/nope');
+      expect([unknown.status, unknown.json.code]).toEqual([404, 'not.found']);
+    });
   });
 
   describe('faults', () => {

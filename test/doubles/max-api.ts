@@ -174,7 +174,7 @@ export interface PushMessageOptions {
 }
 
 /** What failNext / setFailureRate / hangNext aim at: an API resource, the upload host or the media host. */
-export type MaxRoute = 'me' | 'subscriptions' | 'updates' | 'messages' | 'uploads' | 'answers' | 'chats' | 'upload' | 'media';
+export type MaxRoute = 'me' | 'subscriptions' | 'updates' | 'messages' | 'uploads' | 'answers' | 'chats' | 'videos' | 'upload' | 'media';
 
 interface Upload {
   type: MaxUploadType;
@@ -184,6 +184,8 @@ interface Upload {
   mime: string;
   notReadyLeft: number;
   url: string;
+  /** Video: the download URL GET /videos/{token} answers. */
+  playUrl?: string;
 }
 
 interface Slot {
@@ -372,6 +374,15 @@ export class MaxDouble {
 
   restoreChat(chatId: number): void {
     this.chatStates.delete(chatId);
+  }
+
+  /**
+   * A dialog of a user with the bot, as if they had opened it earlier (dialogs otherwise appear when
+   * a user writes); returns its chat_id.
+   */
+  addDialog(user: Partial<MaxUser> = {}, chatId?: number, bot?: string): number {
+    return this.chatFor({ chatType: 'dialog', ...(chatId !== undefined ? { chatId } : {}), ...(bot ? { bot } : {}) }, this.makeUser(user))
+      .chatId;
   }
 
   /** A group chat the bot is a member of (dialogs appear by themselves when a user writes). */
@@ -715,14 +726,20 @@ export class MaxDouble {
 
   /** Stores a file MAX holds; `fresh` uploads (the bot's) may answer attachment.not.ready at first. */
   private storeUpload(type: MaxUploadType, bytes: Buffer, mime: string, filename?: string, token = newToken(), fresh = false): Upload {
+    const url = this.storeMedia(bytes, mime, filename);
+    const upload: Upload = { type, token, bytes, mime, notReadyLeft: fresh ? this.notReadyUses : 0, url };
+    if (filename !== undefined) upload.filename = filename;
+    this.uploads.set(token, upload);
+    return upload;
+  }
+
+  /** Serves bytes at a fresh media URL (no Authorization, like MAX's CDN). */
+  private storeMedia(bytes: Buffer, mime: string, filename?: string): string {
     const ref = randomBytes(24).toString('base64url');
     const media: { bytes: Buffer; mime: string; filename?: string } = { bytes, mime };
     if (filename !== undefined) media.filename = filename;
     this.media.set(ref, media);
-    const upload: Upload = { type, token, bytes, mime, notReadyLeft: fresh ? this.notReadyUses : 0, url: `${this.apiRoot}/media/${ref}` };
-    if (filename !== undefined) upload.filename = filename;
-    this.uploads.set(token, upload);
-    return upload;
+    return `${this.apiRoot}/media/${ref}`;
   }
 
   private wakePoll(state: BotState): void {
@@ -921,6 +938,8 @@ export class MaxDouble {
         return this.answer(state, q.get('callback_id'), body);
       case 'GET chats':
         return this.getChat(url.pathname);
+      case 'GET videos':
+        return this.videoDetails(url.pathname.split('/')[2] ?? '');
       default:
         throw new ApiError(405, 'method.not.allowed', `Method ${method} is not allowed for ${url.pathname}`);
     }
@@ -1223,6 +1242,24 @@ export class MaxDouble {
     return { ...base, title: chat.title, icon: null, participants_count: 3, description: null };
   }
 
+  /**
+   * GET /videos/{token}: the video's download URLs (OAS VideoAttachmentDetails). The double serves
+   * the bytes at a media URL of their own (mp4_720), distinct from the attachment's payload.url.
+   */
+  private videoDetails(token: string): Json {
+    const upload = this.uploads.get(token);
+    if (!upload || upload.type !== 'video') throw notFound(`Video ${token} not found`);
+    upload.playUrl ??= this.storeMedia(upload.bytes, upload.mime);
+    return {
+      token,
+      urls: { mp4_720: upload.playUrl, hls: `${this.apiRoot}/media/hls-${token}.m3u8` },
+      thumbnail: null,
+      width: 1280,
+      height: 720,
+      duration: 12,
+    };
+  }
+
   // ---------------------------------------------------------------- upload and media hosts
 
   /** The upload URL: multipart field `data`, once; image → {photos}, file → {token}, video/audio → <retval>. */
@@ -1294,6 +1331,7 @@ const UNAVAILABLE: MaxFault = { status: 503, code: 'service.unavailable', messag
 function routeOf(pathname: string): MaxRoute | undefined {
   const first = pathname.split('/')[1] ?? '';
   if (first === 'chats' && /^\/chats\/-?\d+$/.test(pathname)) return 'chats';
+  if (first === 'videos' && /^\/videos\/[\w-]+$/.test(pathname)) return 'videos';
   const routes: MaxRoute[] = ['me', 'subscriptions', 'updates', 'messages', 'uploads', 'answers'];
   return routes.find((r) => pathname === `/${r}`);
 }

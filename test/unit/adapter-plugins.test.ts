@@ -112,4 +112,5 @@ const SAMPLE_SETTINGS: Record<string, Record<string, unknown>> = {
   messenger: { type: 'messenger', pageId: '682498302938465', ...META },
   instagram: { type: 'instagram', pageId: '17841405822304914', ...META },
   vk: { type: 'vk', token: 'vk1.a.sample-community-token-0123456789', groupId: '218000001' },
+  max: { type: 'max', token: 'f9LHodD0cOJTestTokenForTheMaxDoubleOnly_aaaa', apiRoot: ' https://platform-api2.max.ru/ ' },
 };

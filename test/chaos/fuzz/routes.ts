@@ -2,7 +2,8 @@
 import { blingerRoute } from './blinger.js';
 import { httpRoute } from './http.js';
 import type { FuzzRoute } from './kit.js';
+import { maxRoute } from './max.js';
 import { telegramRoute } from './telegram.js';
 import { vkRoute } from './vk.js';
 
-export const FUZZ_ROUTES: FuzzRoute[] = [telegramRoute, blingerRoute, httpRoute, vkRoute];
+export const FUZZ_ROUTES: FuzzRoute[] = [telegramRoute, blingerRoute, httpRoute, vkRoute, maxRoute];
