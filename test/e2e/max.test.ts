@@ -258,7 +258,10 @@ describe("users' files", () => {
     s.max.pushMessage({ attachments: [video] });
     const [file, clip] = await s.blinger.waitFor(2);
     const got = await fetch(file!.data);
-    expect(got.headers.get('content-disposition')).toBe(`inline; filename*=UTF-8''${encodeURIComponent('Счёт №42.pdf')}`);
+    // A PDF is served as a download (the inert-media rule), under its own name.
+    expect(got.headers.get('content-disposition')).toBe(
+      `attachment; filename="____ _42.pdf"; filename*=UTF-8''${encodeURIComponent('Счёт №42.pdf')}`,
+    );
     expect(Buffer.from(await got.arrayBuffer())).toEqual(PDF);
     // The attachment's own URL may be a player page: the bridge asks MAX for the file's URL.
     s.max.expireMedia((video.payload as Json).url as string);
