@@ -107,7 +107,12 @@ export function describeConformance(harness: ConformanceHarness): void {
     const arrived = (user: string, text: string) =>
       vi.waitFor(() => expect(textsInBlinger(user)).toContain(text), { timeout: 20_000, interval: 20 });
 
+    const prepared = new Set<string>();
     const reply = async (user: string, type: OutboundMessage['type'], data: string) => {
+      if (driver.prepare && !prepared.has(user)) {
+        await driver.prepare(user);
+        prepared.add(user);
+      }
       const res = await blinger.sendReply(bridgeUrl, { client_id: driver.clientId(user), type, data });
       expect(res.status, res.body).toBe(200);
     };

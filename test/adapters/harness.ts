@@ -30,6 +30,11 @@ export interface PlatformDriver {
   /** The `client_id` the adapter gives the conversation of `user` (a name the harness chose). */
   clientId(user: string): string;
   /**
+   * Makes `user`'s conversation exist before an agent writes into it, where the messenger needs
+   * that (a web chat visitor opens the chat); optional.
+   */
+  prepare?(user: string): Promise<void>;
+  /**
    * `user` writes `text`. Resolves once the messenger has handed it to the bridge: a webhook was
    * answered (`acknowledged` says whether with a 2xx), or an update is waiting to be polled
    * (`acknowledged` undefined: the bridge confirms by moving its cursor).

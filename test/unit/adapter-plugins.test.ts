@@ -78,6 +78,14 @@ describe('adapters are plug-ins', () => {
     }
   });
 
+  it('each adapter runs the shared conformance suite (test/adapters/<type>.test.ts)', () => {
+    for (const def of builtInAdapters) {
+      const file = join(ROOT, 'test', 'adapters', `${def.type}.test.ts`);
+      expect(existsSync(file), `test/adapters/${def.type}.test.ts`).toBe(true);
+      expect(readFileSync(file, 'utf8'), def.type).toMatch(/describeConformance\(/);
+    }
+  });
+
   it('each definition has a title, and parsing its settings twice gives the same settings', () => {
     for (const def of builtInAdapters) {
       expect(def.title.length, def.type).toBeGreaterThan(3);
