@@ -170,6 +170,12 @@ export interface Adapter {
    */
   handleWebhook?(req: WebhookRequest): Promise<WebhookReply>;
   /**
+   * Optional: a check of a webhook request's headers alone (a secret header), run before its body
+   * is read, so a forged request is refused without the bridge reading what it sends. Returns the
+   * refusal (its body's `message` is sent), or undefined to go on.
+   */
+  authorizeWebhook?(headers: WebhookRequest['headers']): WebhookReply | undefined;
+  /**
    * Delivers one agent message to the end-user. Throws DeliveryError to say how it failed.
    * A message sent in several parts (long text) reports each part through `ctx.onPartSent`, and a
    * retry starts after `ctx.partsSent`, so no part reaches the user twice.

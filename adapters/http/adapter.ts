@@ -13,7 +13,7 @@ import type {
   WebhookReply,
   WebhookRequest,
 } from '../../src/adapter.js';
-import { DeliveryError, redact, retryAfterMs, verifyWebhook, webhookHeaders } from '../../src/toolkit/index.js';
+import { DeliveryError, redact, retryAfterMs, verifyWebhook, webhookHeaders, webhookHeadersProblem } from '../../src/toolkit/index.js';
 import { describeIssues, inboundSchema, toInbound } from './message.js';
 import type { HttpSettings } from './settings.js';
 
@@ -31,6 +31,12 @@ export class HttpChannelAdapter implements Adapter {
   async start(): Promise<void> {}
 
   async stop(): Promise<void> {}
+
+  /** Before the body: the three signature headers must be there and the timestamp recent. */
+  authorizeWebhook(headers: WebhookRequest['headers']): WebhookReply | undefined {
+    const problem = webhookHeadersProblem(headers);
+    return problem ? { status: 401, body: { error: 'unauthorized', message: problem } } : undefined;
+  }
 
   /** POST /http/:channelId/messages: signature on the raw body first, then the fields. */
   async handleWebhook(req: WebhookRequest): Promise<WebhookReply> {

@@ -176,11 +176,16 @@ export class MaxAdapter implements Adapter {
     }
   }
 
+  /** The secret header, checked before the body is read (the core asks this first). */
+  authorizeWebhook(headers: WebhookRequest['headers']): WebhookReply | undefined {
+    const given = headers['x-max-bot-api-secret'];
+    if (typeof given === 'string' && safeEqual(given, this.settings.webhookSecret)) return undefined;
+    return { status: 401, body: { error: 'unauthorized', message: 'missing or wrong X-Max-Bot-Api-Secret header' } };
+  }
+
   async handleWebhook(req: WebhookRequest): Promise<WebhookReply> {
-    const given = req.headers['x-max-bot-api-secret'];
-    if (typeof given !== 'string' || !safeEqual(given, this.settings.webhookSecret)) {
-      return { status: 401, body: { error: 'unauthorized', message: 'missing or wrong X-Max-Bot-Api-Secret header' } };
-    }
+    const refused = this.authorizeWebhook(req.headers);
+    if (refused) return refused;
     const parsed = parseUpdate(req.body);
     if ('problem' in parsed) return { status: 400, body: { error: 'bad_request', message: parsed.problem } };
     // MAX counts only 200 as delivered (201 or 204 would be retried).

@@ -131,11 +131,16 @@ export class TelegramAdapter implements Adapter {
     }
   }
 
+  /** The secret header, checked before the body is read (the core asks this first). */
+  authorizeWebhook(headers: WebhookRequest['headers']): WebhookReply | undefined {
+    const given = headers['x-telegram-bot-api-secret-token'];
+    if (typeof given === 'string' && safeEqual(given, this.settings.webhookSecret)) return undefined;
+    return { status: 401, body: { error: 'unauthorized', message: 'missing or wrong X-Telegram-Bot-Api-Secret-Token header' } };
+  }
+
   async handleWebhook(req: WebhookRequest): Promise<WebhookReply> {
-    const given = req.headers['x-telegram-bot-api-secret-token'];
-    if (typeof given !== 'string' || !safeEqual(given, this.settings.webhookSecret)) {
-      return { status: 401, body: { error: 'unauthorized', message: 'missing or wrong X-Telegram-Bot-Api-Secret-Token header' } };
-    }
+    const refused = this.authorizeWebhook(req.headers);
+    if (refused) return refused;
     const body = req.body as { update_id?: unknown } | null;
     if (!body || typeof body !== 'object' || Array.isArray(body)) {
       return { status: 400, body: { error: 'bad_request', message: 'expected a JSON object (a Telegram Update)' } };

@@ -109,11 +109,22 @@ function registerWebhooks(app: FastifyInstance, deps: ServerDeps, log: Logger): 
         return fail(reply, 503, 'could not queue the update; retry later');
       }
     };
+    // Before the body is read: an unknown channel, or a request the adapter can tell from its
+    // headers alone is not from the messenger (a secret header), is refused without reading it.
+    const early = async (req: FastifyRequest<{ Params: { channelId: string } }>, reply: FastifyReply) => {
+      const channel = deps.channels.get(req.params.channelId);
+      if (!channel || channel.adapter.type !== type) return refuseEarly(reply, 404, 'unknown channel');
+      const refusal = channel.adapter.authorizeWebhook?.(req.headers);
+      if (refusal)
+        return refuseEarly(reply, refusal.status, String((refusal.body as { message?: string } | undefined)?.message ?? 'refused'));
+      return undefined;
+    };
     for (const subpath of subpaths) {
       const bodyLimit = def?.webhook?.bodyLimit;
       app.route({
         method: methods,
         url: `/${type}/:channelId${subpath ? `/${subpath}` : ''}`,
+        onRequest: early,
         handler: handler(subpath),
         ...(bodyLimit ? { bodyLimit } : {}),
       });

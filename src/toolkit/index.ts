@@ -33,7 +33,15 @@ export { redact, registerSecret } from '../redact.js';
 export { safeEqual, deriveSecret } from './crypto.js';
 export { LeasedPoller, type LeasedPollerOptions } from './polling.js';
 export { retryAfterMs } from './http.js';
-export { newWebhookSecret, signWebhook, verifyWebhook, webhookHeaders, webhookKey, type VerifyResult } from './standard-webhooks.js';
+export {
+  newWebhookSecret,
+  signWebhook,
+  verifyWebhook,
+  webhookHeaders,
+  webhookHeadersProblem,
+  webhookKey,
+  type VerifyResult,
+} from './standard-webhooks.js';
 export { splitText } from './split-text.js';
 export {
   answerGraphChallenge,

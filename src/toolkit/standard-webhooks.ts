@@ -50,26 +50,39 @@ const header = (headers: Headers, name: string): string | undefined => {
 };
 
 /**
+ * What is wrong with a request's signature headers, judged without its body (missing headers, a
+ * timestamp out of tolerance), or undefined: lets a route refuse before reading the body.
+ */
+export function webhookHeadersProblem(headers: Headers, nowMs = Date.now()): string | undefined {
+  const r = checkHeaders(headers, nowMs);
+  return 'problem' in r ? r.problem : undefined;
+}
+
+function checkHeaders(headers: Headers, nowMs: number): { id: string; timestampS: number; signatures: string } | { problem: string } {
+  const id = header(headers, 'webhook-id');
+  const ts = header(headers, 'webhook-timestamp');
+  const signatures = header(headers, 'webhook-signature');
+  if (!id) return { problem: 'webhook-id header is missing' };
+  if (id.length > 256) return { problem: 'webhook-id header is longer than 256 characters' };
+  if (!ts) return { problem: 'webhook-timestamp header is missing' };
+  if (!/^\d{1,12}$/.test(ts)) return { problem: 'webhook-timestamp header: expected Unix seconds' };
+  if (!signatures) return { problem: 'webhook-signature header is missing' };
+  const timestampS = Number(ts);
+  const skew = timestampS - Math.floor(nowMs / 1000);
+  if (Math.abs(skew) > TOLERANCE_S) {
+    return { problem: `webhook-timestamp is ${Math.abs(skew)} s ${skew < 0 ? 'old' : 'in the future'} (at most ${TOLERANCE_S} s allowed)` };
+  }
+  return { id, timestampS, signatures };
+}
+
+/**
  * Checks a request's signature over its raw body. `problem` names what is wrong (a missing header,
  * a stale timestamp, no matching signature) and never reveals the expected signature.
  */
 export function verifyWebhook(secret: string, headers: Headers, rawBody: Buffer | string, nowMs = Date.now()): VerifyResult {
-  const id = header(headers, 'webhook-id');
-  const ts = header(headers, 'webhook-timestamp');
-  const signatures = header(headers, 'webhook-signature');
-  if (!id) return { ok: false, problem: 'webhook-id header is missing' };
-  if (id.length > 256) return { ok: false, problem: 'webhook-id header is longer than 256 characters' };
-  if (!ts) return { ok: false, problem: 'webhook-timestamp header is missing' };
-  if (!/^\d{1,12}$/.test(ts)) return { ok: false, problem: 'webhook-timestamp header: expected Unix seconds' };
-  if (!signatures) return { ok: false, problem: 'webhook-signature header is missing' };
-  const timestampS = Number(ts);
-  const skew = timestampS - Math.floor(nowMs / 1000);
-  if (Math.abs(skew) > TOLERANCE_S) {
-    return {
-      ok: false,
-      problem: `webhook-timestamp is ${Math.abs(skew)} s ${skew < 0 ? 'old' : 'in the future'} (at most ${TOLERANCE_S} s allowed)`,
-    };
-  }
+  const checked = checkHeaders(headers, nowMs);
+  if ('problem' in checked) return { ok: false, problem: checked.problem };
+  const { id, timestampS, signatures } = checked;
   const expected = hmac(webhookKey(secret), id, timestampS, rawBody);
   let match = false;
   for (const entry of signatures.split(' ')) {

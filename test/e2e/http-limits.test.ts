@@ -16,6 +16,7 @@ import { registerSecret } from '../../src/redact.js';
 const TOKEN = 'limits-blinger-token-0123456789';
 const CHANNEL = 'limits-chat';
 const REQUEST_TIMEOUT_MS = 1500;
+const APP_CHANNEL = 'limits-app';
 
 let blinger: BlingerDouble | undefined;
 let bridge: Bridge | undefined;
@@ -39,7 +40,15 @@ async function start(host = '127.0.0.1'): Promise<string> {
       ...baseTestConfig({ port: await freePort(), prefix }),
       host,
       requestTimeoutMs: REQUEST_TIMEOUT_MS,
-      channels: [webchatChannel({ id: CHANNEL, blingerUrl: blinger.url, token: TOKEN })],
+      channels: [
+        webchatChannel({ id: CHANNEL, blingerUrl: blinger.url, token: TOKEN }),
+        {
+          id: APP_CHANNEL,
+          blinger: { url: blinger.url, token: TOKEN, timeoutMs: 2000 },
+          adapter: { type: 'http', secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', deliveryUrl: 'http://127.0.0.1:9/app' },
+          allowPrivateUrls: true,
+        },
+      ],
     },
     log: captureLogger().log,
     tuning: TEST_TUNING,
@@ -106,6 +115,9 @@ describe('slow and unauthenticated clients', () => {
       [`/blinger/${CHANNEL}`, 'Bearer wrong-token', 401],
       [`/blinger/${CHANNEL}`, 'Basic dXNlcjpwYXNz', 401],
       ['/blinger/nowhere', `Bearer ${TOKEN}`, 404],
+      // A webhook route: the adapter judges the headers first (the HTTP channel: no signature).
+      [`/http/${APP_CHANNEL}/messages`, `Bearer ${TOKEN}`, 401],
+      ['/http/nowhere/messages', `Bearer ${TOKEN}`, 404],
     ] as const) {
       // A body is announced and never sent.
       const ex = rawRequest(
@@ -116,6 +128,12 @@ describe('slow and unauthenticated clients', () => {
       expect(text, auth).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
       expect(text.toLowerCase()).toContain('connection: close');
     }
+    // A stale timestamp is refused before the body too.
+    const stale = rawRequest(
+      url,
+      `POST /http/${APP_CHANNEL}/messages HTTP/1.1\r\nHost: x\r\nwebhook-id: msg_1\r\nwebhook-timestamp: 1000\r\nwebhook-signature: v1,AAAA\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n`,
+    );
+    expect((await within(stale.closed, 15_000, 'stale timestamp')).text).toMatch(/^HTTP\/1\.1 401 [\s\S]*webhook-timestamp is \d+ s old/);
     expect(blinger!.received).toEqual([]);
   });
 
