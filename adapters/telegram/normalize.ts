@@ -6,6 +6,7 @@
  * field it uses: a missing or odd field turns into a skip with a reason, never an exception.
  */
 import type { InboundMessage, MediaRef, MessageType } from '../../src/adapter.js';
+import { extensionFor } from '../../src/toolkit/index.js';
 import { isObj, readUpdate, type Obj, type ReadUpdate } from './update.js';
 
 export interface NormalizeContext {
@@ -231,30 +232,6 @@ const MEDIA_LABEL: Record<MediaKind, string> = {
   document: 'file',
 };
 
-const EXT: Record<string, string> = {
-  'image/jpeg': 'jpg',
-  'image/png': 'png',
-  'image/gif': 'gif',
-  'image/webp': 'webp',
-  'video/mp4': 'mp4',
-  'video/quicktime': 'mov',
-  'video/webm': 'webm',
-  'audio/mpeg': 'mp3',
-  'audio/ogg': 'ogg',
-  'audio/mp4': 'm4a',
-  'audio/x-m4a': 'm4a',
-  'application/pdf': 'pdf',
-  'application/zip': 'zip',
-  'application/x-tgsticker': 'tgs',
-  'text/plain': 'txt',
-};
-
-function extFor(mime: string): string {
-  // Unlisted types: a short subtype is usually the extension (audio/flac → .flac); else none.
-  const ext = EXT[mime] ?? /^[a-z]+\/([a-z0-9]{2,5})$/.exec(mime)?.[1];
-  return ext ? `.${ext}` : '';
-}
-
 function readContent(msg: Obj, messageId: number, ctx: NormalizeContext): Content | undefined {
   const text = str(msg.text);
   if (text) return { parts: [{ type: 'text', data: text }] }; // commands (/start) included
@@ -294,7 +271,7 @@ function mediaPart(msg: Obj, messageId: number, ctx: NormalizeContext): Part | u
     if (kind === 'photo') mime = 'image/jpeg';
     if (kind === 'sticker')
       mime = file.is_video === true ? 'video/webm' : file.is_animated === true ? 'application/x-tgsticker' : 'image/webp';
-    const name = str(file.file_name) ?? `${kind}_${messageId}${extFor(mime)}`;
+    const name = str(file.file_name) ?? `${kind}_${messageId}${extensionFor(mime)}`;
     const size = num(file.file_size);
 
     if (size !== undefined && size > TELEGRAM_DOWNLOAD_LIMIT) {

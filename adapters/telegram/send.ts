@@ -39,6 +39,7 @@ import {
   isRetryableStatus,
   openDownload,
   splitText,
+  withExtension,
 } from '../../src/toolkit/index.js';
 import { classifyTelegramError, scrub, telegramDescription, telegramErrorCode } from './errors.js';
 import type { ReplyRoute } from './reply-route.js';
@@ -306,29 +307,6 @@ function downloadError(err: unknown): DeliveryError {
   return DeliveryError.transient(scrub(`The bridge's download of the file failed: ${message}`), 'download_failed');
 }
 
-const EXTENSIONS: Record<string, string> = {
-  'image/jpeg': '.jpg',
-  'image/png': '.png',
-  'image/gif': '.gif',
-  'image/webp': '.webp',
-  'image/heic': '.heic',
-  'image/bmp': '.bmp',
-  'image/svg+xml': '.svg',
-  'application/pdf': '.pdf',
-  'application/zip': '.zip',
-  'application/json': '.json',
-  'application/msword': '.doc',
-  'application/vnd.openxmlformats-officedocument.wordprocessingml.document': '.docx',
-  'application/vnd.ms-excel': '.xls',
-  'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': '.xlsx',
-  'text/plain': '.txt',
-  'text/csv': '.csv',
-  'text/html': '.html',
-  'audio/mpeg': '.mp3',
-  'audio/ogg': '.ogg',
-  'video/mp4': '.mp4',
-};
-
 /**
  * The name the upload carries: the download's (Content-Disposition or URL), else "photo"/"file".
  * telegraf's InputFile cannot carry a per-part Content-Type, and Telegram goes by the extension, so
@@ -337,9 +315,5 @@ const EXTENSIONS: Record<string, string> = {
  * because telegraf writes them into the part's header as they are.
  */
 export function uploadFileName(download: Pick<Download, 'fileName' | 'contentType'>, method: MediaMethod): string {
-  const base = download.fileName ?? (method === 'sendPhoto' ? 'photo' : 'file');
-  if (/\.[A-Za-z0-9]{1,8}$/.test(base)) return base;
-  const mime = download.contentType?.split(';')[0]?.trim().toLowerCase();
-  const ext = mime ? EXTENSIONS[mime] : undefined;
-  return ext ? base + ext : base;
+  return withExtension(download.fileName ?? (method === 'sendPhoto' ? 'photo' : 'file'), download.contentType);
 }

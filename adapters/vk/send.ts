@@ -21,7 +21,7 @@ import { createHash, randomInt } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ZodType } from 'zod';
 import type { OutboundMessage, SendContext } from '../../src/adapter.js';
-import { DeliveryError, openDownload, splitText, type Download } from '../../src/toolkit/index.js';
+import { DeliveryError, openDownload, splitText, withExtension, type Download } from '../../src/toolkit/index.js';
 import {
   docUploadSchema,
   ownedMediaSchema,
@@ -235,37 +235,11 @@ function attachmentOf(kind: 'photo' | 'doc', m: { owner_id: number; id: number; 
   return `${kind}${m.owner_id}_${m.id}${m.access_key ? `_${m.access_key}` : ''}`;
 }
 
-const EXTENSIONS: Record<string, string> = {
-  'image/jpeg': '.jpg',
-  'image/png': '.png',
-  'image/gif': '.gif',
-  'image/webp': '.webp',
-  'image/heic': '.heic',
-  'image/bmp': '.bmp',
-  'image/svg+xml': '.svg',
-  'application/pdf': '.pdf',
-  'application/zip': '.zip',
-  'application/json': '.json',
-  'application/msword': '.doc',
-  'application/vnd.openxmlformats-officedocument.wordprocessingml.document': '.docx',
-  'application/vnd.ms-excel': '.xls',
-  'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': '.xlsx',
-  'text/plain': '.txt',
-  'text/csv': '.csv',
-  'audio/mpeg': '.mp3',
-  'audio/ogg': '.ogg',
-  'video/mp4': '.mp4',
-};
-
 /**
  * The name the upload carries: the download's (Content-Disposition or URL, already sanitized by
  * openDownload), else "photo"/"file"; VK goes by the extension, so a name without one gets the
  * Content-Type's.
  */
 export function uploadName(file: Pick<Download, 'fileName' | 'contentType'>, fallback: string): string {
-  const base = file.fileName ?? fallback;
-  if (/\.[A-Za-z0-9]{1,8}$/.test(base)) return base;
-  const mime = file.contentType?.split(';')[0]?.trim().toLowerCase();
-  const ext = mime ? EXTENSIONS[mime] : undefined;
-  return ext ? base + ext : base;
+  return withExtension(file.fileName ?? fallback, file.contentType);
 }

@@ -17,6 +17,7 @@
  * becomes a skip with a reason, never an exception.
  */
 import type { InboundEvent, InboundMessage, MediaRef, MessageType } from '../../src/adapter.js';
+import { extensionFor } from '../../src/toolkit/index.js';
 
 export interface NormalizeContext {
   /** Builds the signed /media URL for a WhatsApp media id. */
@@ -188,21 +189,6 @@ const MEDIA: Record<string, { type: MessageType; label: string }> = {
   document: { type: 'file', label: 'file' },
 };
 
-const EXT: Record<string, string> = {
-  'image/jpeg': 'jpg',
-  'image/png': 'png',
-  'image/webp': 'webp',
-  'video/mp4': 'mp4',
-  'video/3gpp': '3gp',
-  'audio/ogg': 'ogg',
-  'audio/mpeg': 'mp3',
-  'audio/mp4': 'm4a',
-  'audio/aac': 'aac',
-  'audio/amr': 'amr',
-  'application/pdf': 'pdf',
-  'text/plain': 'txt',
-};
-
 function readContent(msg: Obj, ctx: NormalizeContext, senderPhone: string | undefined): Content | string {
   const type = str(msg.type) ?? 'unknown';
   const body = Object.hasOwn(msg, type) ? obj(msg[type]) : undefined;
@@ -261,8 +247,7 @@ function mediaContent(kind: string, media: Obj | undefined, ctx: NormalizeContex
   const m = MEDIA[kind]!;
   const mime = (str(media.mime_type) ?? 'application/octet-stream').split(';')[0]!.trim().toLowerCase();
   const voice = kind === 'audio' && media.voice === true;
-  const ext = own(EXT, mime) ?? /^[a-z]+\/([a-z0-9]{2,5})$/.exec(mime)?.[1];
-  const name = str(media.filename) ?? `${voice ? 'voice' : kind}_${id}${ext ? `.${ext}` : ''}`;
+  const name = str(media.filename) ?? `${voice ? 'voice' : kind}_${id}${extensionFor(mime)}`;
   const parts: Part[] = [{ type: m.type, data: ctx.mediaLink({ id, mime, name }) }];
   const caption = str(media.caption);
   if (caption) parts.push({ type: 'text', data: caption });

@@ -28,6 +28,7 @@ export {
   type DownloadOptions,
 } from '../net/safe-download.js';
 export { cleanFileName, isInlineImage, mediaType, servableType } from '../media/safe-type.js';
+export { extensionFor, withExtension } from '../media/extensions.js';
 export { cutPoint, parseJsonWellFormed, stringifyWellFormed, truncate, wellFormed, wellFormedDeep } from '../text.js';
 export { redact, registerSecret } from '../redact.js';
 export { safeEqual, deriveSecret } from './crypto.js';
