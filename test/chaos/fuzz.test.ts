@@ -23,32 +23,30 @@ afterEach(async () => {
 function send(baseUrl: string, r: FuzzRequest, agent: http.Agent): Promise<number | 'closed'> {
   return new Promise((resolve, reject) => {
     let status: number | undefined;
-    const req = http.request(
-      `${baseUrl}${r.path}`,
-      { method: 'POST', agent, headers: { ...r.headers, 'content-length': String(r.body.length) }, timeout: 30_000 },
-      (res) => {
-        status = res.statusCode ?? 0;
-        res.resume();
-        res.on('end', () => resolve(status!));
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`no answer to POST ${r.path.slice(0, 80)} within 30 s`)));
+    const method = r.method ?? 'POST';
+    const headers = method === 'POST' ? { ...r.headers, 'content-length': String(r.body.length) } : r.headers;
+    const req = http.request(`${baseUrl}${r.path}`, { method, agent, headers, timeout: 30_000 }, (res) => {
+      status = res.statusCode ?? 0;
+      res.resume();
+      res.on('end', () => resolve(status!));
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer to ${method} ${r.path.slice(0, 80)} within 30 s`)));
     req.on('error', (err: NodeJS.ErrnoException) => {
       // A server may answer an oversized request early and close: that refusal is fine.
       if (err.code === 'EPIPE' || err.code === 'ECONNRESET') resolve(status ?? 'closed');
       else reject(err);
     });
-    req.end(r.body);
+    req.end(method === 'POST' ? r.body : undefined);
   });
 }
 
-/** Requests a server may refuse by closing the connection: a body over the 1 MiB limit, a huge URL. */
-const oversized = (r: FuzzRequest) => r.body.length > 1024 * 1024 || r.path.length > 2000;
+/** Requests a server may refuse by closing the connection: a body over the route's limit, a huge URL. */
+const oversized = (r: FuzzRequest) => r.body.length > (r.maxBody ?? 1024 * 1024) || r.path.length > 2000;
 
 it('2,000 random and malformed bodies and headers at every webhook route: no 5xx but 503, alive, healthy, not poisoned', async () => {
   const w = (world = await World.create({ seed: 51 }));
   setLocalFile(`${new URL(w.blinger.url).origin}/files`);
-  for (const route of FUZZ_ROUTES) if (route.channel) w.extraChannels.push(await route.channel(w));
+  for (const route of FUZZ_ROUTES) if (route.channels) w.extraChannels.push(...(await route.channels(w)));
   const bridge = await w.startBridge('all');
   const perRoute = new Map<string, number>();
   const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
@@ -67,13 +65,14 @@ it('2,000 random and malformed bodies and headers at every webhook route: no 5xx
         const status = await send(bridge.url, r, agent);
         if (status === 'closed') {
           closed++;
-          if (!oversized(r)) serverErrors.push(`connection closed on POST ${r.path.slice(0, 60)} (${r.body.length} bytes)`);
+          if (!oversized(r))
+            serverErrors.push(`connection closed on ${r.method ?? 'POST'} ${r.path.slice(0, 60)} (${r.body.length} bytes)`);
           continue;
         }
         statuses.set(status, (statuses.get(status) ?? 0) + 1);
         if (status >= 500 && status !== 503)
           serverErrors.push(
-            `${status} POST ${r.path.slice(0, 60)} ${JSON.stringify(r.headers).slice(0, 200)} ${r.body.subarray(0, 200).toString('utf8')}`,
+            `${status} ${r.method ?? 'POST'} ${r.path.slice(0, 60)} ${JSON.stringify(r.headers).slice(0, 200)} ${r.body.subarray(0, 200).toString('utf8')}`,
           );
       }
     }),
@@ -128,7 +127,11 @@ it('2,000 random and malformed bodies and headers at every webhook route: no 5xx
   expect(f.lost).toBe(0);
   expect(f.duplicates).toBe(0);
   expect(f.orderViolations).toBe(0);
+  // Each route's own conversations too (routes with doubles of their own check them).
+  for (const route of FUZZ_ROUTES) await route.afterwards?.(w, bridge.url);
   expect(bridge.alive).toBe(true);
+  // No secret of any route's channels reached a log line.
+  for (const secret of FUZZ_ROUTES.flatMap((r) => r.secrets?.() ?? [])) expect(bridge.log).not.toContain(secret);
   console.log(
     `chaos fuzz (seed ${SEED}): ${total} requests (${[...perRoute].map(([n, c]) => `${n} ${c}`).join(', ')}), statuses ${histogram}; process alive, /healthz 200; then ${figuresLine('real messages to the fuzzed chats', f)}`,
   );

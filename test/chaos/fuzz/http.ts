@@ -26,13 +26,15 @@ function appMessage(): Record<string, unknown> {
 
 export const httpRoute: FuzzRoute = {
   name: 'http',
-  channel: (w) => ({
-    id: CHANNEL,
-    blinger: { url: w.blinger.url, token: BLINGER_TOKEN, timeoutMs: 2000 },
-    // Replies to the app fail at once (404), like the other garbage that got queued.
-    adapter: { type: 'http', secret: SECRET, deliveryUrl: `${LOCAL_FILE}/app`, timeout: 2000 },
-    allowPrivateUrls: true,
-  }),
+  channels: (w) => [
+    {
+      id: CHANNEL,
+      blinger: { url: w.blinger.url, token: BLINGER_TOKEN, timeoutMs: 2000 },
+      // Replies to the app fail at once (404), like the other garbage that got queued.
+      adapter: { type: 'http', secret: SECRET, deliveryUrl: `${LOCAL_FILE}/app`, timeout: 2000 },
+      allowPrivateUrls: true,
+    },
+  ],
   request() {
     const headers = commonHeaders();
     const body = randomBody(appMessage);

@@ -8,18 +8,26 @@ import { mulberry32 as prng } from '../../helpers/random.js';
 import type { World } from '../support/harness.js';
 
 export interface FuzzRequest {
+  /** POST unless said. */
+  method?: 'GET' | 'POST';
   path: string;
   headers: Record<string, string>;
   body: Buffer;
+  /** The route's own body limit, when above the server's 1 MiB (a refusal by closing is fine past it). */
+  maxBody?: number;
 }
 
 export interface FuzzRoute {
   /** The route's name in the figures line. */
   name: string;
-  /** A channel of its own the route needs (added to the bridge's config), e.g. another adapter type. */
-  channel?(w: World): ChannelConfig | Promise<ChannelConfig>;
+  /** Channels of its own the route needs (added to the bridge's config); doubles it starts go in w.cleanups. */
+  channels?(w: World): ChannelConfig[] | Promise<ChannelConfig[]>;
   /** One random request: mostly mangled valid ones, with odd headers and bodies. */
   request(w: World): FuzzRequest;
+  /** After the fuzzing: checks that the route's conversations still deliver real messages. */
+  afterwards?(w: World, bridgeUrl: string): Promise<void>;
+  /** Secrets of its channels that must never reach the bridge's log. */
+  secrets?(): string[];
 }
 
 /** A content type, mostly right. */

@@ -72,16 +72,18 @@ function maxUpdate(): Record<string, unknown> {
 
 export const maxRoute: FuzzRoute = {
   name: 'max',
-  async channel(w) {
+  async channels(w) {
     // The bridge listens on plain loopback: the double takes its http webhook URL.
     const max = await startMaxDouble({ allowHttpWebhooks: true, seed: 13 });
     w.cleanups.push(() => max.close());
-    return {
-      id: CHANNEL,
-      blinger: { url: w.blinger.url, token: BLINGER_TOKEN, timeoutMs: 2000 },
-      adapter: { type: 'max', token: DEFAULT_MAX_BOT.token, mode: 'webhook', apiRoot: max.apiRoot, requestTimeout: 1000 },
-      allowPrivateUrls: true,
-    };
+    return [
+      {
+        id: CHANNEL,
+        blinger: { url: w.blinger.url, token: BLINGER_TOKEN, timeoutMs: 2000 },
+        adapter: { type: 'max', token: DEFAULT_MAX_BOT.token, mode: 'webhook', apiRoot: max.apiRoot, requestTimeout: 1000 },
+        allowPrivateUrls: true,
+      },
+    ];
   },
   request() {
     const headers = commonHeaders();

@@ -3,7 +3,8 @@ import { blingerRoute } from './blinger.js';
 import { httpRoute } from './http.js';
 import type { FuzzRoute } from './kit.js';
 import { maxRoute } from './max.js';
+import { metaRoute } from './meta.js';
 import { telegramRoute } from './telegram.js';
 import { vkRoute } from './vk.js';
 
-export const FUZZ_ROUTES: FuzzRoute[] = [telegramRoute, blingerRoute, httpRoute, vkRoute, maxRoute];
+export const FUZZ_ROUTES: FuzzRoute[] = [telegramRoute, blingerRoute, httpRoute, vkRoute, maxRoute, metaRoute];

@@ -31,24 +31,26 @@ function vkEvent(): Record<string, unknown> {
 
 export const vkRoute: FuzzRoute = {
   name: 'vk',
-  async channel(w) {
+  async channels(w) {
     const double = (vk = await startVkDouble({ seed: 13 }));
     w.cleanups.push(() => double.close());
-    return {
-      id: CHANNEL,
-      blinger: { url: w.blinger.url, token: BLINGER_TOKEN, timeoutMs: 2000 },
-      adapter: {
-        type: 'vk',
-        token: double.community.token,
-        groupId: double.community.id,
-        apiRoot: double.apiRoot,
-        mode: 'callback',
-        secret: SECRET,
-        confirmation: double.confirmationCode(),
-        requestTimeout: 1000,
+    return [
+      {
+        id: CHANNEL,
+        blinger: { url: w.blinger.url, token: BLINGER_TOKEN, timeoutMs: 2000 },
+        adapter: {
+          type: 'vk',
+          token: double.community.token,
+          groupId: double.community.id,
+          apiRoot: double.apiRoot,
+          mode: 'callback',
+          secret: SECRET,
+          confirmation: double.confirmationCode(),
+          requestTimeout: 1000,
+        },
+        allowPrivateUrls: true,
       },
-      allowPrivateUrls: true,
-    };
+    ];
   },
   request() {
     const headers = commonHeaders();
