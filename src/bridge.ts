@@ -276,7 +276,10 @@ export function createBridge(opts: BridgeOptions): Bridge {
         for (const [id, runtime] of channels) await startAdapter(id, runtime);
       }
       const address = await app.listen({ port: config.port, host: config.host }).catch((err: NodeJS.ErrnoException) => {
-        throw new Error(`cannot listen on ${config.host}:${config.port} (HOST, PORT): ${err.code ?? err.message}`);
+        // The code stays on the error: the CLI turns the ones an operator can fix into advice.
+        throw Object.assign(new Error(`cannot listen on ${config.host}:${config.port} (HOST, PORT): ${err.code ?? err.message}`), {
+          code: err.code,
+        });
       });
       started = true;
       log.info({ address, role, channels: [...channels.keys()] }, 'blinger-bridge started');

@@ -145,8 +145,9 @@ describe('WhatsApp webhook', () => {
     s.g.advanceClock(30 * 60_000);
     const res = await fetch(file!.data);
     expect(res.status).toBe(200);
-    expect(res.headers.get('content-type')).toBe('application/pdf');
-    expect(res.headers.get('content-disposition')).toContain('invoice.pdf');
+    // A PDF is a download under its own name (the inert-media rule).
+    expect(res.headers.get('content-type')).toBe('application/octet-stream');
+    expect(res.headers.get('content-disposition')).toMatch(/^attachment; .*invoice\.pdf/);
     expect(Buffer.from(await res.arrayBuffer())).toEqual(bytes);
     const downloads = s.g.calls.filter((c) => c.endpoint === 'media.download');
     expect(downloads).toEqual([expect.objectContaining({ status: 200 })]);
