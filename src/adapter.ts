@@ -59,9 +59,10 @@ export interface SendContext {
   /** After each part but the last (the message is popped when its last part went out). */
   onPartSent(partsSentSoFar: number): Promise<void>;
   /**
-   * Await right before each request that counts against the adapter's `limits`. Resolves once a
-   * slot is taken at that moment; throws a rate_limited DeliveryError when the wait is long, so
-   * the lane waits without spending an attempt and resumes after the parts already sent.
+   * Await right before each request that counts against the adapter's `limits` — nothing between
+   * it and the call, since the request is counted at that moment (src/delivery/pacer.ts). Throws
+   * a rate_limited DeliveryError coded `paced` when the wait is long: let it through, and the lane
+   * waits without spending an attempt, then resumes after the parts already sent.
    * 'request' counts against the account limit only (an API call that is not a message).
    */
   pace(kind?: 'message' | 'request'): Promise<void>;
@@ -185,11 +186,6 @@ export interface Adapter {
   readonly limits?: SendLimits;
   /** Whether a conversation is a group chat (its `group` limit applies). */
   isGroup?(clientId: string): boolean;
-  /**
-   * Pacing, asked before each send: 0 means go (and a slot was taken), otherwise the ms to wait.
-   * @deprecated being replaced by `limits` + SendContext.pace.
-   */
-  reserve?(message: OutboundMessage, opts?: { id?: string }): Promise<number>;
   /** Opens a file named by a MediaRef this adapter created, for GET /media/:signed. */
   openMedia?(ref: MediaRef): Promise<MediaStream>;
   /**

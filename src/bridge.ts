@@ -12,6 +12,7 @@ import type { InboundMessage, OutboundMessage } from './message.js';
 import { builtInAdapters, channelSettings } from './adapters.js';
 import { BlingerClient } from './blinger/client.js';
 import { LaneQueue } from './delivery/lane-queue.js';
+import { Pacer } from './delivery/pacer.js';
 import type { LaneItem, LaneRef } from './delivery/lane-store.js';
 import type { BackoffPolicy } from './delivery/backoff.js';
 import { MediaSigner } from './media/links.js';
@@ -98,6 +99,8 @@ export function createBridge(opts: BridgeOptions): Bridge {
     retryMaxAgeMs: config.retryMaxAgeMs,
     backoff,
   });
+  // Agents' replies leave within each messenger's limits, counted in Redis for every process.
+  const pacer = new Pacer(producer, config.redisPrefix);
   metrics.attach(inbound, 'inbound');
   metrics.attach(outbound, 'outbound');
 
@@ -262,14 +265,21 @@ export function createBridge(opts: BridgeOptions): Bridge {
           lockDurationMs: tuning.lockDurationMs,
           stalledIntervalMs: tuning.stalledIntervalMs,
           keeperIntervalMs: tuning.keeperIntervalMs,
-          reserve: async (lane, item) => (await channelOf(lane.channelId).adapter.reserve?.(item.payload, { id: item.id })) ?? 0,
-          deliver: async ({ lane, item, markPartsSent }) =>
-            channelOf(lane.channelId).adapter.send(item.payload, {
-              messageId: item.id,
-              partsSent: item.sent ?? 0,
-              onPartSent: markPartsSent,
-              pace: async () => undefined,
-            }),
+          deliver: async ({ lane, item, markPartsSent }) => {
+            const { adapter } = channelOf(lane.channelId);
+            const partsSent = item.sent ?? 0;
+            const pacing = pacer.attempt(lane.channelId, adapter, lane.clientId, `${item.id}:${partsSent}`);
+            try {
+              await adapter.send(item.payload, {
+                messageId: item.id,
+                partsSent,
+                onPartSent: markPartsSent,
+                pace: (kind) => pacing.pace(kind),
+              });
+            } finally {
+              void pacing.done();
+            }
+          },
         });
       }
       if (role !== 'worker') {

@@ -1,6 +1,6 @@
 /**
  * The Telegram adapter: receives updates (long polling or webhook), normalizes them into Custom
- * App messages, sends agents' replies, paces itself within Telegram's limits and serves files.
+ * App messages, sends agents' replies within Telegram's limits (declared for the core's pacer) and serves files.
  */
 import { basename } from 'node:path';
 import axios from 'axios';
@@ -14,40 +14,34 @@ import type {
   MediaStream,
   OutboundMessage,
   SendContext,
+  SendLimits,
   WebhookReply,
   WebhookRequest,
 } from '../../src/adapter.js';
-import { DeliveryError, redact, safeEqual, splitText, takeSlot } from '../../src/toolkit/index.js';
+import { DeliveryError, redact, safeEqual } from '../../src/toolkit/index.js';
 import { callWithTimeout, createTelegram } from './api.js';
 import { interpretUpdate } from './interpret.js';
-import { ReplyRoutes, type ReplyRoute } from './reply-route.js';
+import { ReplyRoutes } from './reply-route.js';
 import { TelegramPoller } from './polling.js';
 import { sendToTelegram } from './send.js';
 import { classifyTelegramError, describeForAgent } from './errors.js';
 import { ALLOWED_UPDATES, type TelegramSettings } from './settings.js';
-import { pacingWindows, TELEGRAM_LIMITS, type TelegramLimits } from './limits.js';
+import { isGroupChat, sendLimits } from './limits.js';
 
 export class TelegramAdapter implements Adapter {
   readonly type = 'telegram';
   readonly settings: TelegramSettings;
   readonly telegram: Telegram;
-  private readonly tgLimits: TelegramLimits;
+  readonly limits: SendLimits;
   /** Forum topic and business connection of the chats that have one (reply-route.ts). */
   private readonly routes: ReplyRoutes;
-  /** Routes read by reserve() for the message about to be sent (the lane worker passes the same object). */
-  private readonly routeAhead = new WeakMap<OutboundMessage, ReplyRoute>();
   private me: UserFromGetMe | undefined;
   private poller: TelegramPoller | undefined;
 
   constructor(private readonly ctx: AdapterContext<TelegramSettings>) {
     this.settings = ctx.settings;
     this.telegram = createTelegram(this.settings.token, this.settings.apiRoot);
-    const l = this.settings.limits;
-    this.tgLimits = {
-      bot: l?.bot ?? TELEGRAM_LIMITS.bot,
-      privateChat: l?.privateChat ?? TELEGRAM_LIMITS.privateChat,
-      group: l?.group ?? TELEGRAM_LIMITS.group,
-    };
+    this.limits = sendLimits(this.settings.limits);
     this.routes = new ReplyRoutes(ctx.redis, `${ctx.redisPrefix}:tg-route:${ctx.channelId}`);
   }
 
@@ -152,29 +146,14 @@ export class TelegramAdapter implements Adapter {
     return { status: 200, body: { ok: true, result } };
   }
 
-  async reserve(message: OutboundMessage, opts?: { id?: string }): Promise<number> {
-    // A long text goes out in several messages; take a slot for each (up to the chat's burst).
-    const parts = message.type === 'text' ? splitText(message.data).length : 1;
-    // The bot-wide window comes first: its slots are reserved in order for the message's id.
-    const [wait, route] = await Promise.all([
-      takeSlot(
-        this.ctx.redis,
-        pacingWindows(`${this.ctx.redisPrefix}:pace:${this.ctx.channelId}`, message.client_id, this.tgLimits),
-        parts,
-        opts?.id,
-      ),
-      // Read while the slot is taken, so nothing stands between the slot and the send: a Redis
-      // round trip there delayed sends past the pacing margin (5 × 429 in 3,000 paced sends).
-      this.routes.lookup(message.client_id).catch(() => undefined /* send() reads it again and fails properly */),
-    ]);
-    if (wait === 0 && route) this.routeAhead.set(message, route);
-    return wait;
+  isGroup(clientId: string): boolean {
+    return isGroupChat(clientId);
   }
 
   async send(message: OutboundMessage, progress?: SendContext): Promise<void> {
-    const route = this.routeAhead.get(message) ?? (await this.routes.lookup(message.client_id));
-    this.routeAhead.delete(message);
+    const route = await this.routes.lookup(message.client_id);
     const opts = {
+      pace: progress?.pace,
       telegram: this.telegram,
       allowPrivateUrls: this.ctx.allowPrivateUrls,
       timeoutMs: this.settings.requestTimeout,

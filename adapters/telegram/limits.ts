@@ -1,22 +1,16 @@
 /**
- * Telegram's published send limits, as sliding windows for src/delivery/pacing.ts:
- * 30 messages/s per bot; about 1/s per private chat with short bursts; 20/min per group.
- * The windows are a little longer than the limits so that network jitter between the slot and
- * Telegram's clock does not turn a paced send into a 429.
+ * Telegram's published send limits, for the core's pacer (SendLimits): 30 messages/s per bot;
+ * about 1/s per private chat with short bursts (3 in any 3 s); 20/min per group. The pacer counts
+ * each request when it leaves and keeps its own margin for the trip (src/delivery/pacer.ts), so
+ * these are Telegram's numbers as they are.
  */
-import type { Window } from '../../src/toolkit/index.js';
+import type { RateLimit, SendLimits } from '../../src/adapter.js';
 
-const JITTER_MS = 25;
-
-export interface Limit {
-  max: number;
-  windowMs: number;
-}
-
+/** The settings' names for them (`limits: { bot, privateChat, group }`). */
 export interface TelegramLimits {
-  bot: Limit;
-  privateChat: Limit;
-  group: Limit;
+  bot: RateLimit;
+  privateChat: RateLimit;
+  group: RateLimit;
 }
 
 export const TELEGRAM_LIMITS: TelegramLimits = {
@@ -25,16 +19,16 @@ export const TELEGRAM_LIMITS: TelegramLimits = {
   group: { max: 20, windowMs: 60_000 },
 };
 
+/** Telegram's limits, with the settings' overrides, as the pacer's SendLimits. */
+export function sendLimits(overrides: Partial<TelegramLimits> = {}): Required<SendLimits> {
+  return {
+    account: overrides.bot ?? TELEGRAM_LIMITS.bot,
+    conversation: overrides.privateChat ?? TELEGRAM_LIMITS.privateChat,
+    group: overrides.group ?? TELEGRAM_LIMITS.group,
+  };
+}
+
 /** Group and channel chat ids are negative in the Bot API. */
 export function isGroupChat(chatId: string): boolean {
   return chatId.startsWith('-');
-}
-
-export function pacingWindows(keyPrefix: string, chatId: string, limits: TelegramLimits = TELEGRAM_LIMITS): Window[] {
-  const chat = isGroupChat(chatId) ? limits.group : limits.privateChat;
-  // The bot-wide window first: it is the shared one, whose slots takeSlot reserves in order.
-  return [
-    { key: `${keyPrefix}:bot`, max: limits.bot.max, windowMs: limits.bot.windowMs + JITTER_MS },
-    { key: `${keyPrefix}:chat:${chatId}`, max: chat.max, windowMs: chat.windowMs + JITTER_MS },
-  ];
 }

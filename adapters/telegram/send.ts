@@ -60,9 +60,11 @@ export interface TelegramSendOptions {
   log?: Logger;
   /** Called after a send fell back to General because the route's topic is gone or closed. */
   onTopicGone?(chatId: string, threadId: number): Promise<void>;
+  /** The core's pacer (SendContext.pace), awaited right before each Bot API call. */
+  pace?: SendContext['pace'];
 }
 
-/** Resuming a multi-part send (SendContext without the pacing, which the caller does). */
+/** Resuming a multi-part send (SendContext without the pacing, which comes with the options). */
 export type SendProgress = Pick<SendContext, 'partsSent' | 'onPartSent'>;
 
 type MediaMethod = 'sendPhoto' | 'sendDocument';
@@ -151,6 +153,7 @@ async function sendText(opts: TelegramSendOptions, to: Target, msg: OutboundMess
     // A bot reply's buttons go under its last part.
     const extra = markup && i === parts.length - 1 ? { reply_markup: markup as never } : {};
     try {
+      await opts.pace?.();
       await withDeadline(opts.timeoutMs, (signal) => opts.telegram.callApi('sendMessage', { ...to, text, ...extra }, { signal }));
     } catch (err) {
       throw classifyTelegramError(err);
@@ -179,6 +182,7 @@ export function replyMarkup(k: ReplyKeyboard | undefined): Record<string, unknow
 
 /** `sendPhoto`/`sendDocument` with the URL itself: Telegram fetches it. Throws what telegraf threw. */
 async function sendByUrl(opts: TelegramSendOptions, method: MediaMethod, to: Target, url: string): Promise<void> {
+  await opts.pace?.();
   if (method === 'sendPhoto')
     await withDeadline(opts.timeoutMs, (signal) => opts.telegram.callApi('sendPhoto', { ...to, photo: url }, { signal }));
   else await withDeadline(opts.timeoutMs, (signal) => opts.telegram.callApi('sendDocument', { ...to, document: url }, { signal }));
@@ -281,6 +285,7 @@ async function upload(opts: TelegramSendOptions, method: MediaMethod, to: Target
   const signal = asCallSignal(AbortSignal.any([downloadFailure.signal, timeout]));
   const file = { source: download.stream, filename };
   try {
+    await opts.pace?.();
     if (method === 'sendPhoto') await opts.telegram.callApi('sendPhoto', { ...to, photo: file }, { signal });
     else await opts.telegram.callApi('sendDocument', { ...to, document: file }, { signal });
   } catch (err) {

@@ -61,6 +61,8 @@ export interface Received {
 const START_ID = 'start';
 /** How long a bot's answer waits before asking again whether the visitor's entry is in the history. */
 const INFLIGHT_POLL_MS = 10;
+/** How long it waits so in the worker before giving the lane back to wait (after a crash, up to INFLIGHT_TTL_MS). */
+const INFLIGHT_WAIT_MS = 300;
 
 export class WebchatAdapter implements Adapter {
   readonly type = 'webchat';
@@ -70,7 +72,7 @@ export class WebchatAdapter implements Adapter {
   /**
    * Whether a bot flow (or developer middleware) decides what becomes of the visitor's events:
    * then a first visit starts the conversation, and the bot's immediate answers wait until the
-   * visitor's entry is in the history (see reserve).
+   * visitor's entry is in the history (see afterVisitorEntry).
    */
   readonly hasFlow: boolean;
   readonly quotas: QuotaGuard;
@@ -263,7 +265,7 @@ export class WebchatAdapter implements Adapter {
     };
     if (visitor.context.name) message.client_name = visitor.context.name;
     if (visitor.context.phone) message.client_phone = visitor.context.phone;
-    // A bot may answer in the same step: its answer waits (reserve) until this entry is stored, so
+    // A bot may answer in the same step: its answer waits (afterVisitorEntry) until this entry is stored, so
     // it never lands in the history before the message it answers, nor in a history not yet there.
     const guard = this.hasFlow;
     if (guard) await this.store.markInflight(visitor.clientId, entry.id);
@@ -365,21 +367,27 @@ export class WebchatAdapter implements Adapter {
   }
 
   /**
-   * Asked by the worker before each reply: a bot's answer waits while the visitor's entry it
-   * answers is queued but not yet in the history (a few ms; at most INFLIGHT_TTL_MS after a crash).
+   * A bot's answer waits while the visitor's entry it answers is queued but not yet in the
+   * history (a few ms); longer than INFLIGHT_WAIT_MS (a crash left the mark), the lane waits.
    */
-  async reserve(message: OutboundMessage): Promise<number> {
-    if (!this.hasFlow) return 0;
+  private async afterVisitorEntry(clientId: string): Promise<void> {
+    if (!this.hasFlow) return;
+    const since = performance.now();
     try {
-      return (await this.store.hasInflight(message.client_id)) ? INFLIGHT_POLL_MS : 0;
-    } catch {
-      // Redis is away: send() fails and says so, with the usual retries.
-      return 0;
+      while (await this.store.hasInflight(clientId)) {
+        if (performance.now() - since > INFLIGHT_WAIT_MS)
+          throw DeliveryError.notYet("the visitor's message is not stored yet", INFLIGHT_POLL_MS * 10);
+        await new Promise((resolve) => setTimeout(resolve, INFLIGHT_POLL_MS));
+      }
+    } catch (err) {
+      if (err instanceof DeliveryError) throw err;
+      // Redis is away: storing the reply fails next and says so, with the usual retries.
     }
   }
 
   /** An agent's (or the bot's) reply: stored in the visitor's history (delivered), then pushed to open pages. */
   async send(message: OutboundMessage): Promise<void> {
+    await this.afterVisitorEntry(message.client_id);
     const entry: StoredEntry = { id: randomUUID(), from: 'agent', type: message.type, data: message.data, at: Date.now() };
     const keyboard = keyboardOf(message.keyboard);
     if (keyboard) entry.keyboard = keyboard;

@@ -40,6 +40,14 @@ export class DeliveryError extends Error {
     return new DeliveryError('permanent', reason, { code });
   }
 
+  /**
+   * Not a failure: the message cannot go yet (no slot within the messenger's limits, something
+   * it must follow is not there yet). The lane waits `retryAfterMs` quietly, without an attempt.
+   */
+  static notYet(reason: string, retryAfterMs: number): DeliveryError {
+    return new DeliveryError('rate_limited', reason, { retryAfterMs, code: 'paced' });
+  }
+
   static rateLimited(reason: string, retryAfterMs: number, scope: 'conversation' | 'account' = 'conversation'): DeliveryError {
     return new DeliveryError('rate_limited', reason, { retryAfterMs, scope, code: 'rate_limited' });
   }

@@ -64,8 +64,6 @@ export interface LaneWorkerOptions<T> {
   connection: Redis;
   concurrency: number;
   deliver(ctx: DeliverContext<T>): Promise<void>;
-  /** Asked before each attempt; > 0 = wait that long first (pacing). */
-  reserve?(lane: LaneRef, item: LaneItem<T>): Promise<number>;
   /** Messages delivered per turn before the lane yields to other conversations. */
   batch?: number;
   lockDurationMs?: number;
@@ -75,8 +73,6 @@ export interface LaneWorkerOptions<T> {
 }
 
 const JOB_NAME = 'lane';
-/** Pacing waits up to this long are slept in the worker rather than through a delayed job. */
-const PACING_SLEEP_MS = 300;
 
 export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
   readonly store: LaneStore;
@@ -277,18 +273,6 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
       // Let other conversations have a turn; the lane goes to the back of the queue.
       if (delivered >= batch) await delay(0);
 
-      if (w.reserve) {
-        let wait = await w.reserve(lane, item);
-        // A delayed job comes back up to ~100 ms late (BullMQ promotes delayed jobs when its worker
-        // polls), which would waste paced slots. So a lane waiting for its slot is delayed until
-        // shortly before it, and sleeps the last stretch here, keeping its turn.
-        while (wait > 0 && wait <= PACING_SLEEP_MS && !this.closing) {
-          await new Promise((resolve) => setTimeout(resolve, wait));
-          wait = await w.reserve(lane, item);
-        }
-        if (wait > 0) await delay(this.closing ? wait : wait - PACING_SLEEP_MS / 2);
-      }
-
       const retry = job.data.retry?.itemId === item.id ? job.data.retry : { itemId: item.id, attempts: 0 };
       const attempt = retry.attempts + 1;
       try {
@@ -303,6 +287,12 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
         });
       } catch (thrown) {
         const error = toDeliveryError(thrown);
+        if (error.code === 'paced') {
+          // Waiting for a slot within the messenger's limits (pacer.ts): not a failure, and the
+          // lane keeps its place in the line for the slot.
+          this.log.debug({ channel: lane.channelId, messageId: item.id, job: job.id, delayMs: error.retryAfterMs }, 'waiting for a slot');
+          await delay(error.retryAfterMs ?? 0);
+        }
         if (error.kind === 'rate_limited') {
           // Waiting out a rate limit does not spend an attempt.
           const delayMs = error.retryAfterMs ?? 1000;

@@ -65,5 +65,3 @@ export { loadAssets, sendAsset, render, escapeHtml, type Asset } from '../http/a
 export { parseDuration } from '../config/duration.js';
 export { UsageError, CliError } from '../cli/errors.js';
 export { multipartBody, type MultipartFile, type MultipartBody } from './multipart.js';
-// Until every adapter declares `limits` for the core's pacer (issue #12).
-export { takeSlot, type Window } from '../delivery/pacing.js';

@@ -350,14 +350,14 @@ describe('web chat with a bot flow', () => {
     const { tb } = await start(MENU_BOT);
     const chat = tb.chat(CHANNEL);
     const clientId = clientIdOf(`inflight${'q'.repeat(20)}${Date.now().toString(36)}`);
-    // The worker asks the adapter before each reply; note when it was told to wait.
+    // The reply asks the store whether the visitor's entry is still on its way; note when it was.
     let waited!: () => void;
     const waiting = new Promise<void>((r) => (waited = r));
-    const reserve = chat.reserve.bind(chat);
-    chat.reserve = async (m) => {
-      const ms = await reserve(m);
-      if (ms > 0) waited();
-      return ms;
+    const hasInflight = chat.store.hasInflight.bind(chat.store);
+    chat.store.hasInflight = async (id) => {
+      const inflight = await hasInflight(id);
+      if (inflight) waited();
+      return inflight;
     };
     // The visitor's first message is being queued: no history yet.
     await chat.store.markInflight(clientId, 'first-message');

@@ -1,101 +1,205 @@
 /**
- * Shared pacing (src/delivery/pacing.ts) on a real Redis: sliding windows, slots of the shared
- * window reserved in order for waiting senders, and the conversation's own window that only makes
- * a sender wait. Windows are short so that time can pass for real.
+ * The pacer (src/delivery/pacer.ts) on a real Redis: requests counted when they leave and recorded
+ * at the latest moment they can have arrived, a line for the account's slots kept in order, the
+ * conversation's own window, and the property the messenger cares about — in no window of time do
+ * more requests arrive than the limit allows, however late they leave or arrive. Windows are short
+ * so that time can pass for real.
  */
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { takeSlot, type Window } from '../../src/delivery/pacing.js';
+import type { SendLimits } from '../../src/adapter.js';
+import { DeliveryError } from '../../src/delivery/errors.js';
+import { IN_FLIGHT_ALLOWANCE_MS, PACING_SLEEP_MS, Pacer, type PacedChannel } from '../../src/delivery/pacer.js';
 import { readyRedis, removeKeys, uniquePrefix } from '../helpers/redis.js';
 
 let redis: Redis;
+let other: Redis;
 const prefix = uniquePrefix();
 let n = 0;
 
 beforeAll(async () => {
   redis = await readyRedis();
+  other = await readyRedis();
 });
 afterAll(async () => {
   await removeKeys(redis, prefix);
-  await redis.quit();
+  await Promise.all([redis.quit(), other.quit()]);
 });
-
-/** A fresh pair of windows: shared 3 per 600 ms, the chat's own 2 per 600 ms. */
-function windows(chat = 'c1'): Window[] {
-  const k = `${prefix}:p${++n}`;
-  return [
-    { key: `${k}:bot`, max: 3, windowMs: 600 },
-    { key: `${k}:chat:${chat}`, max: 2, windowMs: 600 },
-  ];
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-describe('takeSlot', () => {
-  it('lets a burst through up to the limit, then says how long to wait', async () => {
-    const w = windows();
-    const shared = (chat: string) => [w[0]!, { ...w[1]!, key: `${w[1]!.key}-${chat}` }];
-    expect(await takeSlot(redis, shared('a'), 1)).toBe(0);
-    expect(await takeSlot(redis, shared('b'), 1)).toBe(0);
-    expect(await takeSlot(redis, shared('c'), 1)).toBe(0);
-    const wait = await takeSlot(redis, shared('d'), 1);
-    expect(wait).toBeGreaterThan(500);
-    expect(wait).toBeLessThanOrEqual(602);
+/** A fresh channel (its own keys) with these limits. */
+function channel(limits: SendLimits, isGroup?: (id: string) => boolean): { id: string; def: PacedChannel } {
+  return { id: `c${++n}`, def: { limits, ...(isGroup ? { isGroup } : {}) } };
+}
+
+/** The wait a long pace() asked for, or 0 when it went. */
+async function paceOrWait(p: Promise<void>): Promise<number> {
+  try {
+    await p;
+    return 0;
+  } catch (err) {
+    if (err instanceof DeliveryError && err.code === 'paced') return err.retryAfterMs!;
+    throw err;
+  }
+}
+
+/** Runs `fn` and says how long it took (ms on this process' clock, which runs at Redis' rate). */
+async function timed<R>(fn: () => Promise<R>): Promise<{ value: R; ms: number }> {
+  const t0 = performance.now();
+  const value = await fn();
+  return { value, ms: performance.now() - t0 };
+}
+
+/** The lane's head start: a paced wait is reported this much shorter than the slot is away. */
+const HEAD_START = PACING_SLEEP_MS / 2;
+
+describe('Pacer', () => {
+  it('lets a burst through up to the account limit; the next one waits, about a window after the first', async () => {
+    const pacer = new Pacer(redis, prefix);
+    const c = channel({ account: { max: 3, windowMs: 2000 } });
+    const { value: wait, ms } = await timed(async () => {
+      for (const id of ['a', 'b', 'c']) {
+        const attempt = pacer.attempt(c.id, c.def, id, `m-${id}:0`);
+        await attempt.pace();
+        await attempt.done();
+      }
+      return paceOrWait(pacer.attempt(c.id, c.def, 'd', 'm-d:0').pace());
+    });
+    // The first send's recorded moment (its answer) leaves the window 2,001 ms after it; all of
+    // this took `ms`, so the slot is at most that much nearer.
+    expect(wait + HEAD_START).toBeLessThanOrEqual(2001);
+    expect(wait + HEAD_START).toBeGreaterThanOrEqual(2001 - ms);
   });
 
-  it('reserves the shared window in order for waiting senders, spread over the window, and keeps each reservation', async () => {
-    const w = windows();
-    const forChat = (chat: string) => [w[0]!, { ...w[1]!, key: `${w[1]!.key}-${chat}` }];
-    for (const chat of ['a', 'b', 'c']) expect(await takeSlot(redis, forChat(chat), 1, `id-${chat}`)).toBe(0);
-    const d = await takeSlot(redis, forChat('d'), 1, 'id-d');
-    const e = await takeSlot(redis, forChat('e'), 1, 'id-e');
-    const f = await takeSlot(redis, forChat('f'), 1, 'id-f');
-    expect(d).toBeGreaterThan(500);
-    // In order, at least window/max (200 ms) apart: the senders do not all wake at once.
-    expect(e - d).toBeGreaterThanOrEqual(195);
-    expect(f - e).toBeGreaterThanOrEqual(195);
-    // Asking again before the time: the same reservation, the remaining wait.
-    const again = await takeSlot(redis, forChat('e'), 1, 'id-e');
-    expect(again).toBeLessThanOrEqual(e);
-    expect(again).toBeGreaterThan(e - 100);
-    // A newcomer queues behind the reservations.
-    const g = await takeSlot(redis, forChat('g'), 1, 'id-g');
-    expect(g).toBeGreaterThan(f);
-
-    await sleep(d + 5);
-    expect(await takeSlot(redis, forChat('d'), 1, 'id-d')).toBe(0);
-    // Used: another attempt of the same message (after a failed send) takes a new slot.
-    expect(await takeSlot(redis, forChat('d'), 1, 'id-d')).toBeGreaterThan(g - d - 50);
+  it('a paced wait throws a rate_limited DeliveryError coded "paced"', async () => {
+    const pacer = new Pacer(redis, prefix);
+    const c = channel({ account: { max: 1, windowMs: 5000 } });
+    await pacer.attempt(c.id, c.def, 'a', 'x:0').pace();
+    const err = await pacer
+      .attempt(c.id, c.def, 'b', 'y:0')
+      .pace()
+      .then(() => undefined)
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DeliveryError);
+    expect((err as DeliveryError).kind).toBe('rate_limited');
+    expect((err as DeliveryError).code).toBe('paced');
   });
 
-  it("makes a sender wait for its conversation's own window without reserving the shared one", async () => {
-    const w = windows();
-    expect(await takeSlot(redis, w, 1, 'm1')).toBe(0);
-    expect(await takeSlot(redis, w, 1, 'm2')).toBe(0);
-    const wait = await takeSlot(redis, w, 1, 'm3');
-    expect(wait).toBeGreaterThan(500);
-    // Nothing was reserved: the shared window still has its third slot for another chat now.
-    expect(await takeSlot(redis, [w[0]!, { ...w[1]!, key: `${w[1]!.key}-other` }], 1, 'x1')).toBe(0);
-    expect(await redis.zscore(w[0]!.key, 'm3:1')).toBeNull();
+  it('waiting senders queue in the order they asked, each told the moment of its own slot, and keep their place', async () => {
+    const pacer = new Pacer(redis, prefix);
+    const c = channel({ account: { max: 3, windowMs: 5000 } });
+    for (const id of ['a', 'b', 'c']) {
+      const attempt = pacer.attempt(c.id, c.def, id, `m-${id}:0`);
+      await attempt.pace();
+      await attempt.done();
+      await sleep(300); // three recorded moments at least 300 ms apart
+    }
+    const ask = (id: string) => timed(() => paceOrWait(pacer.attempt(c.id, c.def, id, `m-${id}:0`).pace()));
+    const d = await ask('d');
+    const e = await ask('e');
+    const f = await ask('f');
+    // d gets a's slot, e b's, f c's: each moment at least 300 ms after the one before, less the
+    // time that passed between the asks (which shortens the later wait).
+    expect(d.value).toBeGreaterThan(0);
+    expect(e.value - d.value).toBeGreaterThanOrEqual(300 - d.ms - e.ms);
+    expect(f.value - e.value).toBeGreaterThanOrEqual(300 - e.ms - f.ms);
+    // Asking again with the same ticket: the same place (b's slot), not a newcomer's.
+    const eAgain = await ask('e');
+    expect(eAgain.value).toBeLessThanOrEqual(e.value);
+    expect(eAgain.value).toBeGreaterThan(d.value);
+    // A newcomer queues behind them all: a's slot, a window later.
+    const g = await ask('g');
+    expect(g.value - d.value).toBeGreaterThanOrEqual(5000 - eAgain.ms - g.ms - f.ms - e.ms - d.ms);
   });
 
-  it('without a reservation id only says how long to wait', async () => {
-    const w = windows();
-    const forChat = (chat: string) => [w[0]!, { ...w[1]!, key: `${w[1]!.key}-${chat}` }];
-    for (const chat of ['a', 'b', 'c']) expect(await takeSlot(redis, forChat(chat), 1)).toBe(0);
-    const first = await takeSlot(redis, forChat('d'), 1);
-    const second = await takeSlot(redis, forChat('e'), 1);
-    expect(first).toBeGreaterThan(0);
-    // Nobody queued: both are told the same moment.
-    expect(Math.abs(second - first)).toBeLessThan(50);
-    expect(await redis.zcard(w[0]!.key)).toBe(3);
+  it('records a request at the moment its answer was confirmed, or, while in flight, the allowance after it left', async () => {
+    const pacer = new Pacer(redis, prefix);
+    // Answered: the slot frees a window after the confirmation.
+    const answered = channel({ account: { max: 1, windowMs: 2000 } });
+    const first = pacer.attempt(answered.id, answered.def, 'a', 'a:0');
+    await first.pace();
+    await first.done();
+    const early = await paceOrWait(pacer.attempt(answered.id, answered.def, 'b', 'b:0').pace());
+    expect(early + HEAD_START).toBeLessThanOrEqual(2001);
+    // In flight: the slot frees a window after "left + allowance".
+    const inFlight = channel({ account: { max: 1, windowMs: 2000 } });
+    const { value: late, ms } = await timed(async () => {
+      await pacer.attempt(inFlight.id, inFlight.def, 'a', 'a:0').pace();
+      return paceOrWait(pacer.attempt(inFlight.id, inFlight.def, 'b', 'b:0').pace());
+    });
+    expect(late + HEAD_START).toBeGreaterThanOrEqual(2001 + IN_FLIGHT_ALLOWANCE_MS - ms);
   });
 
-  it('takes one slot per part of a split message, capped at the window', async () => {
-    const w = windows();
-    expect(await takeSlot(redis, w, 5, 'long')).toBe(0);
-    expect(await redis.zcard(w[0]!.key)).toBe(3);
-    expect(await redis.zcard(w[1]!.key)).toBe(2);
-    expect(await takeSlot(redis, [w[0]!, { ...w[1]!, key: `${w[1]!.key}-x` }], 1)).toBeGreaterThan(0);
+  it("the conversation's own limit makes its sender wait without holding a place in the account's line", async () => {
+    const pacer = new Pacer(redis, prefix);
+    const c = channel({ account: { max: 5, windowMs: 3000 }, conversation: { max: 1, windowMs: 3000 } });
+    const a1 = pacer.attempt(c.id, c.def, 'a', 'a1:0');
+    await a1.pace();
+    await a1.done();
+    expect(await paceOrWait(pacer.attempt(c.id, c.def, 'a', 'a2:0').pace())).toBeGreaterThan(2000);
+    // Other conversations still find the account's slots free, with nobody in line before them.
+    for (const id of ['b', 'c', 'd', 'e']) expect(await paceOrWait(pacer.attempt(c.id, c.def, id, `${id}:0`).pace())).toBe(0);
+  });
+
+  it("a group's limit applies instead of the conversation's; a request that is not a message counts for the account only", async () => {
+    const pacer = new Pacer(redis, prefix);
+    const c = channel(
+      { account: { max: 10, windowMs: 3000 }, conversation: { max: 1, windowMs: 3000 }, group: { max: 2, windowMs: 3000 } },
+      (id) => id.startsWith('-'),
+    );
+    const group = pacer.attempt(c.id, c.def, '-100', 'g:0');
+    await group.pace();
+    await group.pace();
+    expect(await paceOrWait(group.pace())).toBeGreaterThan(2000);
+    const user = pacer.attempt(c.id, c.def, '42', 'u:0');
+    await user.pace('request');
+    await user.pace('request');
+    await user.pace(); // its one message in the window
+    expect(await paceOrWait(user.pace())).toBeGreaterThan(2000);
+  });
+
+  it('a channel without limits is not paced (and costs no Redis call)', async () => {
+    const pacer = new Pacer(redis, prefix);
+    const c = channel({});
+    const before = (await redis.info('stats')).match(/total_commands_processed:(\d+)/)![1];
+    const attempt = pacer.attempt(c.id, c.def, 'a', 'a:0');
+    for (let i = 0; i < 50; i++) await attempt.pace();
+    await attempt.done();
+    const after = (await redis.info('stats')).match(/total_commands_processed:(\d+)/)![1];
+    // The two INFO calls themselves, and whatever else the shared server ran meanwhile, stay far below 50.
+    expect(Number(after) - Number(before)).toBeLessThan(50);
+  });
+
+  it('in no window do more requests arrive than the limit allows, from two processes, whenever each arrives before its answer', async () => {
+    const limit = { max: 4, windowMs: 200 };
+    const c = channel({ account: limit });
+    const processes = [new Pacer(redis, prefix), new Pacer(other, prefix)];
+    const arrivals: number[] = [];
+    // 12 conversations × 3 messages; each request "arrives" at a random moment of its round trip
+    // (up to 60 ms, after up to 30 ms of a stalled event loop before it leaves).
+    const conversation = async (i: number) => {
+      for (let m = 0; m < 3; m++) {
+        // A new attempt each time, as the lane makes one when it is back from the queue.
+        const attempt = () => processes[i % 2]!.attempt(c.id, c.def, `u${i}`, `u${i}-${m}:0`);
+        let sending = attempt();
+        for (let wait = await paceOrWait(sending.pace()); wait > 0; wait = await paceOrWait(sending.pace())) {
+          await sleep(wait);
+          sending = attempt();
+        }
+        const stall = Math.random() * 30;
+        const trip = Math.random() * 30;
+        await sleep(stall);
+        arrivals.push(performance.now());
+        await sleep(trip);
+        await sending.done();
+      }
+    };
+    await Promise.all(Array.from({ length: 12 }, (_, i) => conversation(i)));
+    arrivals.sort((a, b) => a - b);
+    expect(arrivals).toHaveLength(36);
+    for (let i = 0; i + limit.max < arrivals.length; i++) {
+      expect(arrivals[i + limit.max]! - arrivals[i]!, `requests ${i}…${i + limit.max}`).toBeGreaterThanOrEqual(limit.windowMs);
+    }
   });
 });

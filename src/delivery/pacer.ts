@@ -1,0 +1,228 @@
+/**
+ * The pacer: keeps every channel's sends within the limits its adapter declares (SendLimits), for
+ * all worker processes at once (the counts live in Redis, on Redis' clock).
+ *
+ * A limit is a sliding window, "at most `max` requests in any `windowMs`", which the messenger
+ * counts when a request *reaches* it. So the pacer counts each request when it leaves: an adapter
+ * awaits `pace()` right before its HTTP call, and the slot is taken at that moment, not ahead of
+ * it. What the pacer records for a request is the latest moment it can have reached the
+ * messenger: provisionally "granted + IN_FLIGHT_ALLOWANCE_MS"; once the answer is back, the
+ * moment the answer was confirmed (the request arrived before its answer did), or, for a slow
+ * round trip, "left + IN_FLIGHT_ALLOWANCE_MS". A new request may go when the window counted with
+ * those moments has room. Whatever delays a request on a busy machine (a late timer, a stalled
+ * event loop, a slow answer) therefore moves its recorded moment later instead of bunching sends,
+ * and the margin this costs is the round trip itself (a few ms to a local double, tens of ms to a
+ * messenger), not a fixed allowance for the worst case.
+ *
+ * Waiting senders of one account (many conversations) queue for its slots in the order they
+ * asked: each is told the moment the slot for its place in the line frees, so they do not all wake
+ * when one slot frees and race for it. A sender that does not come back soon after its moment
+ * (its process died, its lane was handed over) loses its place. A conversation's own window has
+ * one sender at a time (its lane), so it has no line.
+ */
+import type { Redis } from 'ioredis';
+import type { RateLimit, SendLimits } from '../adapter.js';
+import { DeliveryError } from './errors.js';
+
+/**
+ * The longest a request is assumed to take from leaving this process to reaching the messenger,
+ * when its answer takes longer than that to come back (then the answer's moment says too little).
+ */
+export const IN_FLIGHT_ALLOWANCE_MS = 100;
+/** A waiting sender keeps its place in the line this long after the moment it was told. */
+const PLACE_KEPT_MS = 500;
+/** Waits up to this long are slept in the worker; longer ones give the lane back (a paced wait). */
+export const PACING_SLEEP_MS = 300;
+
+const GRANT = `
+-- KEYS: account window, line, line deadlines, [conversation window]
+-- ARGV: ticket, allowance, placeKept, accountMax, accountWindow, [conversationMax, conversationWindow]
+-- Returns {0, member} (go: the request is counted) or {wait ms}.
+local t = redis.call('TIME')
+local nowUs = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now = math.floor(nowUs / 1000)
+local ticket, allowance, placeKept = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local member = ticket .. '@' .. nowUs
+
+-- The entries of a window that still count (recorded moments may lie ahead: requests in flight).
+local function occupied(key, span)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - span - 1)
+  return redis.call('ZCARD', key)
+end
+-- When the k-th (0-based) oldest entry leaves the window, a request may go.
+local function freesAt(key, span, k)
+  local e = redis.call('ZRANGE', key, k, k, 'WITHSCORES')
+  return tonumber(e[2]) + span + 1
+end
+local function count(key, span)
+  redis.call('ZADD', key, now + allowance, member)
+  redis.call('PEXPIRE', key, span + allowance + 1000)
+end
+
+local conv = KEYS[4]
+if conv then
+  local max, span = tonumber(ARGV[6]), tonumber(ARGV[7])
+  local n = occupied(conv, span)
+  if n >= max then
+    -- The conversation's own limit: wait without holding a place in the account's line.
+    redis.call('ZREM', KEYS[2], ticket)
+    redis.call('ZREM', KEYS[3], ticket)
+    return {math.max(freesAt(conv, span, n - max) - now, 1)}
+  end
+end
+
+local acct, line, deadlines = KEYS[1], KEYS[2], KEYS[3]
+local max, span = tonumber(ARGV[4]), tonumber(ARGV[5])
+-- Senders that did not come back in time lose their place.
+local gone = redis.call('ZRANGEBYSCORE', deadlines, '-inf', now)
+if #gone > 0 then
+  redis.call('ZREM', line, unpack(gone))
+  redis.call('ZREMRANGEBYSCORE', deadlines, '-inf', now)
+end
+local n = occupied(acct, span)
+local place = redis.call('ZRANK', line, ticket) or redis.call('ZCARD', line)
+if place < max - n then
+  redis.call('ZREM', line, ticket)
+  redis.call('ZREM', deadlines, ticket)
+  count(acct, span)
+  if conv then count(conv, tonumber(ARGV[7])) end
+  return {0, member}
+end
+-- The slot for this place in the line: the k-th oldest entry leaving, or, past the entries there
+-- are, the same slot's later turns (one per window).
+local k = n + place - max
+local wait
+if n > 0 then
+  wait = freesAt(acct, span, k % n) + math.floor(k / n) * span - now
+else
+  wait = (math.floor(k / max) + 1) * span
+end
+wait = math.max(wait, 1)
+if not redis.call('ZSCORE', line, ticket) then redis.call('ZADD', line, nowUs, ticket) end
+redis.call('ZADD', deadlines, now + wait + placeKept, ticket)
+redis.call('PEXPIRE', line, wait + placeKept + 1000)
+redis.call('PEXPIRE', deadlines, wait + placeKept + 1000)
+return {wait}
+`;
+
+const CONFIRM = `
+-- KEYS: the windows the request was counted in; ARGV: member, ms to take off the confirmation's moment
+local t = redis.call('TIME')
+local at = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[2])
+for i = 1, #KEYS do redis.call('ZADD', KEYS[i], 'XX', at, ARGV[1]) end
+return 0
+`;
+
+interface PacerCommands {
+  paceGrant(...args: (string | number)[]): Promise<[number, string?]>;
+  paceConfirm(...args: (string | number)[]): Promise<number>;
+}
+
+/** What a channel's pacing needs to know of its adapter. */
+export interface PacedChannel {
+  limits?: SendLimits;
+  isGroup?(clientId: string): boolean;
+}
+
+export class Pacer {
+  private readonly redis: Redis & PacerCommands;
+
+  constructor(
+    redis: Redis,
+    private readonly prefix: string,
+  ) {
+    if (!('paceGrant' in redis)) {
+      redis.defineCommand('paceGrant', { lua: GRANT });
+      redis.defineCommand('paceConfirm', { lua: CONFIRM });
+    }
+    this.redis = redis as Redis & PacerCommands;
+  }
+
+  /**
+   * The pacing of one delivery attempt of one message: `pace()` before each request, `done()`
+   * once the attempt is over. `ticket` names the attempt's place in the line, the same on every
+   * attempt that starts at the same point (message id and parts sent), so that a lane that went
+   * back to the queue to wait keeps its place.
+   */
+  attempt(channelId: string, channel: PacedChannel, clientId: string, ticket: string): PacedAttempt {
+    return new PacedAttempt(this.redis, `${this.prefix}:pace:${channelId}`, channel, clientId, ticket);
+  }
+}
+
+export class PacedAttempt {
+  private calls = 0;
+  /** The request counted last, until its answer is confirmed. */
+  private inFlight: { member: string; keys: string[]; leftAt: number } | undefined;
+
+  constructor(
+    private readonly redis: Redis & PacerCommands,
+    private readonly base: string,
+    private readonly channel: PacedChannel,
+    private readonly clientId: string,
+    private readonly ticket: string,
+  ) {}
+
+  /**
+   * Resolves once the next request may leave, and counts it. Short waits are slept; a long one
+   * throws a rate_limited DeliveryError coded `paced`, for the lane to wait without an attempt.
+   */
+  async pace(kind: 'message' | 'request' = 'message'): Promise<void> {
+    void this.confirm();
+    const { account, conversation, group } = this.channel.limits ?? {};
+    const own = kind === 'message' ? (this.channel.isGroup?.(this.clientId) ? (group ?? conversation) : conversation) : undefined;
+    if (!account && !own) return;
+    const ticket = `${this.ticket}:${this.calls++}`;
+    for (;;) {
+      const [wait, member] = await this.grant(ticket, account ?? UNLIMITED, own);
+      if (wait === 0 && member) {
+        const keys = [this.accountKey, ...(own ? [this.conversationKey] : [])];
+        this.inFlight = { member, keys, leftAt: performance.now() };
+        return;
+      }
+      if (wait > PACING_SLEEP_MS) throw pacedWait(wait - PACING_SLEEP_MS / 2);
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  }
+
+  /**
+   * The attempt is over: its last request's answer is in (or it failed). Needn't be awaited; the
+   * promise says when the confirmation landed (it never rejects).
+   */
+  done(): Promise<void> {
+    return this.confirm();
+  }
+
+  private get accountKey(): string {
+    return `${this.base}:account`;
+  }
+
+  private get conversationKey(): string {
+    return `${this.base}:conversation:${this.clientId}`;
+  }
+
+  private grant(ticket: string, account: RateLimit, own: RateLimit | undefined): Promise<[number, string?]> {
+    const keys = [this.accountKey, `${this.base}:line`, `${this.base}:line-deadlines`, ...(own ? [this.conversationKey] : [])];
+    const args = [ticket, IN_FLIGHT_ALLOWANCE_MS, PLACE_KEPT_MS, account.max, account.windowMs, ...(own ? [own.max, own.windowMs] : [])];
+    return this.redis.paceGrant(keys.length, ...keys, ...args);
+  }
+
+  /**
+   * Records the moment the request in flight reached the messenger at the latest: now (its answer
+   * is in), or, when the round trip took longer than the allowance, when it left plus the allowance.
+   * Not awaited: a lost confirmation only leaves the provisional, later moment in place.
+   */
+  private async confirm(): Promise<void> {
+    const sent = this.inFlight;
+    if (!sent) return;
+    this.inFlight = undefined;
+    const slowBy = Math.max(0, Math.floor(performance.now() - sent.leftAt - IN_FLIGHT_ALLOWANCE_MS));
+    await this.redis.paceConfirm(sent.keys.length, ...sent.keys, sent.member, slowBy).catch(() => undefined);
+  }
+}
+
+const UNLIMITED: RateLimit = { max: Number.MAX_SAFE_INTEGER, windowMs: 1000 };
+
+/** A long wait for a slot: the lane waits `ms` without spending an attempt, then asks again. */
+function pacedWait(ms: number): DeliveryError {
+  return DeliveryError.notYet(`waiting ${Math.round(ms)} ms for a slot within the messenger's limits`, ms);
+}
