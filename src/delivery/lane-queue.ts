@@ -15,8 +15,9 @@ import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { DeliveryError } from './errors.js';
-import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
-import { LaneStore, laneMember, type DeadLetter, type Direction, type LaneItem, type LaneRef, type TurnLock } from './lane-store.js';
+import type { BackoffPolicy } from './backoff.js';
+import { LaneStore, laneMember, type DeadLetter, type Direction, type LaneItem, type LaneRef } from './lane-store.js';
+import { LaneLockLostError, LaneTurn, turnLock, type TurnHost } from './lane-turn.js';
 import { redact } from '../redact.js';
 import { mayBePoison, strikeHead } from './poison.js';
 
@@ -84,6 +85,9 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
   /** Set by close(): running turns hand their lane back after the message in flight. */
   private closing = false;
 
+  /** What a turn (lane-turn.ts) needs of this queue. */
+  private readonly turnHost: TurnHost<T>;
+
   constructor(private readonly opts: LaneQueueOptions) {
     super();
     this.store = new LaneStore(opts.producer, opts.prefix, opts.direction);
@@ -91,6 +95,14 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
     // Queue errors (Redis down) surface through the calls that fail; log them once here too.
     this.queue.on('error', (err) => this.log.debug({ err: redact(String(err)) }, 'queue connection error'));
     this.log = opts.log.child({ direction: opts.direction });
+    this.turnHost = {
+      direction: opts.direction,
+      log: this.log,
+      retryMaxAgeMs: opts.retryMaxAgeMs,
+      backoff: opts.backoff,
+      closing: () => this.closing,
+      events: this,
+    };
   }
 
   /** Durably appends one source event's messages to their lane. Throws when Redis is unreachable. */
@@ -145,7 +157,8 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
     if (this.worker) throw new Error(`${this.opts.direction} worker already started`);
     const store = new LaneStore(w.connection, this.opts.prefix, this.opts.direction);
     this.workerStores.push(store);
-    const turn = (job: Job<LaneJobData>, token?: string) => this.guardTurn(store, job, token, () => this.processLane(store, w, job, token));
+    const turn = (job: Job<LaneJobData>, token?: string) =>
+      this.guardTurn(store, job, token, () => new LaneTurn(this.turnHost, store, w, job, token).run());
     this.worker = new Worker<LaneJobData>(this.opts.direction, turn, {
       connection: w.connection,
       prefix: this.opts.prefix,
@@ -165,7 +178,7 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
     this.worker.on('failed', (job, err) => {
       if (job) this.log.warn({ lane: job.id, err: redact(String(err)) }, 'lane turn failed unexpectedly; it will be retried');
     });
-    // Closes the race where a message arrived while the turn was ending (see processLane).
+    // Closes the race where a message arrived while the turn was ending (see LaneTurn.run).
     this.worker.on('completed', (job) => {
       store
         .length(job.data)
@@ -222,158 +235,6 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
     }
   }
 
-  private async processLane(store: LaneStore, w: LaneWorkerOptions<T>, job: Job<LaneJobData>, token: string | undefined): Promise<void> {
-    const lane: LaneRef = { channelId: job.data.channelId, clientId: job.data.clientId };
-    const batch = w.batch ?? 100;
-    let delivered = 0;
-    const delay = async (ms: number, data?: LaneJobData): Promise<never> => {
-      if (data) await job.updateData(data);
-      await job.moveToDelayed(Date.now() + Math.max(0, Math.round(ms)), token);
-      throw new DelayedError();
-    };
-
-    // BullMQ renews the turn's lock but does not stop a turn whose lock lapsed (Redis away for
-    // longer than lockDuration); the stalled-job check may then give the lane to another worker.
-    // So every read of the next message also checks the lock is still this turn's.
-    const lock = turnLock(job, token);
-    const lost = (): Promise<void> => {
-      this.emit('lockLost', { lane });
-      this.log.warn(
-        { channel: lane.channelId, job: job.id, event: 'lock-lost' },
-        "lost the lane's lock (Redis was away longer than the lock lasts); leaving the conversation to the worker that holds it now",
-      );
-      return Promise.reject(new LaneLockLostError(String(job.id)));
-    };
-
-    // What the last pop said comes next (saves reading the head again), when it said anything.
-    let peeked: { next?: LaneItem<T>; drained: boolean; lost?: boolean } | undefined;
-    for (;;) {
-      if (peeked?.lost) return lost();
-      // The last pop found the lane empty and took it out of the recovery index: the turn is over.
-      if (peeked?.drained) return;
-      // Shutting down: the message in flight finished; hand the lane to another worker.
-      if (this.closing) await delay(0);
-      let item = peeked?.next;
-      if (!peeked) {
-        if (lock) {
-          const head = await store.headIfLocked<T>(lane, lock);
-          if (head.lost) return lost();
-          item = head.item;
-        } else {
-          item = await store.head<T>(lane);
-        }
-      }
-      peeked = undefined;
-      if (!item) {
-        // Leaves the job only when the lane is really empty; a message that lands after this
-        // is picked up by the 'completed' handler or the keeper.
-        if (await store.markDrained(lane)) return;
-        continue;
-      }
-      // Let other conversations have a turn; the lane goes to the back of the queue.
-      if (delivered >= batch) await delay(0);
-
-      const retry = job.data.retry?.itemId === item.id ? job.data.retry : { itemId: item.id, attempts: 0 };
-      const attempt = retry.attempts + 1;
-      try {
-        await w.deliver({
-          lane,
-          item,
-          attempt,
-          markPartsSent: async (n) => {
-            item.sent = n;
-            await store.updateHead(lane, item);
-          },
-        });
-      } catch (thrown) {
-        const error = toDeliveryError(thrown);
-        if (error.code === 'paced') {
-          // Waiting for a slot within the messenger's limits (pacer.ts): not a failure, and the
-          // lane keeps its place in the line for the slot.
-          this.log.debug({ channel: lane.channelId, messageId: item.id, job: job.id, delayMs: error.retryAfterMs }, 'waiting for a slot');
-          await delay(error.retryAfterMs ?? 0);
-        }
-        if (error.kind === 'rate_limited') {
-          // Waiting out a rate limit does not spend an attempt.
-          const delayMs = error.retryAfterMs ?? 1000;
-          this.log.warn(retryRecord(lane, item, job, attempt, delayMs, error), 'rate limited, waiting');
-          this.emit('retrying', { lane, item, error, delayMs, attempts: retry.attempts });
-          await delay(delayMs, { ...lane, retry: { ...retry, nextTry: Date.now() + delayMs, lastError: redact(error.message) } });
-        }
-        const age = Date.now() - item.at;
-        if (error.kind === 'transient' && age < this.opts.retryMaxAgeMs) {
-          const delayMs = Math.min(
-            backoffDelay(attempt, this.opts.backoff ?? DEFAULT_BACKOFF),
-            Math.max(this.opts.retryMaxAgeMs - age, 0) + 1,
-          );
-          this.emit('retrying', { lane, item, error, delayMs, attempts: attempt });
-          // One warning per backoff step: the delay grows, so a long outage logs a few lines an hour.
-          this.log.warn(retryRecord(lane, item, job, attempt, delayMs, error), 'delivery failed, retrying');
-          await delay(delayMs, {
-            ...lane,
-            retry: { itemId: item.id, attempts: attempt, nextTry: Date.now() + delayMs, lastError: redact(error.message) },
-          });
-        }
-        const reason =
-          error.kind === 'transient' ? `gave up after ${attempt} attempts over ${formatAge(age)}: ${error.message}` : error.message;
-        const letter: DeadLetter<T> = {
-          id: item.id,
-          direction: this.opts.direction,
-          lane,
-          item,
-          reason,
-          code: error.code,
-          failedAt: Date.now(),
-          attempts: attempt,
-        };
-        if (await store.deadLetter(letter)) {
-          this.log.warn(
-            {
-              channel: lane.channelId,
-              cid: item.cid,
-              messageId: item.id,
-              job: job.id,
-              event: 'dead-lettered',
-              attempt,
-              code: error.code,
-              reason,
-            },
-            'message dead-lettered',
-          );
-          this.emit('deadLettered', letter, error);
-        }
-        await job.updateData({ ...lane });
-        job.data.retry = undefined;
-        continue;
-      }
-      const popped = await store.popHeadAndPeek<T>(lane, item.id, lock);
-      // Delivered, yet still the head (the script cannot match its id): a fault for the poison guard,
-      // not a loop. (A head that moved on was popped by a turn that lost the lane: go on from there.)
-      if (!popped.popped && popped.next?.id === item.id) throw new Error(`message ${item.id} was delivered but could not be popped`);
-      peeked = popped;
-      if (popped.popped) {
-        delivered++;
-        this.log.info(
-          {
-            channel: lane.channelId,
-            cid: item.cid,
-            messageId: item.id,
-            job: job.id,
-            event: 'delivered',
-            attempt,
-            latencyMs: Date.now() - item.at,
-          },
-          'message delivered',
-        );
-        this.emit('delivered', { lane, item, attempts: attempt });
-      }
-      if (job.data.retry) {
-        job.data.retry = undefined;
-        await job.updateData({ ...lane });
-      }
-    }
-  }
-
   /**
    * Stops taking new lanes and lets the message in flight in each running turn finish; the turn
    * then hands its lane back to the queue for another worker. After `graceMs` the worker is closed
@@ -408,45 +269,4 @@ export class LaneQueue<T> extends EventEmitter<LaneQueueEvents<T>> {
     await this.queue.close();
     return outcome;
   }
-}
-
-/** The BullMQ lock of a lane job's turn, which every read of the lane checks. */
-function turnLock(job: Job<LaneJobData>, token: string | undefined): TurnLock | undefined {
-  return token ? { key: `${job.queueQualifiedName}:${job.id}:lock`, token } : undefined;
-}
-
-/** Ends a turn whose lock lapsed; BullMQ then cannot finish the job, which is no longer ours. */
-export class LaneLockLostError extends Error {
-  constructor(jobId: string) {
-    super(`lock of lane job ${jobId} lost`);
-    this.name = 'LaneLockLostError';
-  }
-}
-
-/** A `retrying` log record: which message, which attempt failed, why, and when the next one is. */
-function retryRecord<T>(lane: LaneRef, item: LaneItem<T>, job: Job<LaneJobData>, attempt: number, delayMs: number, error: DeliveryError) {
-  return {
-    channel: lane.channelId,
-    cid: item.cid,
-    messageId: item.id,
-    job: job.id,
-    event: 'retrying',
-    attempt,
-    delayMs,
-    nextTry: new Date(Date.now() + delayMs).toISOString(),
-    code: error.code,
-    reason: error.message,
-  };
-}
-
-function toDeliveryError(thrown: unknown): DeliveryError {
-  if (thrown instanceof DeliveryError) return thrown;
-  const message = thrown instanceof Error ? thrown.message : String(thrown);
-  return DeliveryError.transient(redact(`unexpected error: ${message}`), 'unexpected');
-}
-
-function formatAge(ms: number): string {
-  if (ms < 120_000) return `${Math.round(ms / 1000)} s`;
-  if (ms < 7_200_000) return `${Math.round(ms / 60_000)} min`;
-  return `${(ms / 3_600_000).toFixed(1)} h`;
 }
