@@ -3,7 +3,7 @@
  * /subscriptions) of the configured MAX bots (all of them, or --channel <id>).
  */
 import type { AdapterCli, CliContext } from '../../src/adapter.js';
-import { CliError, UsageError } from '../../src/toolkit/index.js';
+import { answerHelp, forEachChannel, UsageError, type ChannelCommand } from '../../src/toolkit/index.js';
 import { MaxAdapter } from './adapter.js';
 import { classifyMaxError } from './errors.js';
 
@@ -22,54 +22,25 @@ Options:
 MAX retries a failed delivery for up to 8 hours and then drops the subscription; a bridge in
 webhook mode subscribes again when it finds it gone, and "blinger-bridge check" shows the state.`;
 
-function wantsHelp(group: string | undefined, action: string | undefined): boolean {
-  return (
-    group === undefined ||
-    group === '--help' ||
-    group === '-h' ||
-    group === 'help' ||
-    (group === 'webhook' && (action === undefined || action === '--help' || action === '-h'))
-  );
-}
-
 async function maxCommand(argv: string[], cli: CliContext): Promise<number> {
   const [group, action, ...rest] = argv;
-  if (wantsHelp(group, action)) {
-    const missing = group === undefined || (group === 'webhook' && action === undefined);
-    (missing ? cli.err : cli.out)(MAX_HELP);
-    return missing ? 2 : 0;
-  }
+  const help = answerHelp(argv, 'webhook', MAX_HELP, cli);
+  if (help !== undefined) return help;
   if (group !== 'webhook') throw new UsageError(`max: unknown command "${group}"; expected "max webhook set|info|delete"`);
   if (action !== 'set' && action !== 'info' && action !== 'delete')
     throw new UsageError(`max webhook: unknown command "${action}"; expected set, info or delete`);
   const args = cli.parse(`max webhook ${action}`, MAX_HELP, rest, { channel: { type: 'string' } })?.values;
   if (!args) return 0;
 
-  const only = typeof args.channel === 'string' ? args.channel : undefined;
-  const channels = cli.channels().filter((c) => !only || c.id === only);
-  if (channels.length === 0) {
-    throw new CliError(
-      only
-        ? `max webhook: no MAX channel "${only}" is configured`
-        : 'max webhook: no MAX channel is configured (set MAX_BOT_TOKEN or BRIDGE_CONFIG)',
-    );
-  }
-  let failed = false;
-  for (const ch of channels) {
-    const adapter = ch.adapter;
-    if (!(adapter instanceof MaxAdapter)) {
-      cli.err(`✗ ${ch.id}: ${ch.error ?? 'not a MAX adapter'}`);
-      failed = true;
-      continue;
-    }
-    try {
-      await runAction(action, ch.id, adapter, cli);
-    } catch (err) {
-      cli.err(`✗ ${ch.id}: ${classifyMaxError(err).message}`);
-      failed = true;
-    }
-  }
-  return failed ? 1 : 0;
+  const command: ChannelCommand<MaxAdapter> = {
+    command: 'max webhook',
+    messenger: 'MAX',
+    configuredBy: 'MAX_BOT_TOKEN or BRIDGE_CONFIG',
+    only: typeof args.channel === 'string' ? args.channel : undefined,
+    asAdapter: (a) => (a instanceof MaxAdapter ? a : undefined),
+    describeError: (err) => classifyMaxError(err).message,
+  };
+  return forEachChannel(cli, command, (id, adapter) => runAction(action, id, adapter, cli));
 }
 
 async function runAction(action: 'set' | 'info' | 'delete', id: string, adapter: MaxAdapter, cli: CliContext): Promise<void> {

@@ -4,7 +4,7 @@
  */
 import type { Telegram } from 'telegraf';
 import type { AdapterCli, CliContext } from '../../src/adapter.js';
-import { CliError, UsageError } from '../../src/toolkit/index.js';
+import { answerHelp, forEachChannel, UsageError, type ChannelCommand } from '../../src/toolkit/index.js';
 import { callWithTimeout } from './api.js';
 import { classifyTelegramError } from './errors.js';
 import { TelegramAdapter } from './adapter.js';
@@ -32,17 +32,8 @@ interface WebhookInfo {
 
 async function telegramCommand(argv: string[], cli: CliContext): Promise<number> {
   const [group, action, ...rest] = argv;
-  if (
-    group === undefined ||
-    group === '--help' ||
-    group === '-h' ||
-    group === 'help' ||
-    (group === 'webhook' && (action === undefined || action === '--help' || action === '-h'))
-  ) {
-    const missing = group === undefined || (group === 'webhook' && action === undefined);
-    (missing ? cli.err : cli.out)(TELEGRAM_HELP);
-    return missing ? 2 : 0;
-  }
+  const help = answerHelp(argv, 'webhook', TELEGRAM_HELP, cli);
+  if (help !== undefined) return help;
   if (group !== 'webhook') throw new UsageError(`telegram: unknown command "${group}"; expected "telegram webhook set|info|delete"`);
   if (action !== 'set' && action !== 'info' && action !== 'delete')
     throw new UsageError(`telegram webhook: unknown command "${action}"; expected set, info or delete`);
@@ -54,64 +45,58 @@ async function telegramCommand(argv: string[], cli: CliContext): Promise<number>
   const drop = args.values['drop-pending-updates'] === true;
   if (drop && action === 'info') throw new UsageError('telegram webhook info: --drop-pending-updates goes with set or delete');
 
-  const only = typeof args.values.channel === 'string' ? args.values.channel : undefined;
-  const channels = cli.channels().filter((c) => !only || c.id === only);
-  if (channels.length === 0) {
-    throw new CliError(
-      only
-        ? `telegram webhook: no Telegram channel "${only}" is configured`
-        : 'telegram webhook: no Telegram channel is configured (set TELEGRAM_BOT_TOKEN or BRIDGE_CONFIG)',
+  const command: ChannelCommand<TelegramAdapter> = {
+    command: 'telegram webhook',
+    messenger: 'Telegram',
+    configuredBy: 'TELEGRAM_BOT_TOKEN or BRIDGE_CONFIG',
+    only: typeof args.values.channel === 'string' ? args.values.channel : undefined,
+    asAdapter: (a) => (a instanceof TelegramAdapter ? a : undefined),
+    describeError: (err) => classifyTelegramError(err).message,
+  };
+  return forEachChannel(cli, command, (id, adapter) => runAction(action, drop, id, adapter, cli));
+}
+
+async function runAction(
+  action: 'set' | 'info' | 'delete',
+  drop: boolean,
+  id: string,
+  adapter: TelegramAdapter,
+  cli: CliContext,
+): Promise<void> {
+  const t: Telegram = adapter.telegram;
+  const timeout = adapter.settings.requestTimeout;
+  if (action === 'set') {
+    await callWithTimeout(
+      t,
+      'setWebhook',
+      {
+        url: adapter.webhookUrl,
+        secret_token: adapter.settings.webhookSecret,
+        allowed_updates: [...ALLOWED_UPDATES],
+        drop_pending_updates: drop,
+      } as never,
+      timeout,
     );
+    cli.out(`✓ ${id}: webhook set to ${adapter.webhookUrl}${drop ? ' (pending updates dropped)' : ''}`);
+    if (adapter.settings.mode !== 'webhook')
+      cli.out(`  note: this channel is in polling mode; a polling bridge deletes the webhook when it starts (set TELEGRAM_MODE=webhook)`);
+    return;
   }
-  let failed = false;
-  for (const ch of channels) {
-    const adapter = ch.adapter;
-    if (!(adapter instanceof TelegramAdapter)) {
-      cli.err(`✗ ${ch.id}: ${ch.error ?? 'not a Telegram adapter'}`);
-      failed = true;
-      continue;
-    }
-    const t: Telegram = adapter.telegram;
-    const timeout = adapter.settings.requestTimeout;
-    try {
-      if (action === 'set') {
-        await callWithTimeout(
-          t,
-          'setWebhook',
-          {
-            url: adapter.webhookUrl,
-            secret_token: adapter.settings.webhookSecret,
-            allowed_updates: [...ALLOWED_UPDATES],
-            drop_pending_updates: drop,
-          } as never,
-          timeout,
-        );
-        cli.out(`✓ ${ch.id}: webhook set to ${adapter.webhookUrl}${drop ? ' (pending updates dropped)' : ''}`);
-        if (adapter.settings.mode !== 'webhook')
-          cli.out(
-            `  note: this channel is in polling mode; a polling bridge deletes the webhook when it starts (set TELEGRAM_MODE=webhook)`,
-          );
-      } else if (action === 'delete') {
-        await callWithTimeout(t, 'deleteWebhook', { drop_pending_updates: drop } as never, timeout);
-        cli.out(`✓ ${ch.id}: webhook deleted${drop ? ' (pending updates dropped)' : ''}`);
-      } else {
-        const info = (await callWithTimeout(t, 'getWebhookInfo', {} as never, timeout)) as unknown as WebhookInfo;
-        cli.out(`${ch.id}:`);
-        cli.out(`  url:              ${info.url || '(none: the bot is polled, or nothing receives its updates)'}`);
-        cli.out(`  expected url:     ${adapter.settings.mode === 'webhook' ? adapter.webhookUrl : '(none: polling mode)'}`);
-        cli.out(`  pending updates:  ${info.pending_update_count}`);
-        cli.out(
-          `  last error:       ${info.last_error_message ? `${info.last_error_message} (${new Date((info.last_error_date ?? 0) * 1000).toISOString()})` : 'none'}`,
-        );
-        if (info.max_connections !== undefined) cli.out(`  max connections:  ${info.max_connections}`);
-        if (info.ip_address) cli.out(`  ip address:       ${info.ip_address}`);
-      }
-    } catch (err) {
-      cli.err(`✗ ${ch.id}: ${classifyTelegramError(err).message}`);
-      failed = true;
-    }
+  if (action === 'delete') {
+    await callWithTimeout(t, 'deleteWebhook', { drop_pending_updates: drop } as never, timeout);
+    cli.out(`✓ ${id}: webhook deleted${drop ? ' (pending updates dropped)' : ''}`);
+    return;
   }
-  return failed ? 1 : 0;
+  const info = (await callWithTimeout(t, 'getWebhookInfo', {} as never, timeout)) as unknown as WebhookInfo;
+  cli.out(`${id}:`);
+  cli.out(`  url:              ${info.url || '(none: the bot is polled, or nothing receives its updates)'}`);
+  cli.out(`  expected url:     ${adapter.settings.mode === 'webhook' ? adapter.webhookUrl : '(none: polling mode)'}`);
+  cli.out(`  pending updates:  ${info.pending_update_count}`);
+  cli.out(
+    `  last error:       ${info.last_error_message ? `${info.last_error_message} (${new Date((info.last_error_date ?? 0) * 1000).toISOString()})` : 'none'}`,
+  );
+  if (info.max_connections !== undefined) cli.out(`  max connections:  ${info.max_connections}`);
+  if (info.ip_address) cli.out(`  ip address:       ${info.ip_address}`);
 }
 
 export const telegramCli: AdapterCli = {

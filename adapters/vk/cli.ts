@@ -4,7 +4,7 @@
  * community; else what to enter in the community settings, exactly.
  */
 import type { AdapterCli, CliContext } from '../../src/adapter.js';
-import { CliError, UsageError } from '../../src/toolkit/index.js';
+import { answerHelp, forEachChannel, UsageError, type ChannelCommand } from '../../src/toolkit/index.js';
 import { VkAdapter, eventFlags } from './adapter.js';
 import { addServerSchema, callbackServersSchema, confirmationCodeSchema, VkApiError, type CallbackServer } from './api.js';
 import { classifyVkError } from './errors.js';
@@ -32,37 +32,21 @@ const EVENT_NAMES: Record<(typeof VK_EVENTS)[number], string> = {
 
 async function vkCommand(argv: string[], cli: CliContext): Promise<number> {
   const [group, action, ...rest] = argv;
-  const helpWanted =
-    group === '--help' || group === '-h' || group === 'help' || (group === 'callback' && (action === '--help' || action === '-h'));
-  if (group === undefined || (group === 'callback' && action === undefined) || helpWanted) {
-    (helpWanted ? cli.out : cli.err)(VK_HELP);
-    return helpWanted ? 0 : 2;
-  }
+  const help = answerHelp(argv, 'callback', VK_HELP, cli);
+  if (help !== undefined) return help;
   if (group !== 'callback') throw new UsageError(`vk: unknown command "${group}"; expected "vk callback set|info"`);
   if (action !== 'set' && action !== 'info') throw new UsageError(`vk callback: unknown command "${action}"; expected set or info`);
   const args = cli.parse(`vk callback ${action}`, VK_HELP, rest, { channel: { type: 'string' } })?.values;
   if (!args) return 0;
-  const only = typeof args.channel === 'string' ? args.channel : undefined;
-  const channels = cli.channels().filter((c) => !only || c.id === only);
-  if (channels.length === 0) {
-    throw new CliError(
-      only
-        ? `vk callback: no VK channel "${only}" is configured`
-        : 'vk callback: no VK channel is configured (set VK_TOKEN or BRIDGE_CONFIG)',
-    );
-  }
-  let failed = false;
-  for (const ch of channels) {
-    const adapter = ch.adapter;
-    if (!(adapter instanceof VkAdapter)) {
-      cli.err(`✗ ${ch.id}: ${ch.error ?? 'not a VK adapter'}`);
-      failed = true;
-      continue;
-    }
-    const ok = action === 'set' ? await setServer(adapter, cli) : await showServers(adapter, cli);
-    failed ||= !ok;
-  }
-  return failed ? 1 : 0;
+  const command: ChannelCommand<VkAdapter> = {
+    command: 'vk callback',
+    messenger: 'VK',
+    configuredBy: 'VK_TOKEN or BRIDGE_CONFIG',
+    only: typeof args.channel === 'string' ? args.channel : undefined,
+    asAdapter: (a) => (a instanceof VkAdapter ? a : undefined),
+    describeError: (err) => classifyVkError(err).message,
+  };
+  return forEachChannel(cli, command, (_id, adapter) => (action === 'set' ? setServer(adapter, cli) : showServers(adapter, cli)));
 }
 
 async function setServer(a: VkAdapter, cli: CliContext): Promise<boolean> {

@@ -64,4 +64,5 @@ export {
 export { loadAssets, sendAsset, render, escapeHtml, type Asset } from '../http/assets.js';
 export { parseDuration } from '../config/duration.js';
 export { UsageError, CliError } from '../cli/errors.js';
+export { answerHelp, forEachChannel, type ChannelCommand } from '../cli/adapter-commands.js';
 export { multipartBody, type MultipartFile, type MultipartBody } from './multipart.js';
