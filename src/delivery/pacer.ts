@@ -42,7 +42,7 @@ local t = redis.call('TIME')
 local nowUs = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local now = math.floor(nowUs / 1000)
 local ticket, allowance, placeKept = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local member = ticket .. '@' .. nowUs
+local member = ticket .. '@' .. t[1] .. '.' .. t[2]
 
 -- The entries of a window that still count (recorded moments may lie ahead: requests in flight).
 local function occupied(key, span)
@@ -88,15 +88,18 @@ if place < max - n then
   if conv then count(conv, tonumber(ARGV[7])) end
   return {0, member}
 end
--- The slot for this place in the line: the k-th oldest entry leaving, or, past the entries there
--- are, the same slot's later turns (one per window).
-local k = n + place - max
-local wait
-if n > 0 then
-  wait = freesAt(acct, span, k % n) + math.floor(k / n) * span - now
-else
-  wait = (math.floor(k / max) + 1) * span
+-- The slot for this place in the line, the j-th to free from now: the j-th oldest entry leaving
+-- the window; past the entries there are, the turn, a window later, of a slot j - max before it
+-- (a slot free now is taken now).
+local j = place - (max - n)
+local turns = 0
+while j >= n do
+  j = j - max
+  turns = turns + 1
 end
+local at = now
+if j >= 0 then at = freesAt(acct, span, j) end
+local wait = at + turns * (span + 1) - now
 wait = math.max(wait, 1)
 if not redis.call('ZSCORE', line, ticket) then redis.call('ZADD', line, nowUs, ticket) end
 redis.call('ZADD', deadlines, now + wait + placeKept, ticket)

@@ -113,6 +113,28 @@ describe('Pacer', () => {
     expect(g.value - d.value).toBeGreaterThanOrEqual(5000 - eAgain.ms - g.ms - f.ms - e.ms - d.ms);
   });
 
+  it('a waiter far back in the line is told about its turn at the account rate, also when the window is not full', async () => {
+    const pacer = new Pacer(redis, prefix);
+    const c = channel({ account: { max: 4, windowMs: 2000 } });
+    const send = async (id: string) => {
+      const attempt = pacer.attempt(c.id, c.def, id, `${id}:0`);
+      await attempt.pace();
+      await attempt.done();
+    };
+    await send('a');
+    await sleep(1000);
+    for (const id of ['b', 'c', 'd']) await send(id);
+    // Eight waiters: two turns of the window's four slots.
+    const ask = (id: string) => paceOrWait(pacer.attempt(c.id, c.def, id, `${id}:0`).pace());
+    for (const id of ['e', 'f', 'g', 'h', 'i', 'j', 'k', 'l']) expect(await ask(id)).toBeGreaterThan(0);
+    await sleep(1100);
+    // a has left the window (three of its four slots taken); the last waiter's turn is the second
+    // turn of d's slot: ~2 s from now. (Counting turns as if the window had three slots makes it ~4 s.)
+    const wait = await ask('l');
+    expect(wait + HEAD_START).toBeLessThan(2000 + 1000);
+    expect(wait + HEAD_START).toBeGreaterThan(1000);
+  });
+
   it('records a request at the moment its answer was confirmed, or, while in flight, the allowance after it left', async () => {
     const pacer = new Pacer(redis, prefix);
     // Answered: the slot frees a window after the confirmation.
