@@ -3,16 +3,15 @@
  * all worker processes at once (the counts live in Redis, on Redis' clock).
  *
  * A limit is a sliding window, "at most `max` requests in any `windowMs`", which the messenger
- * counts when a request *reaches* it. So the pacer counts each request when it leaves: an adapter
- * awaits `pace()` right before its HTTP call, and the slot is taken at that moment, not ahead of
- * it. What the pacer records for a request is the latest moment it can have reached the
- * messenger: provisionally "granted + IN_FLIGHT_ALLOWANCE_MS"; once the answer is back, the
- * moment the answer was confirmed (the request arrived before its answer did), or, for a slow
- * round trip, "left + IN_FLIGHT_ALLOWANCE_MS". A new request may go when the window counted with
- * those moments has room. Whatever delays a request on a busy machine (a late timer, a stalled
- * event loop, a slow answer) therefore moves its recorded moment later instead of bunching sends,
- * and the margin this costs is the round trip itself (a few ms to a local double, tens of ms to a
- * messenger), not a fixed allowance for the worst case.
+ * counts when a request *reaches* it. The pacer cannot see that moment, only bound it: a request
+ * reaches the messenger after it left and before its answer comes back. So an adapter awaits
+ * `pace()` right before its HTTP call — the slot is taken then, not ahead of it — and the request
+ * holds its place in the window as "in flight" until its answer is confirmed; from then on it
+ * counts at the moment of that confirmation. A new request may go when the window counted that way
+ * has room, so no window at the messenger can hold more than `max`, whatever a busy machine does
+ * to the requests in between (late timers, a stalled event loop, a slow network). The price is the
+ * round trip: a slot is used again a window after the answer, not after the request, so a backlog
+ * goes out at `max` per (window + round trip) — 29.7 msg/s of Telegram's 30 with a 10 ms trip.
  *
  * Waiting senders of one account (many conversations) queue for its slots in the order they
  * asked: each is told the moment the slot for its place in the line frees, so they do not all wake
@@ -24,11 +23,10 @@ import type { Redis } from 'ioredis';
 import type { RateLimit, SendLimits } from '../adapter.js';
 import { DeliveryError } from './errors.js';
 
-/**
- * The longest a request is assumed to take from leaving this process to reaching the messenger,
- * when its answer takes longer than that to come back (then the answer's moment says too little).
- */
-export const IN_FLIGHT_ALLOWANCE_MS = 100;
+/** A request whose answer is never confirmed (its process died) holds its slot this long. */
+export const IN_FLIGHT_MAX_MS = 60_000;
+/** A sender whose slot waits for a request in flight asks again this often. */
+export const IN_FLIGHT_RECHECK_MS = 25;
 /** A waiting sender keeps its place in the line this long after the moment it was told. */
 const PLACE_KEPT_MS = 500;
 /** Waits up to this long are slept in the worker; longer ones give the lane back (a paced wait). */
@@ -36,32 +34,34 @@ export const PACING_SLEEP_MS = 300;
 
 const GRANT = `
 -- KEYS: account window, line, line deadlines, [conversation window]
--- ARGV: ticket, allowance, placeKept, accountMax, accountWindow, [conversationMax, conversationWindow]
+-- ARGV: ticket, inFlightMax, recheck, placeKept, accountMax, accountWindow, [conversationMax, conversationWindow]
 -- Returns {0, member} (go: the request is counted) or {wait ms}.
 local t = redis.call('TIME')
 local nowUs = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local now = math.floor(nowUs / 1000)
-local ticket, allowance, placeKept = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local ticket, inFlightMax, recheck, placeKept = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local member = ticket .. '@' .. t[1] .. '.' .. t[2]
 
--- The entries of a window that still count (recorded moments may lie ahead: requests in flight).
+-- The entries of a window that still count (requests in flight lie ahead, at now + inFlightMax).
 local function occupied(key, span)
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - span - 1)
   return redis.call('ZCARD', key)
 end
--- When the k-th (0-based) oldest entry leaves the window, a request may go.
+-- When the k-th (0-based) oldest entry leaves the window, a request may go; while that entry is
+-- in flight nobody knows when, so ask again soon.
 local function freesAt(key, span, k)
-  local e = redis.call('ZRANGE', key, k, k, 'WITHSCORES')
-  return tonumber(e[2]) + span + 1
+  local at = tonumber(redis.call('ZRANGE', key, k, k, 'WITHSCORES')[2])
+  if at > now then return now + recheck end
+  return at + span + 1
 end
 local function count(key, span)
-  redis.call('ZADD', key, now + allowance, member)
-  redis.call('PEXPIRE', key, span + allowance + 1000)
+  redis.call('ZADD', key, now + inFlightMax, member)
+  redis.call('PEXPIRE', key, span + inFlightMax + 1000)
 end
 
 local conv = KEYS[4]
 if conv then
-  local max, span = tonumber(ARGV[6]), tonumber(ARGV[7])
+  local max, span = tonumber(ARGV[7]), tonumber(ARGV[8])
   local n = occupied(conv, span)
   if n >= max then
     -- The conversation's own limit: wait without holding a place in the account's line.
@@ -72,7 +72,7 @@ if conv then
 end
 
 local acct, line, deadlines = KEYS[1], KEYS[2], KEYS[3]
-local max, span = tonumber(ARGV[4]), tonumber(ARGV[5])
+local max, span = tonumber(ARGV[5]), tonumber(ARGV[6])
 -- Senders that did not come back in time lose their place.
 local gone = redis.call('ZRANGEBYSCORE', deadlines, '-inf', now)
 if #gone > 0 then
@@ -85,7 +85,7 @@ if place < max - n then
   redis.call('ZREM', line, ticket)
   redis.call('ZREM', deadlines, ticket)
   count(acct, span)
-  if conv then count(conv, tonumber(ARGV[7])) end
+  if conv then count(conv, tonumber(ARGV[8])) end
   return {0, member}
 end
 -- The slot for this place in the line, the j-th to free from now: the j-th oldest entry leaving
@@ -109,10 +109,14 @@ return {wait}
 `;
 
 const CONFIRM = `
--- KEYS: the windows the request was counted in; ARGV: member, ms to take off the confirmation's moment
+-- KEYS: the windows the request was counted in; ARGV: member, and each window's span
+-- Its answer is in: the request reached the messenger by now.
 local t = redis.call('TIME')
-local at = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[2])
-for i = 1, #KEYS do redis.call('ZADD', KEYS[i], 'XX', at, ARGV[1]) end
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+for i = 1, #KEYS do
+  redis.call('ZADD', KEYS[i], now, ARGV[1])
+  redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[i + 1]) + 1000)
+end
 return 0
 `;
 
@@ -155,7 +159,7 @@ export class Pacer {
 export class PacedAttempt {
   private calls = 0;
   /** The request counted last, until its answer is confirmed. */
-  private inFlight: { member: string; keys: string[]; leftAt: number } | undefined;
+  private inFlight: { member: string; keys: string[]; spans: number[] } | undefined;
 
   constructor(
     private readonly redis: Redis & PacerCommands,
@@ -179,7 +183,8 @@ export class PacedAttempt {
       const [wait, member] = await this.grant(ticket, account ?? UNLIMITED, own);
       if (wait === 0 && member) {
         const keys = [this.accountKey, ...(own ? [this.conversationKey] : [])];
-        this.inFlight = { member, keys, leftAt: performance.now() };
+        const spans = [(account ?? UNLIMITED).windowMs, ...(own ? [own.windowMs] : [])];
+        this.inFlight = { member, keys, spans };
         return;
       }
       if (wait > PACING_SLEEP_MS) throw pacedWait(wait - PACING_SLEEP_MS / 2);
@@ -205,21 +210,27 @@ export class PacedAttempt {
 
   private grant(ticket: string, account: RateLimit, own: RateLimit | undefined): Promise<[number, string?]> {
     const keys = [this.accountKey, `${this.base}:line`, `${this.base}:line-deadlines`, ...(own ? [this.conversationKey] : [])];
-    const args = [ticket, IN_FLIGHT_ALLOWANCE_MS, PLACE_KEPT_MS, account.max, account.windowMs, ...(own ? [own.max, own.windowMs] : [])];
+    const args = [
+      ticket,
+      IN_FLIGHT_MAX_MS,
+      IN_FLIGHT_RECHECK_MS,
+      PLACE_KEPT_MS,
+      account.max,
+      account.windowMs,
+      ...(own ? [own.max, own.windowMs] : []),
+    ];
     return this.redis.paceGrant(keys.length, ...keys, ...args);
   }
 
   /**
-   * Records the moment the request in flight reached the messenger at the latest: now (its answer
-   * is in), or, when the round trip took longer than the allowance, when it left plus the allowance.
-   * Not awaited: a lost confirmation only leaves the provisional, later moment in place.
+   * The request in flight has its answer: it counts from now on at this moment. Needn't be
+   * awaited: a lost confirmation leaves the request in flight, holding its slot a while longer.
    */
   private async confirm(): Promise<void> {
     const sent = this.inFlight;
     if (!sent) return;
     this.inFlight = undefined;
-    const slowBy = Math.max(0, Math.floor(performance.now() - sent.leftAt - IN_FLIGHT_ALLOWANCE_MS));
-    await this.redis.paceConfirm(sent.keys.length, ...sent.keys, sent.member, slowBy).catch(() => undefined);
+    await this.redis.paceConfirm(sent.keys.length, ...sent.keys, sent.member, ...sent.spans).catch(() => undefined);
   }
 }
 
