@@ -86,11 +86,86 @@ export interface TestBridgeOptions {
   redisCluster?: boolean;
 }
 
-export async function startTestBridge(o: TestBridgeOptions): Promise<TestBridge> {
+export interface LaunchOptions {
+  /** What the config has beyond baseTestConfig (channels, retryMaxAgeMs, sandbox…). */
+  config: Partial<BridgeConfig>;
+  /** Registered for redaction, so a test that finds one in the logs has found a leak. */
+  secrets: string[];
+  prefix?: string;
+  /** A Redis of the test's own (one it stops and restarts, or a cluster); its keys are left alone. */
+  redisUrl?: string;
+  mediaSecret?: string;
+  role?: Role;
+  middleware?: Middleware[];
+  /** The bot flow's clock. */
+  now?: () => number;
+  /** Keep the Redis keys (another bridge or process goes on with them). */
+  keepKeys?: boolean;
+  /** How long stop() lets jobs in flight finish (the bridge's default otherwise). */
+  graceMs?: number;
+}
+
+/**
+ * Starts a real bridge on a free port and its own key prefix, with test tuning and captured logs;
+ * stop() stops it and removes its keys. Every helper that starts a bridge in-process comes here.
+ */
+export async function launchTestBridge(o: LaunchOptions): Promise<TestBridge> {
   const port = await freePort();
   const prefix = o.prefix ?? uniquePrefix();
   const config: BridgeConfig = {
-    ...baseTestConfig({ port, prefix, redisUrl: o.redisUrl }),
+    ...baseTestConfig({ port, prefix, redisUrl: o.redisUrl, mediaSecret: o.mediaSecret }),
+    ...o.config,
+  };
+  for (const s of o.secrets) registerSecret(s);
+  const { logs, log } = captureLogger();
+  const bridge = createBridge({
+    config,
+    log,
+    role: o.role,
+    ...(o.middleware ? { middleware: o.middleware } : {}),
+    tuning: { ...TEST_TUNING, ...(o.now ? { now: o.now } : {}) },
+  });
+  const url = await bridge.start();
+  return {
+    bridge,
+    url,
+    prefix,
+    logs,
+    async stop() {
+      await bridge.stop(o.graceMs !== undefined ? { graceMs: o.graceMs } : {});
+      if (!o.keepKeys && !o.redisUrl) {
+        const r = await readyRedis();
+        await removeKeys(r, prefix);
+        await r.quit();
+      }
+    },
+  };
+}
+
+/**
+ * Starts a bridge between doubles already running; if the bridge fails to start, closes them, so a
+ * failed start leaks no server.
+ */
+export async function startBetween<T>(doubles: Array<{ close(): Promise<void> }>, start: () => Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (err) {
+    for (const d of doubles) await d.close();
+    throw err;
+  }
+}
+
+/** Stops a bridge and its doubles: the bridge first, as it may still be sending to them. */
+export async function stopBetween(
+  tb: { stop(): Promise<void> } | undefined,
+  ...doubles: Array<{ close(): Promise<void> } | undefined>
+): Promise<void> {
+  await tb?.stop();
+  for (const d of doubles) await d?.close();
+}
+
+export async function startTestBridge(o: TestBridgeOptions): Promise<TestBridge> {
+  const config: Partial<BridgeConfig> = {
     retryMaxAgeMs: o.retryMaxAgeMs ?? 60_000,
     ...(o.admin ? { admin: o.admin } : {}),
     ...(o.redisCluster ? { redisCluster: true } : {}),
@@ -113,63 +188,27 @@ export async function startTestBridge(o: TestBridgeOptions): Promise<TestBridge>
       ...(o.extraChannels ?? []),
     ],
   };
-  for (const s of [BOT_TOKEN, BLINGER_TOKEN, MEDIA_SECRET]) registerSecret(s);
-  const { logs, log } = captureLogger();
-  const bridge = createBridge({
+  return launchTestBridge({
     config,
-    log,
+    secrets: [BOT_TOKEN, BLINGER_TOKEN, MEDIA_SECRET],
+    prefix: o.prefix,
+    redisUrl: o.redisUrl,
     role: o.role,
-    ...(o.middleware ? { middleware: o.middleware } : {}),
-    tuning: { ...TEST_TUNING, ...(o.now ? { now: o.now } : {}) },
+    middleware: o.middleware,
+    now: o.now,
+    keepKeys: o.keepKeys,
   });
-  const url = await bridge.start();
-  return {
-    bridge,
-    url,
-    prefix,
-    logs,
-    async stop() {
-      await bridge.stop();
-      if (!o.keepKeys && !o.redisUrl) {
-        const r = await readyRedis();
-        await removeKeys(r, prefix);
-        await r.quit();
-      }
-    },
-  };
 }
 
 /**
  * A bridge with the given channels (any adapter type) on its own port and key prefix; the keys
  * are removed by stop().
  */
-export async function startChannelBridge(
+export function startChannelBridge(
   channels: ChannelConfig[],
   o: { middleware?: Middleware[]; now?: () => number } = {},
 ): Promise<TestBridge> {
-  const port = await freePort();
-  const prefix = uniquePrefix();
-  const { logs, log } = captureLogger();
-  registerSecret(BLINGER_TOKEN);
-  const bridge = createBridge({
-    config: { ...baseTestConfig({ port, prefix }), channels },
-    log,
-    ...(o.middleware ? { middleware: o.middleware } : {}),
-    tuning: { ...TEST_TUNING, ...(o.now ? { now: o.now } : {}) },
-  });
-  const url = await bridge.start();
-  return {
-    bridge,
-    url,
-    prefix,
-    logs,
-    async stop() {
-      await bridge.stop();
-      const r = await readyRedis();
-      await removeKeys(r, prefix);
-      await r.quit();
-    },
-  };
+  return launchTestBridge({ config: { channels }, secrets: [BLINGER_TOKEN], ...o });
 }
 
 /** Fresh Telegram and Blinger doubles with a bridge between them: what most e2e tests start. */
@@ -185,19 +224,13 @@ export async function startTelegramStack(
   const { double, ...bridge } = o;
   const tg = await startTelegramDouble(double);
   const blinger = await startBlingerDouble({ token: BLINGER_TOKEN, channelId: CHANNEL_ID });
-  try {
-    return { tg, blinger, tb: await startTestBridge({ ...bridge, telegramApiRoot: tg.apiRoot, blingerUrl: blinger.url }) };
-  } catch (err) {
-    await stopTelegramStack({ tg, blinger });
-    throw err;
-  }
+  const tb = await startBetween([tg, blinger], () => startTestBridge({ ...bridge, telegramApiRoot: tg.apiRoot, blingerUrl: blinger.url }));
+  return { tg, blinger, tb };
 }
 
 /** Stops what startTelegramStack started, the bridge first (it may still be sending). */
-export async function stopTelegramStack(s: Partial<TelegramStack>): Promise<void> {
-  await s.tb?.stop();
-  await s.tg?.close();
-  await s.blinger?.close();
+export function stopTelegramStack(s: Partial<TelegramStack>): Promise<void> {
+  return stopBetween(s.tb, s.tg, s.blinger);
 }
 
 /**

@@ -10,6 +10,7 @@ import { registerSecret } from '../../src/redact.js';
 import { startGraphDouble, type GraphDouble, type GraphDoubleOptions } from '../doubles/graph-api.js';
 import { startBlingerDouble, type BlingerDouble } from '../doubles/blinger.js';
 import { startChatBridge, type ChatBridge } from './webchat.js';
+import { startBetween, stopBetween } from './bridge.js';
 
 export type MetaType = 'whatsapp' | 'messenger' | 'instagram';
 
@@ -55,25 +56,14 @@ export async function startMetaStack(
     allowPrivateUrls: true,
     ...(o.bot ? { bot: botFlowSchema.parse(o.bot) } : {}),
   };
-  let tb: ChatBridge;
-  try {
-    tb = await startChatBridge({ channels: [channel] });
-  } catch (err) {
-    await g.close();
-    await blinger.close();
-    throw err;
-  }
+  const tb = await startBetween([g, blinger], () => startChatBridge({ channels: [channel] }));
   return {
     g,
     blinger,
     tb,
     channelId,
     webhook: `${tb.url}/${type}/${channelId}`,
-    async stop() {
-      await tb.stop();
-      await g.close();
-      await blinger.close();
-    },
+    stop: () => stopBetween(tb, g, blinger),
   };
 }
 

@@ -5,28 +5,18 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createBridge, type Bridge } from '../../src/bridge.js';
 import type { ChannelConfig } from '../../src/config/schema.js';
-import { registerSecret } from '../../src/redact.js';
 import { botFlowSchema, type BotFlowInput } from '../../src/flow/config.js';
 import type { Middleware } from '../../src/flow/middleware.js';
 import { channelSettings } from '../../src/adapters.js';
 import { vkAdapter } from '../../adapters/vk/index.js';
 import { startVkDouble, type VkDouble, type VkDoubleOptions } from '../doubles/vk-api.js';
 import { startBlingerDouble, type BlingerDouble } from '../doubles/blinger.js';
-import { baseTestConfig, BLINGER_TOKEN, captureLogger, MEDIA_SECRET, TEST_TUNING } from './bridge.js';
-import { freePort } from './net.js';
-import { readyRedis, removeKeys, uniquePrefix } from './redis.js';
+import { BLINGER_TOKEN, launchTestBridge, MEDIA_SECRET, startBetween, stopBetween, type TestBridge } from './bridge.js';
 
 export const VK_CHANNEL = 'vk-support';
 
-export interface VkBridge {
-  bridge: Bridge;
-  url: string;
-  prefix: string;
-  logs: string[];
-  stop(): Promise<void>;
-}
+export type VkBridge = TestBridge;
 
 export interface VkBridgeOptions {
   vk: VkDouble;
@@ -63,37 +53,15 @@ export function vkChannel(vk: VkDouble, blingerUrl: string, adapter: Record<stri
   return { ...channel, adapter: channelSettings(vkAdapter, channel) as ChannelConfig['adapter'] };
 }
 
-export async function startVkBridge(o: VkBridgeOptions): Promise<VkBridge> {
-  const port = await freePort();
-  const prefix = o.prefix ?? uniquePrefix();
-  const config = {
-    ...baseTestConfig({ port, prefix }),
-    retryMaxAgeMs: o.retryMaxAgeMs ?? 60_000,
-    channels: [vkChannel(o.vk, o.blingerUrl, o.adapter, o.bot)],
-  };
-  for (const s of [o.vk.community.token, BLINGER_TOKEN, MEDIA_SECRET]) registerSecret(s);
-  const { logs, log } = captureLogger();
-  const bridge = createBridge({
-    config,
-    log,
-    ...(o.middleware ? { middleware: o.middleware } : {}),
-    tuning: { ...TEST_TUNING, ...(o.now ? { now: o.now } : {}) },
+export function startVkBridge(o: VkBridgeOptions): Promise<VkBridge> {
+  return launchTestBridge({
+    config: { retryMaxAgeMs: o.retryMaxAgeMs ?? 60_000, channels: [vkChannel(o.vk, o.blingerUrl, o.adapter, o.bot)] },
+    secrets: [o.vk.community.token, BLINGER_TOKEN, MEDIA_SECRET],
+    prefix: o.prefix,
+    middleware: o.middleware,
+    now: o.now,
+    keepKeys: o.keepKeys,
   });
-  const url = await bridge.start();
-  return {
-    bridge,
-    url,
-    prefix,
-    logs,
-    async stop() {
-      await bridge.stop();
-      if (!o.keepKeys) {
-        const r = await readyRedis();
-        await removeKeys(r, prefix);
-        await r.quit();
-      }
-    },
-  };
 }
 
 export interface VkStack {
@@ -113,19 +81,12 @@ export async function startVkStack(o: Omit<VkBridgeOptions, 'vk' | 'blingerUrl'>
     ...double,
   });
   const blinger = await startBlingerDouble({ token: BLINGER_TOKEN, channelId: VK_CHANNEL });
-  try {
-    return { vk, blinger, tb: await startVkBridge({ ...rest, vk, blingerUrl: blinger.url }) };
-  } catch (err) {
-    await vk.close();
-    await blinger.close();
-    throw err;
-  }
+  const tb = await startBetween([vk, blinger], () => startVkBridge({ ...rest, vk, blingerUrl: blinger.url }));
+  return { vk, blinger, tb };
 }
 
-export async function stopVkStack(s: Partial<VkStack>): Promise<void> {
-  await s.tb?.stop();
-  await s.vk?.close();
-  await s.blinger?.close();
+export function stopVkStack(s: Partial<VkStack>): Promise<void> {
+  return stopBetween(s.tb, s.vk, s.blinger);
 }
 
 /** Serves fixed files on 127.0.0.1 (agents' attachments), counting requests. */
