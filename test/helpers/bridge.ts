@@ -164,29 +164,48 @@ export async function stopBetween(
   for (const d of doubles) await d?.close();
 }
 
+/**
+ * A channel as BRIDGE_CONFIG has it, sending to a Blinger double; `bot` is validated as the
+ * config's is. Private URLs are allowed by default: the doubles and file servers are on loopback.
+ */
+export function testChannel(o: {
+  id: string;
+  blingerUrl: string;
+  blingerToken: string;
+  adapter: ChannelConfig['adapter'];
+  bot?: BotFlowInput | undefined;
+  allowPrivateUrls?: boolean;
+}): ChannelConfig {
+  return {
+    id: o.id,
+    blinger: { url: o.blingerUrl, token: o.blingerToken, timeoutMs: 2000 },
+    adapter: o.adapter,
+    allowPrivateUrls: o.allowPrivateUrls ?? true,
+    ...(o.bot ? { bot: botFlowSchema.parse(o.bot) } : {}),
+  };
+}
+
 export async function startTestBridge(o: TestBridgeOptions): Promise<TestBridge> {
+  const telegram = testChannel({
+    id: CHANNEL_ID,
+    blingerUrl: o.blingerUrl,
+    blingerToken: BLINGER_TOKEN,
+    adapter: {
+      type: 'telegram',
+      token: BOT_TOKEN,
+      mode: o.mode ?? 'polling',
+      apiRoot: o.telegramApiRoot,
+      pollTimeout: 1,
+      requestTimeout: 3000,
+      ...o.telegram,
+    },
+    bot: o.bot,
+  });
   const config: Partial<BridgeConfig> = {
     retryMaxAgeMs: o.retryMaxAgeMs ?? 60_000,
     ...(o.admin ? { admin: o.admin } : {}),
     ...(o.redisCluster ? { redisCluster: true } : {}),
-    channels: [
-      {
-        id: CHANNEL_ID,
-        blinger: { url: o.blingerUrl, token: BLINGER_TOKEN, timeoutMs: 2000 },
-        adapter: {
-          type: 'telegram',
-          token: BOT_TOKEN,
-          mode: o.mode ?? 'polling',
-          apiRoot: o.telegramApiRoot,
-          pollTimeout: 1,
-          requestTimeout: 3000,
-          ...o.telegram,
-        },
-        allowPrivateUrls: true,
-        ...(o.bot ? { bot: botFlowSchema.parse(o.bot) } : {}),
-      },
-      ...(o.extraChannels ?? []),
-    ],
+    channels: [telegram, ...(o.extraChannels ?? [])],
   };
   return launchTestBridge({
     config,

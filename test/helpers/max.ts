@@ -3,12 +3,12 @@
  * double, on its own Redis key prefix, logs captured, keys removed after.
  */
 import type { ChannelConfig } from '../../src/config/schema.js';
-import { botFlowSchema, type BotFlowInput } from '../../src/flow/config.js';
+import type { BotFlowInput } from '../../src/flow/config.js';
 import { MaxAdapter } from '../../adapters/max/adapter.js';
 import { deriveWebhookSecret } from '../../adapters/max/settings.js';
 import { DEFAULT_MAX_BOT, startMaxDouble, type MaxDouble, type MaxDoubleOptions } from '../doubles/max-api.js';
 import { startBlingerDouble, type BlingerDouble } from '../doubles/blinger.js';
-import { launchTestBridge, MEDIA_SECRET, startBetween, stopBetween, type TestBridge } from './bridge.js';
+import { launchTestBridge, MEDIA_SECRET, startBetween, stopBetween, testChannel, type TestBridge } from './bridge.js';
 
 export const MAX_CHANNEL = 'max-support';
 export const MAX_BLINGER_TOKEN = 'max-blinger-token-0123456789';
@@ -28,9 +28,10 @@ export interface MaxBridgeOptions {
 }
 
 export function maxChannel(o: { apiRoot: string; blingerUrl: string } & Pick<MaxBridgeOptions, 'mode' | 'adapter' | 'bot'>): ChannelConfig {
-  return {
+  return testChannel({
     id: MAX_CHANNEL,
-    blinger: { url: o.blingerUrl, token: MAX_BLINGER_TOKEN, timeoutMs: 2000 },
+    blingerUrl: o.blingerUrl,
+    blingerToken: MAX_BLINGER_TOKEN,
     adapter: {
       type: 'max',
       token: MAX_TOKEN,
@@ -40,9 +41,8 @@ export function maxChannel(o: { apiRoot: string; blingerUrl: string } & Pick<Max
       requestTimeout: 3000,
       ...o.adapter,
     },
-    allowPrivateUrls: true,
-    ...(o.bot ? { bot: botFlowSchema.parse(o.bot) } : {}),
-  };
+    bot: o.bot,
+  });
 }
 
 export interface MaxBridge extends TestBridge {

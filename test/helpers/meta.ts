@@ -5,12 +5,12 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ChannelConfig } from '../../src/config/schema.js';
-import { botFlowSchema, type BotFlowInput } from '../../src/flow/config.js';
+import type { BotFlowInput } from '../../src/flow/config.js';
 import { registerSecret } from '../../src/redact.js';
 import { startGraphDouble, type GraphDouble, type GraphDoubleOptions } from '../doubles/graph-api.js';
 import { startBlingerDouble, type BlingerDouble } from '../doubles/blinger.js';
 import { startChatBridge, type ChatBridge } from './webchat.js';
-import { startBetween, stopBetween } from './bridge.js';
+import { startBetween, stopBetween, testChannel } from './bridge.js';
 
 export type MetaType = 'whatsapp' | 'messenger' | 'instagram';
 
@@ -49,13 +49,13 @@ export async function startMetaStack(
   const blinger = await startBlingerDouble({ token: META_BLINGER_TOKEN, channelId });
   const settings = metaSettings(type, g, o.adapter);
   for (const s of [META_BLINGER_TOKEN, g.appSecret, VERIFY_TOKEN, String(settings.accessToken)]) registerSecret(s);
-  const channel: ChannelConfig = {
+  const channel = testChannel({
     id: channelId,
-    blinger: { url: blinger.url, token: META_BLINGER_TOKEN, timeoutMs: 2000 },
+    blingerUrl: blinger.url,
+    blingerToken: META_BLINGER_TOKEN,
     adapter: settings as ChannelConfig['adapter'],
-    allowPrivateUrls: true,
-    ...(o.bot ? { bot: botFlowSchema.parse(o.bot) } : {}),
-  };
+    bot: o.bot,
+  });
   const tb = await startBetween([g, blinger], () => startChatBridge({ channels: [channel] }));
   return {
     g,

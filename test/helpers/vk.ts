@@ -6,13 +6,13 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ChannelConfig } from '../../src/config/schema.js';
-import { botFlowSchema, type BotFlowInput } from '../../src/flow/config.js';
+import type { BotFlowInput } from '../../src/flow/config.js';
 import type { Middleware } from '../../src/flow/middleware.js';
 import { channelSettings } from '../../src/adapters.js';
 import { vkAdapter } from '../../adapters/vk/index.js';
 import { startVkDouble, type VkDouble, type VkDoubleOptions } from '../doubles/vk-api.js';
 import { startBlingerDouble, type BlingerDouble } from '../doubles/blinger.js';
-import { BLINGER_TOKEN, launchTestBridge, MEDIA_SECRET, startBetween, stopBetween, type TestBridge } from './bridge.js';
+import { BLINGER_TOKEN, launchTestBridge, MEDIA_SECRET, startBetween, stopBetween, testChannel, type TestBridge } from './bridge.js';
 
 export const VK_CHANNEL = 'vk-support';
 
@@ -34,22 +34,21 @@ export interface VkBridgeOptions {
 
 /** The channel's `adapter` section as validated, pointing at the double. */
 export function vkChannel(vk: VkDouble, blingerUrl: string, adapter: Record<string, unknown> = {}, bot?: BotFlowInput): ChannelConfig {
-  const raw = {
-    type: 'vk',
-    token: vk.community.token,
-    groupId: vk.community.id,
-    apiRoot: vk.apiRoot,
-    pollLease: 4000,
-    requestTimeout: 3000,
-    ...adapter,
-  };
-  const channel: ChannelConfig = {
+  const channel = testChannel({
     id: VK_CHANNEL,
-    blinger: { url: blingerUrl, token: BLINGER_TOKEN, timeoutMs: 2000 },
-    adapter: raw as ChannelConfig['adapter'],
-    allowPrivateUrls: true,
-    ...(bot ? { bot: botFlowSchema.parse(bot) } : {}),
-  };
+    blingerUrl,
+    blingerToken: BLINGER_TOKEN,
+    adapter: {
+      type: 'vk',
+      token: vk.community.token,
+      groupId: vk.community.id,
+      apiRoot: vk.apiRoot,
+      pollLease: 4000,
+      requestTimeout: 3000,
+      ...adapter,
+    },
+    bot,
+  });
   return { ...channel, adapter: channelSettings(vkAdapter, channel) as ChannelConfig['adapter'] };
 }
 

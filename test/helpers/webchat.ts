@@ -6,9 +6,9 @@ import { randomBytes } from 'node:crypto';
 import { WebSocket } from 'ws';
 import type { Role } from '../../src/bridge.js';
 import type { ChannelConfig } from '../../src/config/schema.js';
-import { launchTestBridge, type TestBridge } from './bridge.js';
+import { launchTestBridge, testChannel, type TestBridge } from './bridge.js';
 import { WebchatAdapter } from '../../adapters/webchat/adapter.js';
-import { botFlowSchema, type BotFlowInput } from '../../src/flow/config.js';
+import type { BotFlowInput } from '../../src/flow/config.js';
 
 export const MEDIA_SECRET = 'webchat-test-media-secret-0123456789';
 
@@ -20,13 +20,14 @@ export function webchatChannel(o: {
   adapter?: Record<string, unknown>;
   bot?: BotFlowInput;
 }): ChannelConfig {
-  return {
+  return testChannel({
     id: o.id,
-    blinger: { url: o.blingerUrl, token: o.token, timeoutMs: 2000 },
+    blingerUrl: o.blingerUrl,
+    blingerToken: o.token,
     adapter: { type: 'webchat', ...o.adapter },
+    bot: o.bot,
     allowPrivateUrls: false,
-    ...(o.bot ? { bot: botFlowSchema.parse(o.bot) } : {}),
-  };
+  });
 }
 
 export interface ChatBridge extends TestBridge {
