@@ -448,15 +448,7 @@ export class TelegramDouble {
   makeMessageUpdate(o: MakeMessageUpdateOptions): Update.MessageUpdate {
     const state = this.bot(o.bot);
     const isPrivate = o.chat_id > 0;
-    const from = {
-      id: isPrivate ? o.chat_id : 777000111,
-      is_bot: false,
-      first_name: 'Alice',
-      last_name: 'Smith',
-      username: 'alice_smith',
-      language_code: 'en',
-      ...o.from,
-    };
+    const from = userIn(o.chat_id, o.from);
     const chat = isPrivate
       ? { id: o.chat_id, first_name: from.first_name, last_name: from.last_name, username: from.username, type: 'private', ...o.chat }
       : { id: o.chat_id, title: 'Test group', type: o.chat_id <= -1_000_000_000_000 ? 'supergroup' : 'group', ...o.chat };
@@ -484,18 +476,7 @@ export class TelegramDouble {
     const numeric = Number(sent.chat_id);
     const id = String(BigInt(state.config.id) * 1_000_000n + BigInt(this.nextUpdateId));
     this.openCallbackQueries.add(id);
-    const from =
-      numeric > 0
-        ? { id: numeric, is_bot: false, first_name: 'Alice', last_name: 'Smith', username: 'alice_smith', language_code: 'en', ...o.from }
-        : {
-            id: 777000111,
-            is_bot: false,
-            first_name: 'Alice',
-            last_name: 'Smith',
-            username: 'alice_smith',
-            language_code: 'en',
-            ...o.from,
-          };
+    const from = userIn(numeric, o.from);
     const message = {
       ...this.messageBase(state, numeric, sent),
       ...(sent.text !== undefined ? { text: sent.text } : {}),
@@ -1236,6 +1217,19 @@ export async function startTelegramDouble(opts?: TelegramDoubleOptions): Promise
 // ==================================================================== helpers
 
 const writeJson = jsonWriter('application/json');
+
+/** The user who writes in a chat: in a private chat the chat's own id, in a group a fixed member; `overrides` on top. */
+function userIn(chatId: number, overrides?: Record<string, unknown>) {
+  return {
+    id: chatId > 0 ? chatId : 777000111,
+    is_bot: false,
+    first_name: 'Alice',
+    last_name: 'Smith',
+    username: 'alice_smith',
+    language_code: 'en',
+    ...overrides,
+  };
+}
 
 function webhookConflict(): ApiError {
   return new ApiError(409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first");
