@@ -1,9 +1,7 @@
 /**
  * A bridge with one WhatsApp, Messenger or Instagram channel against the Graph API double and a
- * Blinger double, plus a small file server for agents' attachments. Logs are captured; keys removed.
+ * Blinger double. Logs are captured; keys removed.
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { ChannelConfig } from '../../src/config/schema.js';
 import type { BotFlowInput } from '../../src/flow/config.js';
 import { registerSecret } from '../../src/redact.js';
@@ -64,34 +62,5 @@ export async function startMetaStack(
     channelId,
     webhook: `${tb.url}/${type}/${channelId}`,
     stop: () => stopBetween(tb, g, blinger),
-  };
-}
-
-export interface FileServer {
-  url: string;
-  close(): Promise<void>;
-}
-
-/**
- * Serves `files` by path (e.g. '/photo.png'), with their Content-Type as given (or none); `chunked`
- * files are sent without a Content-Length, in pieces.
- */
-export async function startFileServer(files: Record<string, { body: Buffer; type?: string; chunked?: boolean }>): Promise<FileServer> {
-  const server = http.createServer((req, res) => {
-    const f = files[new URL(req.url ?? '/', 'http://x').pathname];
-    if (!f) return void res.writeHead(404).end('not found');
-    res.writeHead(200, { ...(f.type ? { 'content-type': f.type } : {}), ...(f.chunked ? {} : { 'content-length': f.body.length }) });
-    if (!f.chunked) return void res.end(f.body);
-    for (let i = 0; i < f.body.length; i += 64 * 1024) res.write(f.body.subarray(i, i + 64 * 1024));
-    res.end();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
   };
 }

@@ -1,10 +1,7 @@
 /**
  * A real bridge with one VK channel between the VK API double and the Blinger double, on its own
- * Redis prefix (what test/helpers/bridge.ts does for Telegram), plus a small file server for the
- * agents' attachments.
+ * Redis prefix (what test/helpers/bridge.ts does for Telegram).
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { ChannelConfig } from '../../src/config/schema.js';
 import type { BotFlowInput } from '../../src/flow/config.js';
 import type { Middleware } from '../../src/flow/middleware.js';
@@ -86,36 +83,6 @@ export async function startVkStack(o: Omit<VkBridgeOptions, 'vk' | 'blingerUrl'>
 
 export function stopVkStack(s: Partial<VkStack>): Promise<void> {
   return stopBetween(s.tb, s.vk, s.blinger);
-}
-
-/** Serves fixed files on 127.0.0.1 (agents' attachments), counting requests. */
-export interface FileServer {
-  url: string;
-  requests: string[];
-  close(): Promise<void>;
-}
-
-export async function startFileServer(files: Record<string, { type: string; bytes: Buffer }>): Promise<FileServer> {
-  const requests: string[] = [];
-  const server = http.createServer((req, res) => {
-    requests.push(req.url ?? '');
-    const file = files[(req.url ?? '').split('?')[0]!];
-    if (!file) {
-      res.writeHead(404).end('not found');
-      return;
-    }
-    res.writeHead(200, { 'content-type': file.type, 'content-length': file.bytes.length }).end(file.bytes);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    requests,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
 }
 
 /** A 2x1 PNG (the double sniffs real image headers). */
