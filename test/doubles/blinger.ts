@@ -166,6 +166,12 @@ export class BlingerDouble {
     ).then(() => this.received);
   }
 
+  /** Resolves with the accepted messages (of `clientId`, if given) as lines (lineOf) once at least `count` were accepted. */
+  async waitForLines(count: number, clientId?: string, timeoutMs = 10_000): Promise<string[]> {
+    await this.waitFor(count, timeoutMs);
+    return this.received.filter((m) => clientId === undefined || m.client_id === clientId).map(lineOf);
+  }
+
   /** Accepted messages grouped by client_id, each group in arrival order. */
   byClient(): Map<string, ReceivedMessage[]> {
     const groups = new Map<string, ReceivedMessage[]>();
@@ -341,6 +347,12 @@ export class BlingerDouble {
 
     return { ...(body as unknown as Omit<ReceivedMessage, 'at'>), at: Date.now() };
   }
+}
+
+/** A message as a line of the conversation: "user: …" ordinary, "echo: …" a user message the bot handled, "bot: …" the bot's own. */
+export function lineOf(m: ReceivedMessage): string {
+  const who = m.echo ? (m.echo_outgoing ? 'bot' : 'echo') : 'user';
+  return `${who}: ${m.data}`;
 }
 
 /** Starts a Blinger Custom App double on 127.0.0.1 on a free port. */
