@@ -22,11 +22,12 @@ import {
   DownloadRefused,
   GraphClient,
   checkGraphWebhook,
+  enqueueGraphBatch,
   isRetryableStatus,
   openDownload,
 } from '../../src/toolkit/index.js';
 import { classifyMessagingError, describeForAgent } from './errors.js';
-import { normalizeWebhook, type MsgEvent } from './normalize.js';
+import { normalizeWebhook } from './normalize.js';
 import type { Platform } from './platform.js';
 import { sendMessaging, type MessagingSender } from './send.js';
 import type { MessagingSettings } from './settings.js';
@@ -82,13 +83,8 @@ export class MessagingAdapter implements Adapter {
   async stop(): Promise<void> {}
 
   async handleWebhook(req: WebhookRequest): Promise<WebhookReply> {
-    const refused = checkGraphWebhook(req, this.settings);
+    const refused = checkGraphWebhook(req, this.settings, this.notification);
     if (refused) return refused;
-    const shape = this.notification.safeParse(req.body);
-    if (!shape.success) {
-      const issue = shape.error.issues[0]!;
-      return { status: 400, body: { error: 'bad_request', message: `${issue.path.map(String).join('.') || 'body'}: ${issue.message}` } };
-    }
     const s = this.settings;
     const { events, skipped } = normalizeWebhook(req.body as Record<string, unknown>, {
       platform: this.platform,
@@ -98,30 +94,14 @@ export class MessagingAdapter implements Adapter {
       ...(s.appId ? { appId: s.appId } : {}),
     });
     for (const x of skipped) this.ctx.log.debug({ id: x.id, reason: x.reason }, `${this.platform.name} webhook item skipped`);
-    const counts = await this.enqueueAll(events);
+    const counts = await enqueueGraphBatch(events, {
+      inbound: this.ctx.inbound,
+      log: this.ctx.log,
+      channelId: this.ctx.channelId,
+      prefix: this.platform.prefix,
+      name: this.platform.name,
+    });
     return { status: 200, body: { ok: true, ...counts, skipped: skipped.length } };
-  }
-
-  /**
-   * Each event with its own dedupe id, in order within a conversation, conversations side by
-   * side; any failure answers 503 and Meta redelivers the batch, whose queued part is a duplicate.
-   */
-  private async enqueueAll(events: MsgEvent[]): Promise<{ queued: number; duplicate: number }> {
-    const byConversation = new Map<string, MsgEvent[]>();
-    for (const e of events) byConversation.set(e.clientId, [...(byConversation.get(e.clientId) ?? []), e]);
-    const counts = { queued: 0, duplicate: 0 };
-    const results = await Promise.allSettled(
-      [...byConversation.values()].map(async (list) => {
-        for (const e of list) {
-          const correlationId = `${this.platform.prefix}-${this.ctx.channelId}-${e.dedupeId.slice(this.platform.prefix.length + 1)}`;
-          this.ctx.log.info({ cid: correlationId, event: 'received', count: e.messages.length }, `${this.platform.name} message received`);
-          counts[await this.ctx.inbound.enqueue(e.messages, { dedupeId: e.dedupeId, correlationId, event: e.event })] += 1;
-        }
-      }),
-    );
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
-    return counts;
   }
 
   send(message: OutboundMessage, ctx: SendContext): Promise<void> {

@@ -17,9 +17,17 @@ import type {
   WebhookReply,
   WebhookRequest,
 } from '../../src/adapter.js';
-import { DeliveryError, GraphClient, checkGraphWebhook, classifyGraphError, redact, toGraphError } from '../../src/toolkit/index.js';
+import {
+  DeliveryError,
+  GraphClient,
+  checkGraphWebhook,
+  classifyGraphError,
+  enqueueGraphBatch,
+  redact,
+  toGraphError,
+} from '../../src/toolkit/index.js';
 import { classifyWhatsAppError, describeForAgent } from './errors.js';
-import { normalizeWebhook, type WaEvent } from './normalize.js';
+import { normalizeWebhook } from './normalize.js';
 import { sendTemplate, sendToWhatsApp, type WhatsAppSender } from './send.js';
 import type { WhatsAppSettings } from './settings.js';
 
@@ -85,52 +93,24 @@ export class WhatsAppAdapter implements Adapter {
   }
 
   async handleWebhook(req: WebhookRequest): Promise<WebhookReply> {
-    const refused = checkGraphWebhook(req, this.settings);
+    const refused = checkGraphWebhook(req, this.settings, notification);
     if (refused) return refused;
-    const shape = notification.safeParse(req.body);
-    if (!shape.success) {
-      const issue = shape.error.issues[0]!;
-      return { status: 400, body: { error: 'bad_request', message: `${issue.path.map(String).join('.') || 'body'}: ${issue.message}` } };
-    }
     const { events, skipped } = normalizeWebhook(req.body as Record<string, unknown>, this.settings.phoneNumberId, {
       mediaLink: (ref) => this.ctx.media.link(ref),
       botFlow: this.ctx.botFlow,
       ...(this.settings.template ? { template: this.settings.template } : {}),
     });
     for (const s of skipped) this.ctx.log.debug({ id: s.id, reason: s.reason }, 'WhatsApp webhook item skipped');
-    const counts = await this.enqueueAll(events);
+    const counts = await enqueueGraphBatch(events, {
+      inbound: this.ctx.inbound,
+      log: this.ctx.log,
+      channelId: this.ctx.channelId,
+      prefix: 'wa',
+      name: 'WhatsApp',
+    });
     for (const e of events) if (e.reopen) this.inBackground(this.reopen(e.clientId, async () => undefined));
     // Meta counts only 200 as delivered.
     return { status: 200, body: { ok: true, ...counts, skipped: skipped.length } };
-  }
-
-  /**
-   * Queues each event with its own dedupe id: in order within a conversation, conversations side
-   * by side. If any fails, the webhook is answered 503 and Meta redelivers the whole batch; what
-   * was queued already is then recognised as a duplicate. A conversation stops at its first
-   * failure, so its later messages are never queued ahead of it.
-   */
-  private async enqueueAll(events: WaEvent[]): Promise<{ queued: number; duplicate: number }> {
-    const byConversation = new Map<string, WaEvent[]>();
-    for (const e of events) byConversation.set(e.clientId, [...(byConversation.get(e.clientId) ?? []), e]);
-    const counts = { queued: 0, duplicate: 0 };
-    const results = await Promise.allSettled(
-      [...byConversation.values()].map(async (list) => {
-        for (const e of list) {
-          const correlationId = `wa-${this.ctx.channelId}-${e.dedupeId.slice(3)}`;
-          this.ctx.log.info({ cid: correlationId, event: 'received', count: e.messages.length }, 'WhatsApp message received');
-          const r = await this.ctx.inbound.enqueue(e.messages, {
-            dedupeId: e.dedupeId,
-            correlationId,
-            ...(e.event ? { event: e.event } : {}),
-          });
-          counts[r] += 1;
-        }
-      }),
-    );
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
-    return counts;
   }
 
   async send(message: OutboundMessage, ctx: SendContext): Promise<void> {

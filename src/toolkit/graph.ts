@@ -9,6 +9,7 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { Readable } from 'node:stream';
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
+import type { z } from 'zod';
 import type { WebhookReply, WebhookRequest } from '../adapter.js';
 import { DeliveryError } from '../delivery/errors.js';
 import { redact } from '../redact.js';
@@ -62,9 +63,14 @@ export function hasValidHubSignature(headers: WebhookRequest['headers'], rawBody
 /**
  * Authenticates a Graph webhook request before anything is read from it: the GET handshake is
  * answered here; a POST must carry a valid signature over the raw bytes (else 401) and be a JSON
- * object (else 400). Returns the answer to give, or undefined for an authentic POST to process.
+ * object (else 400) of the `notification` shape, if given (else 400 naming the first problem).
+ * Returns the answer to give, or undefined for an authentic POST to process.
  */
-export function checkGraphWebhook(req: WebhookRequest, secrets: { appSecret: string; verifyToken: string }): WebhookReply | undefined {
+export function checkGraphWebhook(
+  req: WebhookRequest,
+  secrets: { appSecret: string; verifyToken: string },
+  notification?: z.ZodType,
+): WebhookReply | undefined {
   if (req.method === 'GET') return answerGraphChallenge(req.query, secrets.verifyToken);
   if (!hasValidHubSignature(req.headers, req.rawBody, secrets.appSecret)) {
     return {
@@ -75,6 +81,11 @@ export function checkGraphWebhook(req: WebhookRequest, secrets: { appSecret: str
   const body = req.body;
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     return { status: 400, body: { error: 'bad_request', message: 'expected a JSON object (a Graph webhook notification)' } };
+  }
+  const shape = notification?.safeParse(body);
+  if (shape && !shape.success) {
+    const issue = shape.error.issues[0]!;
+    return { status: 400, body: { error: 'bad_request', message: `${issue.path.map(String).join('.') || 'body'}: ${issue.message}` } };
   }
   return undefined;
 }

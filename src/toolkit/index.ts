@@ -14,7 +14,8 @@
  * - CLI: UsageError / CliError for `blinger-bridge <type> …` commands
  * - text: splitText cuts a long text at a messenger's limit (never inside a character)
  * - uploads: multipartBody streams one file as multipart/form-data
- * - Meta's Graph API: webhook handshake and signature, client, error envelope and classification
+ * - Meta's Graph API: webhook handshake and signature, client, error envelope and classification,
+ *   queueing a webhook's batch of events
  */
 export { DeliveryError, isRetryableStatus, type FailureKind, type DeliveryErrorOptions } from '../delivery/errors.js';
 export {
@@ -61,6 +62,7 @@ export {
   type GraphDownload,
   type MultipartPart,
 } from './graph.js';
+export { enqueueGraphBatch, type GraphBatchEvent, type GraphBatchOptions } from './graph-batch.js';
 export { loadAssets, sendAsset, render, escapeHtml, type Asset } from '../http/assets.js';
 export { parseDuration } from '../config/duration.js';
 export { UsageError, CliError } from '../cli/errors.js';

@@ -7,16 +7,15 @@
  * file server for the agents' attachments.
  */
 import type { ChildProcess } from 'node:child_process';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createBridge, type Bridge } from '../../src/bridge.js';
+import type { Bridge } from '../../src/bridge.js';
+import type { ChannelConfig } from '../../src/config/schema.js';
 import type { OutboundMessage } from '../../src/message.js';
 import type { DeadLetter } from '../../src/delivery/lane-store.js';
-import { registerSecret } from '../../src/redact.js';
 import { startBlingerDouble, type BlingerDouble, type ReceivedMessage } from '../doubles/blinger.js';
-import { baseTestConfig, BLINGER_TOKEN, captureLogger, TEST_TUNING } from '../helpers/bridge.js';
+import { BLINGER_TOKEN, launchTestBridge, testChannel, type TestBridge } from '../helpers/bridge.js';
+import { startFileServer, type FileServer } from '../helpers/files.js';
 import { pngBytes } from '../helpers/browser.js';
 import { freePort, spawnRedis } from '../helpers/net.js';
 import type { ConformanceHarness, PlatformDriver, PlatformMessage } from './harness.js';
@@ -25,32 +24,14 @@ const CHANNEL = 'conformance';
 const PDF = Buffer.from('%PDF-1.4\n% conformance suite file\n%%EOF\n');
 const PNG = pngBytes(32, 24, [200, 30, 60]);
 
-/** Serves the files agents attach to replies: /image.png and /report.pdf. */
-async function startFileServer(): Promise<{ url: string; close(): Promise<void> }> {
-  const server = http.createServer((req, res) => {
-    const file =
-      req.url === '/image.png'
-        ? { body: PNG, type: 'image/png' }
-        : req.url === '/report.pdf'
-          ? { body: PDF, type: 'application/pdf' }
-          : undefined;
-    if (!file) return res.writeHead(404).end();
-    res.writeHead(200, { 'content-type': file.type, 'content-length': String(file.body.length) }).end(file.body);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
-
 export function describeConformance(harness: ConformanceHarness): void {
   describe(`${harness.type} adapter conformance`, () => {
     let redisServer: ChildProcess;
     let admin: Redis;
     let driver: PlatformDriver;
     let blinger: BlingerDouble;
-    let files: { url: string; close(): Promise<void> };
+    let files: FileServer;
+    let tb: TestBridge;
     let bridge: Bridge;
     let bridgeUrl: string;
     let logs: string[];
@@ -61,33 +42,34 @@ export function describeConformance(harness: ConformanceHarness): void {
       redisServer = await spawnRedis(redisPort, ['--maxmemory-policy', 'noeviction']);
       admin = new Redis(redisPort, '127.0.0.1');
       driver = await harness.start({ seed: 7 });
-      for (const s of driver.secrets) registerSecret(s);
       blinger = await startBlingerDouble({ token: BLINGER_TOKEN, channelId: CHANNEL });
-      files = await startFileServer();
-      const port = await freePort();
-      const capture = captureLogger();
-      logs = capture.logs;
-      bridge = createBridge({
+      // The files agents attach to replies.
+      files = await startFileServer({
+        '/image.png': { body: PNG, type: 'image/png' },
+        '/report.pdf': { body: PDF, type: 'application/pdf' },
+      });
+      tb = await launchTestBridge({
         config: {
-          ...baseTestConfig({ port, prefix: `conf-${harness.type}`, redisUrl: `redis://127.0.0.1:${redisPort}` }),
           channels: [
-            {
+            testChannel({
               id: CHANNEL,
-              blinger: { url: blinger.url, token: BLINGER_TOKEN, timeoutMs: 2000 },
-              adapter: { ...driver.settings } as { type: string },
-              allowPrivateUrls: true,
-            },
+              blingerUrl: blinger.url,
+              blingerToken: BLINGER_TOKEN,
+              adapter: { ...driver.settings } as ChannelConfig['adapter'],
+            }),
           ],
         },
-        log: capture.log,
-        tuning: TEST_TUNING,
+        secrets: driver.secrets,
+        prefix: `conf-${harness.type}`,
+        redisUrl: `redis://127.0.0.1:${redisPort}`,
+        graceMs: 2000,
       });
-      bridgeUrl = await bridge.start();
+      ({ bridge, url: bridgeUrl, logs } = tb);
       await driver.connect({ url: bridgeUrl, channelId: CHANNEL });
     }, 60_000);
 
     afterAll(async () => {
-      await bridge?.stop({ graceMs: 2000 });
+      await tb?.stop();
       await driver?.close();
       await blinger?.close();
       await files?.close();

@@ -7,9 +7,11 @@
  * so a failing test says which rule the bridge broke.
  */
 import { EventEmitter } from 'node:events';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
 import { mulberry32 } from '../helpers/random.js';
+import { HeldResponses, InjectedFaults } from './faults.js';
+import { LoopbackServer, jsonWriter, postJson, readBody } from './server.js';
+import { DoubleTimers, waitForEvent } from './timers.js';
 
 export interface BlingerDoubleOptions {
   /** The Custom App token. */
@@ -85,6 +87,8 @@ const KNOWN_FIELDS = new Set([
 ]);
 const TYPES = new Set(['text', 'image', 'file']);
 const MAX_BODY = 10 * 1024 * 1024;
+/** The fault key of the incoming URL. */
+const INCOMING = 'incoming';
 
 /** A validation failure: HTTP status and the message for `{error}`. */
 class Violation extends Error {
@@ -102,44 +106,39 @@ export class BlingerDouble {
   /** Every request that reached the incoming URL, whatever the outcome. */
   requests = 0;
 
-  private readonly server: http.Server;
+  private readonly server: LoopbackServer;
   private readonly events = new EventEmitter();
   private readonly path: string;
   private readonly rng: () => number;
-  private failQueue: number[] = [];
-  private failureRate = 0;
-  private failureStatus = 503;
+  /** Statuses to answer with; one key, as every request goes to the one incoming URL. */
+  private readonly faults: InjectedFaults<number>;
   private hangRate = 0;
   private latencyMs = 0;
   private handler: BlingerHandler | undefined;
-  private readonly hanging = new Set<http.ServerResponse>();
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly hanging = new HeldResponses();
+  private readonly timers = new DoubleTimers();
 
   /** @internal use startBlingerDouble */
   constructor(private readonly opts: BlingerDoubleOptions) {
     this.path = opts.path ?? '/custom-app/incoming';
     this.rng = mulberry32(opts.seed ?? Date.now() >>> 0);
+    // One PRNG for hangs and failures, so a seed replays both.
+    this.faults = new InjectedFaults(this.rng);
     this.events.setMaxListeners(0);
-    this.server = http.createServer((req, res) => {
-      this.handleRequest(req, res).catch((err: unknown) => {
-        if (!res.headersSent) writeJson(res, 500, { error: `double crashed: ${String(err)}` });
-      });
-    });
-    this.server.keepAliveTimeout = 60_000;
+    this.server = new LoopbackServer(
+      (req, res) => this.handleRequest(req, res),
+      (res, err) => writeJson(res, 500, { error: `double crashed: ${String(err)}` }),
+    );
   }
 
   /** @internal */
-  async listen(): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(0, '127.0.0.1', () => resolve());
-    });
+  listen(): Promise<void> {
+    return this.server.listen();
   }
 
   /** The incoming URL (what BLINGER_URL points at). */
   get url(): string {
-    const { port } = this.server.address() as AddressInfo;
-    return `http://127.0.0.1:${port}${this.path}`;
+    return `${this.server.origin}${this.path}`;
   }
 
   get channelId(): string {
@@ -152,26 +151,25 @@ export class BlingerDouble {
 
   /** Resolves with `received` once at least `count` messages were accepted. */
   waitFor(count: number, timeoutMs = 10_000): Promise<ReceivedMessage[]> {
-    if (this.received.length >= count) return Promise.resolve(this.received);
-    return new Promise((resolve, reject) => {
-      const onReceived = () => {
-        if (this.received.length < count) return;
-        clearTimeout(timer);
-        this.events.off('received', onReceived);
-        resolve(this.received);
-      };
-      const timer = setTimeout(() => {
-        this.events.off('received', onReceived);
+    return waitForEvent(
+      this.events,
+      'received',
+      () => this.received.length >= count,
+      timeoutMs,
+      () => {
         const last = this.rejected.at(-1);
-        reject(
-          new Error(
-            `waitFor: expected ${count} messages, got ${this.received.length} after ${timeoutMs} ms` +
-              ` (${this.rejected.length} rejected${last ? `, last: ${last.status} ${last.error}` : ''})`,
-          ),
+        return (
+          `waitFor: expected ${count} messages, got ${this.received.length} after ${timeoutMs} ms` +
+          ` (${this.rejected.length} rejected${last ? `, last: ${last.status} ${last.error}` : ''})`
         );
-      }, timeoutMs);
-      this.events.on('received', onReceived);
-    });
+      },
+    ).then(() => this.received);
+  }
+
+  /** Resolves with the accepted messages (of `clientId`, if given) as lines (lineOf) once at least `count` were accepted. */
+  async waitForLines(count: number, clientId?: string, timeoutMs = 10_000): Promise<string[]> {
+    await this.waitFor(count, timeoutMs);
+    return this.received.filter((m) => clientId === undefined || m.client_id === clientId).map(lineOf);
   }
 
   /** Accepted messages grouped by client_id, each group in arrival order. */
@@ -187,21 +185,20 @@ export class BlingerDouble {
 
   /** The next `times` requests are answered with `status` (before validation, like an outage). */
   failNext(status: number, times = 1): void {
-    for (let i = 0; i < times; i++) this.failQueue.push(status);
+    this.faults.failNext(INCOMING, status, times);
   }
 
   /** Each request fails with `status` with probability `p` (seeded PRNG). */
   setFailureRate(p: number, status = 503): void {
-    this.failureRate = p;
-    this.failureStatus = status;
+    this.faults.setFailureRate(INCOMING, p, status);
   }
 
-  /** Each request is never answered with probability `p`; the client's timeout must handle it. */
   /** Requests being held open right now (hang faults). */
   get hangingCount(): number {
     return this.hanging.size;
   }
 
+  /** Each request is never answered with probability `p`; the client's timeout must handle it. */
   setHangRate(p: number): void {
     this.hangRate = p;
   }
@@ -229,7 +226,10 @@ export class BlingerDouble {
     const token = opts.token ?? this.opts.token;
     const url = `${bridgeBaseUrl.replace(/\/+$/, '')}/blinger/${encodeURIComponent(this.opts.channelId)}`;
     const payload = { token, custom_channel_id: this.opts.channelId, ...body };
-    return postJson(url, payload, { authorization: `Bearer ${token}`, ...opts.headers }, opts.timeoutMs ?? 10_000);
+    const timeoutMs = opts.timeoutMs ?? 10_000;
+    const headers = { authorization: `Bearer ${token}`, ...opts.headers };
+    const answer = await postJson(url, JSON.stringify(payload), headers, timeoutMs, `sendReply: no answer after ${timeoutMs} ms`);
+    return { status: answer.status, body: answer.body };
   }
 
   /** Clears records and faults (keeps token, channel and port). */
@@ -237,23 +237,17 @@ export class BlingerDouble {
     this.received.length = 0;
     this.rejected.length = 0;
     this.requests = 0;
-    this.failQueue = [];
-    this.failureRate = 0;
-    this.failureStatus = 503;
+    this.faults.clear();
     this.hangRate = 0;
     this.latencyMs = 0;
     this.handler = undefined;
-    for (const res of this.hanging) res.socket?.destroy();
-    this.hanging.clear();
+    this.hanging.dropAll();
   }
 
   /** Closes at once, dropping hanging requests and keep-alive sockets. */
   async close(): Promise<void> {
-    for (const timer of this.timers) clearTimeout(timer);
-    this.timers.clear();
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.server.closeAllConnections();
-    await closed;
+    this.timers.cancelAll();
+    await this.server.close();
   }
 
   // ---------------------------------------------------------------- internals
@@ -277,15 +271,11 @@ export class BlingerDouble {
     if (req.method !== 'POST') return writeJson(res, 405, { error: 'method not allowed: use POST' });
 
     this.requests++;
-    if (this.latencyMs > 0) await this.delay(this.latencyMs);
+    if (this.latencyMs > 0) await this.timers.sleep(this.latencyMs);
 
     // Faults come before validation: an outage does not look at the request.
-    if (this.hangRate > 0 && this.rng() < this.hangRate) {
-      this.hanging.add(res);
-      res.once('close', () => this.hanging.delete(res));
-      return;
-    }
-    const injected = this.failQueue.shift() ?? (this.failureRate > 0 && this.rng() < this.failureRate ? this.failureStatus : undefined);
+    if (this.hangRate > 0 && this.rng() < this.hangRate) return this.hanging.hold(res);
+    const injected = this.faults.takeFault([INCOMING]);
     if (injected !== undefined) return this.refuse(res, parsed ?? rawBody, injected, 'injected failure', true);
 
     if (tooLarge) return this.refuse(res, undefined, 413, `body over ${MAX_BODY} bytes`, false);
@@ -357,16 +347,12 @@ export class BlingerDouble {
 
     return { ...(body as unknown as Omit<ReceivedMessage, 'at'>), at: Date.now() };
   }
+}
 
-  private delay(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.timers.delete(timer);
-        resolve();
-      }, ms);
-      this.timers.add(timer);
-    });
-  }
+/** A message as a line of the conversation: "user: …" ordinary, "echo: …" a user message the bot handled, "bot: …" the bot's own. */
+export function lineOf(m: ReceivedMessage): string {
+  const who = m.echo ? (m.echo_outgoing ? 'bot' : 'echo') : 'user';
+  return `${who}: ${m.data}`;
 }
 
 /** Starts a Blinger Custom App double on 127.0.0.1 on a free port. */
@@ -385,53 +371,4 @@ function isHttpUrl(s: string): boolean {
   }
 }
 
-function writeJson(res: http.ServerResponse, status: number, payload: unknown): void {
-  if (res.writableEnded || res.destroyed) return;
-  const body = JSON.stringify(payload);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-  res.end(body);
-}
-
-/** Reads a body up to `limit` bytes; beyond it, drains the rest so the client can read the answer. */
-function readBody(req: http.IncomingMessage, limit: number): Promise<{ body: Buffer; tooLarge: boolean }> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= limit) chunks.push(chunk);
-    });
-    req.on('end', () => resolve({ body: size > limit ? Buffer.alloc(0) : Buffer.concat(chunks), tooLarge: size > limit }));
-    req.on('error', reject);
-  });
-}
-
-/** A JSON POST on a fresh connection, so no pooled socket keeps the bridge's server from closing. */
-function postJson(
-  url: string,
-  body: unknown,
-  headers: Record<string, string>,
-  timeoutMs: number,
-): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const payload = Buffer.from(JSON.stringify(body));
-    const request = http.request(
-      new URL(url),
-      {
-        method: 'POST',
-        agent: false,
-        headers: { 'content-type': 'application/json', 'content-length': payload.length, ...headers },
-        timeout: timeoutMs,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      },
-    );
-    request.on('timeout', () => request.destroy(new Error(`sendReply: no answer after ${timeoutMs} ms`)));
-    request.on('error', reject);
-    request.end(payload);
-  });
-}
+const writeJson = jsonWriter('application/json');

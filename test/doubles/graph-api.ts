@@ -19,8 +19,10 @@
 import { createHash, createHmac, randomBytes, randomInt } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { MultipartError, parseBoundary, parseMultipart, type MultipartPart } from './multipart.js';
+import { HeldResponses, InjectedFaults } from './faults.js';
+import { LoopbackServer, jsonWriter } from './server.js';
+import { DoubleTimers, waitForEvent } from './timers.js';
 import { mulberry32 } from '../helpers/random.js';
 
 // ================================================================ configuration
@@ -362,10 +364,9 @@ export class GraphDouble {
   readonly fb: MessagingPayloads;
   readonly ig: MessagingPayloads;
 
-  private readonly api: http.Server;
-  private readonly lookaside: http.Server;
+  private readonly api: LoopbackServer;
+  private readonly lookaside: LoopbackServer;
   private readonly events = new EventEmitter();
-  private readonly rng: () => number;
   private readonly baseClock: () => number;
   private clockOffset = 0;
   private windowMode: WindowMode;
@@ -379,11 +380,10 @@ export class GraphDouble {
   private readonly unreachable = new Map<string, GraphApiError>();
   private readonly expiredTokens = new Set<string>();
   private readonly sendTimes = new Map<string, number[]>();
-  private readonly failQueue = new Map<string, GraphApiError[]>();
-  private readonly failureRates = new Map<string, { probability: number; error: GraphApiError }>();
-  private readonly hangCounts = new Map<string, number>();
-  private readonly hanging = new Set<http.ServerResponse>();
-  private readonly timers = new Map<NodeJS.Timeout, () => void>();
+  /** Keyed by endpoint (see GraphCall.endpoint), or '*'. */
+  private readonly faults: InjectedFaults<GraphApiError>;
+  private readonly hanging = new HeldResponses();
+  private readonly timers = new DoubleTimers();
   private closed = false;
   private readonly outgoing = new Set<http.ClientRequest>();
   private readonly background = new Set<Promise<unknown>>();
@@ -399,13 +399,13 @@ export class GraphDouble {
     this.appSecret = opts.appSecret ?? DEFAULT_APP_SECRET;
     this.limits = { ...GRAPH_LIMITS, ...opts.limits, uploadBytes: { ...GRAPH_LIMITS.uploadBytes, ...opts.limits?.uploadBytes } };
     this.baseClock = opts.clock ?? Date.now;
-    this.rng = mulberry32(opts.seed ?? Date.now() >>> 0);
+    this.faults = new InjectedFaults(mulberry32(opts.seed ?? Date.now() >>> 0));
     this.windowMode = opts.windowMode ?? 'refuse';
     this.enforcePairRate = opts.enforcePairRate ?? false;
     this.enforceThroughput = opts.enforceThroughput ?? false;
     this.events.setMaxListeners(0);
-    this.api = this.createServer((req, res) => this.handleApi(req, res));
-    this.lookaside = this.createServer((req, res) => this.handleLookaside(req, res));
+    this.api = new LoopbackServer((req, res) => this.handleApi(req, res), crashed);
+    this.lookaside = new LoopbackServer((req, res) => this.handleLookaside(req, res), crashed);
     this.wa = new WhatsAppPayloads(this);
     this.fb = new MessagingPayloads(this, 'messenger');
     this.ig = new MessagingPayloads(this, 'instagram');
@@ -413,22 +413,17 @@ export class GraphDouble {
 
   /** @internal */
   async listen(): Promise<void> {
-    for (const server of [this.api, this.lookaside]) {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(0, '127.0.0.1', () => resolve());
-      });
-    }
+    for (const server of [this.api, this.lookaside]) await server.listen();
   }
 
   /** `http://127.0.0.1:<port>`: the adapters' apiRoot (graph.facebook.com / graph.instagram.com). */
   get apiRoot(): string {
-    return `http://127.0.0.1:${(this.api.address() as AddressInfo).port}`;
+    return this.api.origin;
   }
 
   /** Where media URLs point (lookaside.fbsbx.com's stand-in). */
   get lookasideRoot(): string {
-    return `http://127.0.0.1:${(this.lookaside.address() as AddressInfo).port}`;
+    return this.lookaside.origin;
   }
 
   /** The callback URL set by subscribe(), if any. */
@@ -491,20 +486,17 @@ export class GraphDouble {
 
   /** The next `times` calls of `endpoint` ('*' = any; see GraphCall.endpoint) fail with `error`. */
   failNext(endpoint: string, error: GraphApiError, times = 1): void {
-    const queue = this.failQueue.get(endpoint) ?? [];
-    for (let i = 0; i < times; i++) queue.push(error);
-    this.failQueue.set(endpoint, queue);
+    this.faults.failNext(endpoint, error, times);
   }
 
   /** Each call of `endpoint` ('*' = any) fails with this probability (seeded PRNG). */
   setFailureRate(endpoint: string, probability: number, error: GraphApiError = GRAPH_ERRORS.unknown): void {
-    if (probability <= 0) this.failureRates.delete(endpoint);
-    else this.failureRates.set(endpoint, { probability, error });
+    this.faults.setFailureRate(endpoint, probability, error);
   }
 
   /** The next `times` calls of `endpoint` ('*' = any) are never answered. */
   hangNext(endpoint: string, times = 1): void {
-    this.hangCounts.set(endpoint, (this.hangCounts.get(endpoint) ?? 0) + times);
+    this.faults.hangNext(endpoint, times);
   }
 
   setLatency(ms: number): void {
@@ -516,44 +508,38 @@ export class GraphDouble {
   /** Resolves with the accepted sends (of `channel`, if given) once there are at least `count`. */
   waitForSent(count: number, channel?: GraphChannel, timeoutMs = 10_000): Promise<GraphSent[]> {
     const pick = () => (channel ? this.sent.filter((s) => s.channel === channel) : this.sent);
-    return waitForCount(
+    return waitForEvent(
       this.events,
       'sent',
-      () => pick().length,
-      count,
+      () => pick().length >= count,
       timeoutMs,
-      pick,
       () => {
         const refused = this.calls.filter((c) => c.status !== undefined && c.status !== 200).slice(-5);
         const last = refused.map((c) => `${c.method} ${c.path} ${c.status} #${c.code ?? ''}`).join('; ');
         return `waitForSent: expected ${count} sends, got ${pick().length} after ${timeoutMs} ms${last ? `; last refused: ${last}` : ''}`;
       },
-    );
+    ).then(pick);
   }
 
   /** Resolves once the sender made at least `count` webhook POSTs (scheduled ones included). */
   waitForDeliveries(count: number, timeoutMs = 10_000): Promise<DeliveryAttempt[]> {
-    return waitForCount(
+    return waitForEvent(
       this.events,
       'delivery',
-      () => this.deliveries.length,
-      count,
+      () => this.deliveries.length >= count,
       timeoutMs,
-      () => this.deliveries,
       () => `waitForDeliveries: expected ${count} webhook POSTs, got ${this.deliveries.length} after ${timeoutMs} ms`,
-    );
+    ).then(() => this.deliveries);
   }
 
   /** Resolves once at least `count` calls are hanging (hangNext), unanswered. */
   waitForHanging(count = 1, timeoutMs = 10_000): Promise<void> {
     const n = () => this.hanging.size;
-    return waitForCount(
+    return waitForEvent(
       this.events,
       'hang',
-      n,
-      count,
+      () => n() >= count,
       timeoutMs,
-      () => undefined,
       () => `waitForHanging: ${n()} of ${count} calls hanging`,
     );
   }
@@ -626,7 +612,7 @@ export class GraphDouble {
     const maxAttempts = Math.max(1, o.attempts ?? this.opts.webhookRetry?.attempts ?? 3);
     const delays = o.retryDelaysMs ?? this.opts.webhookRetry?.delaysMs ?? [25, 100, 250];
     for (let n = 1; n <= maxAttempts; n++) {
-      if (n > 1) await this.delay(delays[Math.min(n - 2, delays.length - 1)] ?? 0);
+      if (n > 1) await this.timers.sleep(delays[Math.min(n - 2, delays.length - 1)] ?? 0);
       if (n > 1 && this.closed) break;
       const attempt: DeliveryAttempt = { url, rawBody, headers, attempt: n, status: 0, responseBody: '', at: this.now() };
       try {
@@ -689,49 +675,25 @@ export class GraphDouble {
     this.unreachable.clear();
     this.expiredTokens.clear();
     this.sendTimes.clear();
-    this.failQueue.clear();
-    this.failureRates.clear();
-    this.hangCounts.clear();
+    this.faults.clear();
     this.latencyMs = 0;
     delete this.webhookUrl;
     this.windowMode = this.opts.windowMode ?? 'refuse';
     this.enforcePairRate = this.opts.enforcePairRate ?? false;
     this.enforceThroughput = this.opts.enforceThroughput ?? false;
-    for (const res of this.hanging) res.socket?.destroy();
-    this.hanging.clear();
+    this.hanging.dropAll();
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const [timer, resolve] of this.timers) {
-      clearTimeout(timer);
-      resolve();
-    }
-    this.timers.clear();
+    // Waits end early (not cancelled), so deliveries in the background finish and nothing waits on a closed double.
+    this.timers.wakeAll();
     for (const req of this.outgoing) req.destroy(new Error('double closed'));
     await Promise.allSettled([...this.background]);
-    await Promise.all(
-      [this.api, this.lookaside].map(
-        (server) =>
-          new Promise<void>((resolve) => {
-            server.close(() => resolve());
-            server.closeAllConnections();
-          }),
-      ),
-    );
+    await Promise.all([this.api.close(), this.lookaside.close()]);
   }
 
   // ================================================================ internals: plumbing
-
-  private createServer(handler: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>): http.Server {
-    const server = http.createServer((req, res) => {
-      handler(req, res).catch((err: unknown) => {
-        if (!res.headersSent) writeJson(res, 500, { error: { message: `double crashed: ${String(err)}`, code: 1 } });
-      });
-    });
-    server.keepAliveTimeout = 60_000;
-    return server;
-  }
 
   private async handleApi(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
@@ -756,9 +718,9 @@ export class GraphDouble {
       const route = this.route(ctx, owner);
       call.endpoint = route.endpoint;
       if (route.channel !== owner) throw new GraphError(noSuchObject(segments[0] ?? '', method));
-      if (this.latencyMs > 0) await this.delay(this.latencyMs);
-      if (this.take(this.hangCounts, route.endpoint)) return this.hang(res);
-      const fault = this.takeFault(route.endpoint);
+      if (this.latencyMs > 0) await this.timers.sleep(this.latencyMs);
+      if (this.faults.takeHang([route.endpoint, '*'])) return this.hang(res);
+      const fault = this.faults.takeFault([route.endpoint, '*']);
       if (fault) throw new GraphError(fault);
       const result = route.handle();
       this.answer(res, call, result);
@@ -866,43 +828,8 @@ export class GraphDouble {
   }
 
   private hang(res: http.ServerResponse): void {
-    this.hanging.add(res);
-    res.once('close', () => this.hanging.delete(res));
+    this.hanging.hold(res);
     this.events.emit('hang');
-  }
-
-  private take(map: Map<string, number>, endpoint: string): boolean {
-    for (const key of [endpoint, '*']) {
-      const n = map.get(key) ?? 0;
-      if (n > 0) {
-        map.set(key, n - 1);
-        return true;
-      }
-    }
-    return false;
-  }
-
-  private takeFault(endpoint: string): GraphApiError | undefined {
-    for (const key of [endpoint, '*']) {
-      const queued = this.failQueue.get(key);
-      if (queued && queued.length > 0) return queued.shift();
-    }
-    for (const key of [endpoint, '*']) {
-      const rate = this.failureRates.get(key);
-      if (rate && this.rng() < rate.probability) return rate.error;
-    }
-    return undefined;
-  }
-
-  /** A timer close() can cut short (it resolves early, so nothing waits on a closed double). */
-  private delay(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.timers.delete(timer);
-        resolve();
-      }, ms);
-      this.timers.set(timer, resolve);
-    });
   }
 
   /** An HTTP request on a fresh connection, tracked so close() can cut it. */
@@ -1415,9 +1342,9 @@ export class GraphDouble {
       return;
     }
     if (url.pathname !== '/whatsapp_business/attachments/') return fail(404, 'Not Found');
-    if (this.latencyMs > 0) await this.delay(this.latencyMs);
-    if (this.take(this.hangCounts, 'media.download')) return this.hang(res);
-    const fault = this.takeFault('media.download');
+    if (this.latencyMs > 0) await this.timers.sleep(this.latencyMs);
+    if (this.faults.takeHang(['media.download', '*'])) return this.hang(res);
+    const fault = this.faults.takeFault(['media.download', '*']);
     if (fault) return fail(fault.status, fault.message);
     const token = bearer(req.headers.authorization);
     if (!token || this.expiredTokens.has(token) || token !== this.accounts.whatsapp.accessToken) return fail(401, 'Unauthorized');
@@ -1880,36 +1807,9 @@ async function readParams(req: http.IncomingMessage): Promise<{ body: Record<str
   return { body: Object.fromEntries(new URLSearchParams(raw.toString('utf8'))), files };
 }
 
-function writeJson(res: http.ServerResponse, status: number, payload: unknown): void {
-  if (res.writableEnded || res.destroyed) return;
-  // Graph's responses escape slashes and non-ASCII like its webhooks do.
-  const body = encodeMetaJson(payload);
-  res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8', 'content-length': Buffer.byteLength(body) });
-  res.end(body);
-}
+// Graph's responses escape slashes and non-ASCII like its webhooks do.
+const writeJson = jsonWriter('application/json; charset=UTF-8', (payload) => encodeMetaJson(payload));
 
-/** Event-driven wait for a growing list (no polling). */
-function waitForCount<T>(
-  events: EventEmitter,
-  event: string,
-  current: () => number,
-  count: number,
-  timeoutMs: number,
-  result: () => T,
-  describe: () => string,
-): Promise<T> {
-  if (current() >= count) return Promise.resolve(result());
-  return new Promise((resolve, reject) => {
-    const onEvent = () => {
-      if (current() < count) return;
-      clearTimeout(timer);
-      events.off(event, onEvent);
-      resolve(result());
-    };
-    const timer = setTimeout(() => {
-      events.off(event, onEvent);
-      reject(new Error(describe()));
-    }, timeoutMs);
-    events.on(event, onEvent);
-  });
+function crashed(res: http.ServerResponse, err: unknown): void {
+  writeJson(res, 500, { error: { message: `double crashed: ${String(err)}`, code: 1 } });
 }

@@ -6,11 +6,12 @@
  * Retry-After, or 410 (the user is gone).
  */
 import { EventEmitter } from 'node:events';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { verifyWebhook, webhookHeaders } from '../../src/toolkit/standard-webhooks.js';
 import { mulberry32 } from '../helpers/random.js';
+import { InjectedFaults } from './faults.js';
+import { LoopbackServer, readBody } from './server.js';
+import { waitForEvent } from './timers.js';
 
 export interface AppDelivery {
   webhookId: string;
@@ -53,29 +54,29 @@ export interface HttpAppDouble {
   close(): Promise<void>;
 }
 
+/** The one fault key: every delivery goes to the one deliveryUrl. */
+const DELIVERY = 'delivery';
+
 export async function startHttpAppDouble(o: { secret: string; seed?: number }): Promise<HttpAppDouble> {
   const events = new EventEmitter();
   const seen = new Set<string>();
-  const faults: AppFault[] = [];
-  const rng = mulberry32(o.seed ?? 1);
-  let failureRate = 0;
-  let failureStatus = 503;
+  const faults = new InjectedFaults<AppFault>(mulberry32(o.seed ?? 1));
 
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const raw = Buffer.concat(chunks);
+  const server = new LoopbackServer(
+    async (req, res) => {
+      const { body: raw } = await readBody(req, Infinity);
       const verified = verifyWebhook(o.secret, req.headers, raw);
       if (!verified.ok) {
         app.badSignatures.push(verified.problem);
-        return res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ error: verified.problem }));
+        res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ error: verified.problem }));
+        return;
       }
       app.attempts.push(verified.id);
-      const fault = faults.shift() ?? (failureRate > 0 && rng() < failureRate ? { status: failureStatus } : undefined);
+      const fault = faults.takeFault([DELIVERY]);
       if (fault) {
         const headers: Record<string, string> = fault.retryAfterS !== undefined ? { 'retry-after': String(fault.retryAfterS) } : {};
-        return res.writeHead(fault.status, headers).end();
+        res.writeHead(fault.status, headers).end();
+        return;
       }
       if (seen.has(verified.id)) app.duplicates++;
       else {
@@ -84,41 +85,33 @@ export async function startHttpAppDouble(o: { secret: string; seed?: number }): 
         events.emit('delivered');
       }
       res.writeHead(200).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    },
+    (res, err) =>
+      res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: `double crashed: ${String(err)}` })),
+  );
+  await server.listen();
 
   const app: HttpAppDouble = {
-    deliveryUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/bridge`,
+    deliveryUrl: `${server.origin}/bridge`,
     secret: o.secret,
     delivered: [],
     duplicates: 0,
     attempts: [],
     badSignatures: [],
     failNext(fault, times = 1) {
-      for (let i = 0; i < times; i++) faults.push(fault);
+      faults.failNext(DELIVERY, fault, times);
     },
     setFailureRate(p, status = 503) {
-      failureRate = p;
-      failureStatus = status;
+      faults.setFailureRate(DELIVERY, p, { status });
     },
     waitForDelivered(count, timeoutMs = 20_000) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          if (app.delivered.length < count) return false;
-          clearTimeout(timer);
-          events.off('delivered', check);
-          resolve(app.delivered);
-          return true;
-        };
-        const timer = setTimeout(() => {
-          events.off('delivered', check);
-          reject(
-            new Error(`waitForDelivered: expected ${count}, got ${app.delivered.length} (${app.badSignatures.length} bad signatures)`),
-          );
-        }, timeoutMs);
-        if (!check()) events.on('delivered', check);
-      });
+      return waitForEvent(
+        events,
+        'delivered',
+        () => app.delivered.length >= count,
+        timeoutMs,
+        () => `waitForDelivered: expected ${count}, got ${app.delivered.length} (${app.badSignatures.length} bad signatures)`,
+      ).then(() => app.delivered);
     },
     async send(bridgeUrl, channelId, body, opts = {}) {
       const id = opts.id ?? `msg_${randomUUID()}`;
@@ -130,9 +123,8 @@ export async function startHttpAppDouble(o: { secret: string; seed?: number }): 
       });
       return { status: res.status, body: (await res.json()) as Record<string, unknown>, id };
     },
-    async close() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+    close() {
+      return server.close();
     },
   };
   return app;

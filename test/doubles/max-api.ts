@@ -14,11 +14,12 @@
  *   with MAX's envelope and a code chosen to be plausible; the docs list each choice.
  */
 import { EventEmitter } from 'node:events';
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
 import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import { MultipartError, parseBoundary, parseMultipart } from './multipart.js';
+import { HeldResponses, InjectedFaults } from './faults.js';
+import { LoopbackServer, jsonWriter, postJson, readBody } from './server.js';
+import { DoubleTimers, waitForEvent } from './timers.js';
 import { mulberry32 } from '../helpers/random.js';
 
 export interface MaxBotConfig {
@@ -264,12 +265,11 @@ export class MaxDouble {
   readonly notReadyRefusals: string[] = [];
   readonly stats = { requests: 0, tooManyRequests: 0 };
 
-  private readonly server: http.Server;
+  private readonly server: LoopbackServer;
   private readonly events = new EventEmitter();
   private readonly bots: BotState[];
   private readonly limits: MaxLimits;
   private readonly clock: () => number;
-  private readonly rng: () => number;
   private enforceLimits: boolean;
   private notReadyUses: number;
   private latencyMs = 0;
@@ -283,12 +283,11 @@ export class MaxDouble {
   private readonly chatStates = new Map<number, ApiError>();
   private readonly messages = new Map<string, Json>();
   private readonly openCallbacks = new Map<string, { bot: string; chatId: number }>();
-  private readonly failQueue = new Map<string, MaxFault[]>();
-  private readonly failureRates = new Map<string, { p: number; fault: MaxFault }>();
-  private readonly hangCounts = new Map<string, number>();
+  /** Keyed by route, or '*'. */
+  private readonly faults: InjectedFaults<MaxFault>;
   private readonly windows = new Map<string, number[]>();
-  private readonly hanging = new Set<http.ServerResponse>();
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly hanging = new HeldResponses();
+  private readonly timers = new DoubleTimers();
 
   /** @internal use startMaxDouble */
   constructor(private readonly opts: MaxDoubleOptions = {}) {
@@ -303,30 +302,24 @@ export class MaxDouble {
     }));
     this.limits = { ...MAX_LIMITS, ...opts.limits, uploadBytes: { ...MAX_LIMITS.uploadBytes, ...opts.limits?.uploadBytes } };
     this.clock = opts.clock ?? (() => performance.now());
-    this.rng = mulberry32(opts.seed ?? Date.now() >>> 0);
+    this.faults = new InjectedFaults(mulberry32(opts.seed ?? Date.now() >>> 0));
     this.enforceLimits = opts.enforceLimits ?? false;
     this.notReadyUses = opts.attachmentNotReadyUses ?? 0;
     this.events.setMaxListeners(0);
-    this.server = http.createServer((req, res) => {
-      this.handle(req, res).catch((err: unknown) => {
-        if (!res.headersSent) this.writeJson(res, 500, { code: 'double.crashed', message: String(err) });
-      });
-    });
-    this.server.keepAliveTimeout = 60_000;
+    this.server = new LoopbackServer(
+      (req, res) => this.handle(req, res),
+      (res, err) => writeJson(res, 500, { code: 'double.crashed', message: String(err) }),
+    );
   }
 
   /** @internal */
-  async listen(): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(0, '127.0.0.1', () => resolve());
-    });
+  listen(): Promise<void> {
+    return this.server.listen();
   }
 
   /** `http://127.0.0.1:<port>`: the adapter's API root (in production https://platform-api2.max.ru). */
   get apiRoot(): string {
-    const { port } = this.server.address() as AddressInfo;
-    return `http://127.0.0.1:${port}`;
+    return this.server.origin;
   }
 
   /** The bot's user object, as GET /me and the sender of its messages show it. */
@@ -392,20 +385,17 @@ export class MaxDouble {
 
   /** The next `times` calls of `route` ('*' = any) fail with `fault`. */
   failNext(route: MaxRoute | '*', fault: MaxFault, times = 1): void {
-    const queue = this.failQueue.get(route) ?? [];
-    for (let i = 0; i < times; i++) queue.push(fault);
-    this.failQueue.set(route, queue);
+    this.faults.failNext(route, fault, times);
   }
 
   /** Each call of `route` fails with this probability (seeded PRNG); default a 503. */
   setFailureRate(route: MaxRoute | '*', probability: number, fault: MaxFault = UNAVAILABLE): void {
-    if (probability <= 0) this.failureRates.delete(route);
-    else this.failureRates.set(route, { p: probability, fault });
+    this.faults.setFailureRate(route, probability, fault);
   }
 
   /** The next `times` calls of `route` are never answered. */
   hangNext(route: MaxRoute | '*', times = 1): void {
-    this.hangCounts.set(route, (this.hangCounts.get(route) ?? 0) + times);
+    this.faults.hangNext(route, times);
   }
 
   setLatency(ms: number): void {
@@ -644,9 +634,7 @@ export class MaxDouble {
     this.notReadyRefusals.length = 0;
     this.stats.requests = 0;
     this.stats.tooManyRequests = 0;
-    this.failQueue.clear();
-    this.failureRates.clear();
-    this.hangCounts.clear();
+    this.faults.clear();
     this.windows.clear();
     this.chatStates.clear();
     this.openCallbacks.clear();
@@ -660,16 +648,12 @@ export class MaxDouble {
       state.subscriptions = [];
       state.pending.clear();
     }
-    for (const res of this.hanging) res.socket?.destroy();
-    this.hanging.clear();
+    this.hanging.dropAll();
   }
 
   async close(): Promise<void> {
-    for (const timer of this.timers) clearTimeout(timer);
-    this.timers.clear();
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.server.closeAllConnections();
-    await closed;
+    this.timers.cancelAll();
+    await this.server.close();
   }
 
   // ================================================================ internals
@@ -766,7 +750,13 @@ export class MaxDouble {
     const record: MaxDeliveryRecord = { url: sub.url, update: item.update, status: 0, ok: false, attempt: item.attempts, at: Date.now() };
     if (sub.secret) record.secret = sub.secret;
     try {
-      record.status = await postJson(sub.url, toJson(item.update), headers, this.opts.webhookTimeoutMs ?? 30_000);
+      const answer = await postJson(
+        sub.url,
+        toJson(item.update),
+        { 'content-type': 'application/json; charset=utf-8', ...headers },
+        this.opts.webhookTimeoutMs ?? 30_000,
+      );
+      record.status = answer.status;
       record.ok = record.status === 200;
     } catch (err) {
       record.error = (err as Error).message;
@@ -777,24 +767,17 @@ export class MaxDouble {
   }
 
   private waitFor<T>(event: string, current: () => number, count: number, timeoutMs: number, result: () => T): Promise<T> {
-    if (current() >= count) return Promise.resolve(result());
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        if (current() < count) return;
-        clearTimeout(timer);
-        this.events.off(event, check);
-        resolve(result());
-      };
-      const timer = setTimeout(() => {
-        this.events.off(event, check);
+    return waitForEvent(
+      this.events,
+      event,
+      () => current() >= count,
+      timeoutMs,
+      () => {
         const refused = this.calls.filter((c) => c.status !== undefined && c.status !== 200).slice(-5);
         const last = refused.map((c) => `${c.method} ${c.path} ${c.status} ${c.code ?? ''}`).join('; ');
-        reject(
-          new Error(`waitFor ${event}: expected ${count}, got ${current()} after ${timeoutMs} ms${last ? `; last refused: ${last}` : ''}`),
-        );
-      }, timeoutMs);
-      this.events.on(event, check);
-    });
+        return `waitFor ${event}: expected ${count}, got ${current()} after ${timeoutMs} ms${last ? `; last refused: ${last}` : ''}`;
+      },
+    ).then(result);
   }
 
   // ---------------------------------------------------------------- HTTP plumbing
@@ -825,13 +808,13 @@ export class MaxDouble {
       if (await this.injectFault(route, res)) return;
       const result = await this.dispatch(route, req.method ?? 'GET', url, call.body, state, res);
       call.status = 200;
-      this.writeJson(res, 200, result);
+      writeJson(res, 200, result);
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
       call.status = err.status;
       call.code = err.code;
       if (err.status === 429) this.stats.tooManyRequests++;
-      this.writeJson(res, err.status, { code: err.code, message: err.message });
+      writeJson(res, err.status, { code: err.code, message: err.message });
     }
   }
 
@@ -849,24 +832,14 @@ export class MaxDouble {
 
   /** Latency, hangs and injected faults; true when the response is taken care of. */
   private async injectFault(route: MaxRoute, res: http.ServerResponse): Promise<boolean> {
-    if (this.latencyMs > 0) await this.delay(this.latencyMs);
-    for (const key of [route, '*']) {
-      const n = this.hangCounts.get(key) ?? 0;
-      if (n > 0) {
-        this.hangCounts.set(key, n - 1);
-        this.hanging.add(res);
-        res.once('close', () => this.hanging.delete(res));
-        return true;
-      }
+    if (this.latencyMs > 0) await this.timers.sleep(this.latencyMs);
+    const keys = [route, '*'];
+    if (this.faults.takeHang(keys)) {
+      this.hanging.hold(res);
+      return true;
     }
-    for (const key of [route, '*']) {
-      const fault = this.failQueue.get(key)?.shift();
-      if (fault) throw new ApiError(fault.status, fault.code, fault.message);
-    }
-    for (const key of [route, '*']) {
-      const rate = this.failureRates.get(key);
-      if (rate && this.rng() < rate.p) throw new ApiError(rate.fault.status, rate.fault.code, rate.fault.message);
-    }
+    const fault = this.faults.takeFault(keys);
+    if (fault) throw new ApiError(fault.status, fault.code, fault.message);
     return false;
   }
 
@@ -876,7 +849,7 @@ export class MaxDouble {
       return await this.injectFault(route, res);
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
-      this.writeJson(res, err.status, { code: err.code, message: err.message });
+      writeJson(res, err.status, { code: err.code, message: err.message });
       return true;
     }
   }
@@ -888,23 +861,6 @@ export class MaxDouble {
     this.windows.set(key, times);
     if (times.length >= max) throw new ApiError(429, 'too.many.requests', `Too many requests. Limit is: ${max} calls per second.`);
     times.push(now);
-  }
-
-  private writeJson(res: http.ServerResponse, status: number, payload: unknown): void {
-    if (res.writableEnded || res.destroyed) return;
-    const body = toJson(payload);
-    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
-    res.end(body);
-  }
-
-  private delay(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.timers.delete(timer);
-        resolve();
-      }, ms);
-      this.timers.add(timer);
-    });
   }
 
   // ---------------------------------------------------------------- API methods
@@ -1018,13 +974,11 @@ export class MaxDouble {
         finish: (result: Json) => {
           if (state.poll !== poll) return;
           delete state.poll;
-          clearTimeout(timer);
-          this.timers.delete(timer);
+          this.timers.cancel(timer);
           resolve(result);
         },
       };
-      const timer = setTimeout(() => poll.finish(this.takeUpdates(state, from, limit, typeFilter)), timeout * 1000);
-      this.timers.add(timer);
+      const timer = this.timers.after(timeout * 1000, () => poll.finish(this.takeUpdates(state, from, limit, typeFilter)));
       state.poll = poll;
       this.events.emit('poll');
       res.once('close', () => poll.finish({ updates: [], marker: from }));
@@ -1289,13 +1243,12 @@ export class MaxDouble {
     if (part.data.length > limit) return plain(413, 'File is too large');
     const mime = part.contentType && part.contentType !== 'application/octet-stream' ? part.contentType : sniff(part.data);
     if (slot.type === 'image' && !mime.startsWith('image/')) {
-      return this.writeJson(res, 400, { code: 'proto.payload', message: 'File extension is forbidden' });
+      return writeJson(res, 400, { code: 'proto.payload', message: 'File extension is forbidden' });
     }
     slot.used = true;
     const upload = this.storeUpload(slot.type, part.data, mime, part.filename, slot.token ?? newToken(), true);
-    if (slot.type === 'image')
-      return this.writeJson(res, 200, { photos: { [randomBytes(8).toString('base64')]: { token: upload.token } } });
-    if (slot.type === 'file') return this.writeJson(res, 200, { token: upload.token });
+    if (slot.type === 'image') return writeJson(res, 200, { photos: { [randomBytes(8).toString('base64')]: { token: upload.token } } });
+    if (slot.type === 'file') return writeJson(res, 200, { token: upload.token });
     res.writeHead(200, { 'content-type': 'application/xml' });
     res.end('<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n<retval>1</retval>');
   }
@@ -1340,6 +1293,8 @@ function routeOf(pathname: string): MaxRoute | undefined {
 export function toJson(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? `\u0000big${v}` : v)).replace(/"\\u0000big(-?\d+)"/g, '$1');
 }
+
+const writeJson = jsonWriter('application/json; charset=utf-8', toJson);
 
 function newMid(): string {
   return `mid.${randomBytes(16).toString('hex')}`;
@@ -1410,43 +1365,4 @@ function sniff(b: Buffer): string {
   if (b.subarray(0, 2).toString('latin1') === 'BM') return 'image/bmp';
   if (b.subarray(0, 5).toString('latin1') === '%PDF-') return 'application/pdf';
   return 'application/octet-stream';
-}
-
-/** Reads a body up to `limit` bytes; beyond it, drains the rest so the client can read the answer. */
-function readBody(req: http.IncomingMessage, limit: number): Promise<{ body: Buffer; tooLarge: boolean }> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= limit) chunks.push(chunk);
-    });
-    req.on('end', () => resolve({ body: size > limit ? Buffer.alloc(0) : Buffer.concat(chunks), tooLarge: size > limit }));
-    req.on('error', reject);
-  });
-}
-
-/** A JSON POST on a fresh connection (no pooled sockets keep the test's servers open). */
-function postJson(url: string, body: string, headers: Record<string, string>, timeoutMs: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const target = new URL(url);
-    const payload = Buffer.from(body);
-    const request = (target.protocol === 'https:' ? https : http).request(
-      target,
-      {
-        method: 'POST',
-        agent: false,
-        headers: { 'content-type': 'application/json; charset=utf-8', 'content-length': payload.length, ...headers },
-        timeout: timeoutMs,
-      },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-        res.on('error', reject);
-      },
-    );
-    request.on('timeout', () => request.destroy(new Error(`timeout after ${timeoutMs} ms`)));
-    request.on('error', reject);
-    request.end(payload);
-  });
 }

@@ -13,12 +13,13 @@
  * - update_id is one counter for all bots (still strictly increasing per bot, as Telegram promises).
  */
 import { EventEmitter } from 'node:events';
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
 import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import type { Update } from 'telegraf/types';
 import { MultipartError, parseBoundary, parseMultipart, type MultipartPart } from './multipart.js';
+import { HeldResponses, InjectedFaults } from './faults.js';
+import { LoopbackServer, jsonWriter, postJson, readBody } from './server.js';
+import { DoubleTimers, waitForEvent } from './timers.js';
 import { mulberry32 } from '../helpers/random.js';
 
 export interface TelegramBotConfig {
@@ -196,13 +197,6 @@ interface BotState {
   poll?: PendingPoll;
 }
 
-type FaultKey = string; // lower-cased method name, 'download' or '*'
-
-interface FailureRate {
-  probability: number;
-  error: TelegramApiError;
-}
-
 /** Thrown inside handlers; becomes the Bot API error envelope. */
 class ApiError extends Error {
   constructor(
@@ -261,12 +255,11 @@ export class TelegramDouble {
   readonly answeredCallbackQueries: string[] = [];
   private readonly openCallbackQueries = new Set<string>();
 
-  private readonly server: http.Server;
+  private readonly server: LoopbackServer;
   private readonly events = new EventEmitter();
   private readonly bots: BotState[];
   private readonly limits: TelegramLimits;
   private readonly clock: () => number;
-  private readonly rng: () => number;
   private enforceLimits: boolean;
   private latencyMs = 0;
   private nextUpdateId = 1;
@@ -279,14 +272,13 @@ export class TelegramDouble {
   private readonly topicStates = new Map<string, ApiError>();
   /** Business chats: chat id → the business_connection_id sends there must carry. */
   private readonly businessChats = new Map<string, string>();
-  private readonly failQueue = new Map<FaultKey, TelegramApiError[]>();
-  private readonly failureRates = new Map<FaultKey, FailureRate>();
-  private readonly hangCounts = new Map<FaultKey, number>();
+  /** Keyed by lower-cased method name, 'download' or '*'. */
+  private readonly faults: InjectedFaults<TelegramApiError>;
   /** Timestamps (clock()) of accepted sends: per bot, and per bot+chat. */
   private readonly botWindows = new Map<string, number[]>();
   private readonly chatWindows = new Map<string, number[]>();
-  private readonly hanging = new Set<http.ServerResponse>();
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly hanging = new HeldResponses();
+  private readonly timers = new DoubleTimers();
 
   /** @internal use startTelegramDouble */
   constructor(private readonly opts: TelegramDoubleOptions = {}) {
@@ -294,31 +286,23 @@ export class TelegramDouble {
     this.bots = configs.map((config) => ({ config, queue: [], confirmedOffset: 0 }));
     this.limits = { ...TELEGRAM_LIMITS, ...opts.limits };
     this.clock = opts.clock ?? (() => performance.now());
-    this.rng = mulberry32(opts.seed ?? Date.now() >>> 0);
+    this.faults = new InjectedFaults(mulberry32(opts.seed ?? Date.now() >>> 0));
     this.enforceLimits = opts.enforceLimits ?? false;
     this.events.setMaxListeners(0);
-    this.server = http.createServer((req, res) => {
-      this.handleRequest(req, res).catch((err: unknown) => {
-        // A bug in the double must be visible, not a silent hang.
-        if (!res.headersSent) this.writeJson(res, 500, { ok: false, error_code: 500, description: `double crashed: ${String(err)}` });
-      });
-    });
-    // Long keep-alive like the real API, so clients reusing sockets do not race an idle close.
-    this.server.keepAliveTimeout = 60_000;
+    this.server = new LoopbackServer(
+      (req, res) => this.handleRequest(req, res),
+      (res, err) => writeJson(res, 500, { ok: false, error_code: 500, description: `double crashed: ${String(err)}` }),
+    );
   }
 
   /** @internal */
-  async listen(): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(0, '127.0.0.1', () => resolve());
-    });
+  listen(): Promise<void> {
+    return this.server.listen();
   }
 
   /** `http://127.0.0.1:<port>`: telegraf's apiRoot. */
   get apiRoot(): string {
-    const { port } = this.server.address() as AddressInfo;
-    return `http://127.0.0.1:${port}`;
+    return this.server.origin;
   }
 
   /** The default bot's webhook, or undefined. */
@@ -390,10 +374,7 @@ export class TelegramDouble {
 
   /** The next `times` calls of `method` ('*' = any method, 'download' = file downloads) fail with `error`. */
   failNext(method: string, error: TelegramApiError, times = 1): void {
-    const key = method.toLowerCase();
-    const queue = this.failQueue.get(key) ?? [];
-    for (let i = 0; i < times; i++) queue.push(error);
-    this.failQueue.set(key, queue);
+    this.faults.failNext(method.toLowerCase(), error, times);
   }
 
   /** Each call of `method` ('*' = any) fails with `error` with this probability (seeded PRNG). */
@@ -402,15 +383,12 @@ export class TelegramDouble {
     probability: number,
     error: TelegramApiError = { error_code: 500, description: 'Internal Server Error' },
   ): void {
-    const key = method.toLowerCase();
-    if (probability <= 0) this.failureRates.delete(key);
-    else this.failureRates.set(key, { probability, error });
+    this.faults.setFailureRate(method.toLowerCase(), probability, error);
   }
 
   /** The next `times` calls of `method` ('*' = any) are never answered. */
   hangNext(method: string, times = 1): void {
-    const key = method.toLowerCase();
-    this.hangCounts.set(key, (this.hangCounts.get(key) ?? 0) + times);
+    this.faults.hangNext(method.toLowerCase(), times);
   }
 
   /** Every request waits this long before being handled. */
@@ -422,14 +400,12 @@ export class TelegramDouble {
 
   /** Resolves with `sent` once at least `count` sends were accepted. */
   waitForSent(count: number, timeoutMs = 10_000): Promise<SentRecord[]> {
-    return waitForCount({
-      events: this.events,
-      event: 'sent',
-      current: () => this.sent.length,
-      count,
+    return waitForEvent(
+      this.events,
+      'sent',
+      () => this.sent.length >= count,
       timeoutMs,
-      result: () => this.sent,
-      describe: () => {
+      () => {
         const refused = this.calls
           .filter((c) => c.status !== undefined && c.status !== 200)
           .slice(-5)
@@ -439,26 +415,19 @@ export class TelegramDouble {
           (refused.length ? `; last refused calls: ${refused.join('; ')}` : '')
         );
       },
-    });
+    ).then(() => this.sent);
   }
 
   /** Resolves once a long poll (getUpdates with a timeout) of the bot is waiting for updates. */
   waitForPoll(bot?: string, timeoutMs = 10_000): Promise<void> {
     const state = this.bot(bot);
-    if (state.poll) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const onPoll = (username: string) => {
-        if (username !== state.config.username) return;
-        clearTimeout(timer);
-        this.events.off('poll', onPoll);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.events.off('poll', onPoll);
-        reject(new Error(`waitForPoll: no long poll of @${state.config.username} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.events.on('poll', onPoll);
-    });
+    return waitForEvent(
+      this.events,
+      'poll',
+      () => state.poll !== undefined,
+      timeoutMs,
+      () => `waitForPoll: no long poll of @${state.config.username} within ${timeoutMs} ms`,
+    );
   }
 
   // ---------------------------------------------------------------- updates and files
@@ -479,15 +448,7 @@ export class TelegramDouble {
   makeMessageUpdate(o: MakeMessageUpdateOptions): Update.MessageUpdate {
     const state = this.bot(o.bot);
     const isPrivate = o.chat_id > 0;
-    const from = {
-      id: isPrivate ? o.chat_id : 777000111,
-      is_bot: false,
-      first_name: 'Alice',
-      last_name: 'Smith',
-      username: 'alice_smith',
-      language_code: 'en',
-      ...o.from,
-    };
+    const from = userIn(o.chat_id, o.from);
     const chat = isPrivate
       ? { id: o.chat_id, first_name: from.first_name, last_name: from.last_name, username: from.username, type: 'private', ...o.chat }
       : { id: o.chat_id, title: 'Test group', type: o.chat_id <= -1_000_000_000_000 ? 'supergroup' : 'group', ...o.chat };
@@ -515,18 +476,7 @@ export class TelegramDouble {
     const numeric = Number(sent.chat_id);
     const id = String(BigInt(state.config.id) * 1_000_000n + BigInt(this.nextUpdateId));
     this.openCallbackQueries.add(id);
-    const from =
-      numeric > 0
-        ? { id: numeric, is_bot: false, first_name: 'Alice', last_name: 'Smith', username: 'alice_smith', language_code: 'en', ...o.from }
-        : {
-            id: 777000111,
-            is_bot: false,
-            first_name: 'Alice',
-            last_name: 'Smith',
-            username: 'alice_smith',
-            language_code: 'en',
-            ...o.from,
-          };
+    const from = userIn(numeric, o.from);
     const message = {
       ...this.messageBase(state, numeric, sent),
       ...(sent.text !== undefined ? { text: sent.text } : {}),
@@ -573,7 +523,7 @@ export class TelegramDouble {
     if (webhook.secret_token !== undefined) headers['X-Telegram-Bot-Api-Secret-Token'] = webhook.secret_token;
     let answer: { status: number; body: string; statusText: string };
     try {
-      answer = await postJson(webhook.url, full, headers, timeoutMs);
+      answer = await postJson(webhook.url, JSON.stringify(full), headers, timeoutMs);
     } catch (err) {
       webhook.last_error_date = Math.floor(Date.now() / 1000);
       webhook.last_error_message = (err as Error).message;
@@ -614,9 +564,7 @@ export class TelegramDouble {
     this.openCallbackQueries.clear();
     this.stats.requests = 0;
     this.stats.tooManyRequests = 0;
-    this.failQueue.clear();
-    this.failureRates.clear();
-    this.hangCounts.clear();
+    this.faults.clear();
     this.latencyMs = 0;
     this.chatStates.clear();
     this.topicStates.clear();
@@ -631,17 +579,13 @@ export class TelegramDouble {
       delete state.allowedUpdates;
       delete state.webhook;
     }
-    for (const res of this.hanging) res.socket?.destroy();
-    this.hanging.clear();
+    this.hanging.dropAll();
   }
 
   /** Closes the server at once, dropping long polls, hanging calls and keep-alive sockets. */
   async close(): Promise<void> {
-    for (const timer of this.timers) clearTimeout(timer);
-    this.timers.clear();
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.server.closeAllConnections();
-    await closed;
+    this.timers.cancelAll();
+    await this.server.close();
   }
 
   // ================================================================ internals
@@ -708,7 +652,7 @@ export class TelegramDouble {
     const api = /^\/bot([^/]+)\/([^/]+)\/?$/.exec(url.pathname);
     if (!api) {
       req.resume();
-      return this.writeJson(res, 404, { ok: false, error_code: 404, description: 'Not Found' });
+      return writeJson(res, 404, { ok: false, error_code: 404, description: 'Not Found' });
     }
     const token = decodeURIComponent(api[1]!);
     const rawMethod = api[2]!;
@@ -730,13 +674,10 @@ export class TelegramDouble {
     if (!state) return this.answer(res, call, new ApiError(401, 'Unauthorized'));
     if (!method) return this.answer(res, call, new ApiError(404, 'Not Found'));
 
-    if (this.latencyMs > 0) await this.delay(this.latencyMs);
-    if (this.takeHang(method)) {
-      this.hanging.add(res);
-      res.once('close', () => this.hanging.delete(res));
-      return;
-    }
-    const injected = this.takeFault(method);
+    if (this.latencyMs > 0) await this.timers.sleep(this.latencyMs);
+    const keys = [method.toLowerCase(), '*'];
+    if (this.faults.takeHang(keys)) return this.hanging.hold(res);
+    const injected = this.faults.takeFault(keys);
     if (injected) return this.answer(res, call, toApiError(injected));
 
     try {
@@ -754,13 +695,9 @@ export class TelegramDouble {
     if (state) call.bot = state.config.username;
     this.calls.push(call);
     if (!state) return this.answer(res, call, new ApiError(401, 'Unauthorized'));
-    if (this.latencyMs > 0) await this.delay(this.latencyMs);
-    if (this.takeHang('download')) {
-      this.hanging.add(res);
-      res.once('close', () => this.hanging.delete(res));
-      return;
-    }
-    const injected = this.takeFault('download');
+    if (this.latencyMs > 0) await this.timers.sleep(this.latencyMs);
+    if (this.faults.takeHang(['download', '*'])) return this.hanging.hold(res);
+    const injected = this.faults.takeFault(['download', '*']);
     if (injected) return this.answer(res, call, toApiError(injected));
 
     const file = this.filesByPath.get(filePath);
@@ -823,51 +760,10 @@ export class TelegramDouble {
       if (outcome.code === 429) this.stats.tooManyRequests++;
       const payload: Record<string, unknown> = { ok: false, error_code: outcome.code, description: outcome.description };
       if (outcome.parameters) payload.parameters = outcome.parameters;
-      return this.writeJson(res, outcome.code, payload);
+      return writeJson(res, outcome.code, payload);
     }
     call.status = 200;
-    this.writeJson(res, 200, { ok: true, result: outcome.result, ...(outcome.description ? { description: outcome.description } : {}) });
-  }
-
-  private writeJson(res: http.ServerResponse, status: number, payload: unknown): void {
-    // A long poll whose client went away, or a reset: nobody is listening any more.
-    if (res.writableEnded || res.destroyed) return;
-    const body = JSON.stringify(payload);
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-    res.end(body);
-  }
-
-  private delay(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.timers.delete(timer);
-        resolve();
-      }, ms);
-      this.timers.add(timer);
-    });
-  }
-
-  private takeHang(method: string): boolean {
-    for (const key of [method.toLowerCase(), '*']) {
-      const n = this.hangCounts.get(key) ?? 0;
-      if (n > 0) {
-        this.hangCounts.set(key, n - 1);
-        return true;
-      }
-    }
-    return false;
-  }
-
-  private takeFault(method: string): TelegramApiError | undefined {
-    for (const key of [method.toLowerCase(), '*']) {
-      const queued = this.failQueue.get(key);
-      if (queued && queued.length > 0) return queued.shift();
-    }
-    for (const key of [method.toLowerCase(), '*']) {
-      const rate = this.failureRates.get(key);
-      if (rate && this.rng() < rate.probability) return rate.error;
-    }
-    return undefined;
+    writeJson(res, 200, { ok: true, result: outcome.result, ...(outcome.description ? { description: outcome.description } : {}) });
   }
 
   // ---------------------------------------------------------------- methods
@@ -951,14 +847,12 @@ export class TelegramDouble {
         finish: (result) => {
           if (bot.poll !== poll) return;
           delete bot.poll;
-          clearTimeout(timer);
-          this.timers.delete(timer);
+          this.timers.cancel(timer);
           if (result instanceof ApiError) reject(result);
           else resolve(result);
         },
       };
-      const timer = setTimeout(() => poll.finish([]), timeout * 1000);
-      this.timers.add(timer);
+      const timer = this.timers.after(timeout * 1000, () => poll.finish([]));
       bot.poll = poll;
       this.events.emit('poll', bot.config.username);
       // The client gave up (aborted, timed out): forget the poll so it does not swallow updates.
@@ -1322,6 +1216,21 @@ export async function startTelegramDouble(opts?: TelegramDoubleOptions): Promise
 
 // ==================================================================== helpers
 
+const writeJson = jsonWriter('application/json');
+
+/** The user who writes in a chat: in a private chat the chat's own id, in a group a fixed member; `overrides` on top. */
+function userIn(chatId: number, overrides?: Record<string, unknown>) {
+  return {
+    id: chatId > 0 ? chatId : 777000111,
+    is_bot: false,
+    first_name: 'Alice',
+    last_name: 'Smith',
+    username: 'alice_smith',
+    language_code: 'en',
+    ...overrides,
+  };
+}
+
 function webhookConflict(): ApiError {
   return new ApiError(409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first");
 }
@@ -1469,22 +1378,6 @@ function describeParams(params: Record<string, unknown>, files: Map<string, Mult
   return out;
 }
 
-/** Reads a body up to `limit` bytes; beyond it, drains the rest so the client can read the answer. */
-function readBody(req: http.IncomingMessage, limit: number): Promise<{ body: Buffer; tooLarge: boolean }> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let tooLarge = false;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) tooLarge = true;
-      if (!tooLarge) chunks.push(chunk);
-    });
-    req.on('end', () => resolve({ body: tooLarge ? Buffer.alloc(0) : Buffer.concat(chunks), tooLarge }));
-    req.on('error', reject);
-  });
-}
-
 async function readCapped(response: Response, limit: number): Promise<Buffer> {
   if (!response.body) return Buffer.alloc(0);
   const reader = response.body.getReader();
@@ -1501,63 +1394,4 @@ async function readCapped(response: Response, limit: number): Promise<Buffer> {
     chunks.push(value);
   }
   return Buffer.concat(chunks);
-}
-
-/** A JSON POST on a fresh connection (no pooled sockets left behind to keep the test's servers open). */
-function postJson(
-  url: string,
-  body: unknown,
-  headers: Record<string, string>,
-  timeoutMs: number,
-): Promise<{ status: number; statusText: string; body: string }> {
-  return new Promise((resolve, reject) => {
-    const target = new URL(url);
-    const payload = Buffer.from(JSON.stringify(body));
-    const request = (target.protocol === 'https:' ? https : http).request(
-      target,
-      {
-        method: 'POST',
-        agent: false,
-        headers: { 'content-type': 'application/json', 'content-length': payload.length, ...headers },
-        timeout: timeoutMs,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', body: Buffer.concat(chunks).toString('utf8') }),
-        );
-        res.on('error', reject);
-      },
-    );
-    request.on('timeout', () => request.destroy(new Error(`timeout after ${timeoutMs} ms`)));
-    request.on('error', reject);
-    request.end(payload);
-  });
-}
-
-/** Event-driven wait for a growing list (no polling). */
-function waitForCount<T>(o: {
-  events: EventEmitter;
-  event: string;
-  current: () => number;
-  count: number;
-  timeoutMs: number;
-  result: () => T;
-  describe: () => string;
-}): Promise<T> {
-  if (o.current() >= o.count) return Promise.resolve(o.result());
-  return new Promise((resolve, reject) => {
-    const onEvent = () => {
-      if (o.current() < o.count) return;
-      clearTimeout(timer);
-      o.events.off(o.event, onEvent);
-      resolve(o.result());
-    };
-    const timer = setTimeout(() => {
-      o.events.off(o.event, onEvent);
-      reject(new Error(o.describe()));
-    }, o.timeoutMs);
-    o.events.on(o.event, onEvent);
-  });
 }

@@ -14,11 +14,12 @@
  *   2000000000+n is a chat once a message arrives from it (or addChat).
  */
 import { EventEmitter } from 'node:events';
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
 import { createHash, randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import { MultipartError, parseBoundary, parseMultipart, type MultipartPart } from './multipart.js';
+import { HeldResponses, InjectedFaults } from './faults.js';
+import { LoopbackServer, jsonWriter, postJson, readBody } from './server.js';
+import { DoubleTimers, waitForEvent } from './timers.js';
 import { mulberry32 } from '../helpers/random.js';
 
 // ==================================================================== configuration
@@ -359,8 +360,6 @@ interface CallContext {
   params: Record<string, string>;
 }
 
-type FaultKey = string; // method name, 'longpoll', 'upload', 'download' or '*'
-
 const METHODS = [
   'groups.getById',
   'groups.getLongPollServer',
@@ -398,7 +397,7 @@ export class VkDouble {
   readonly eventAnswers: VkEventAnswer[] = [];
   readonly stats: VkStats = { requests: 0, tooManyRequests: 0, deduplicated: 0 };
 
-  private readonly server: http.Server;
+  private readonly server: LoopbackServer;
   private readonly events = new EventEmitter();
   private readonly communities: CommunityState[];
   private readonly limits: VkLimits;
@@ -420,12 +419,11 @@ export class VkDouble {
   private readonly uploaded = new Map<string, UploadedFile>();
   /** Open message_event ids → who may answer them. */
   private readonly openEvents = new Map<string, { group: number; user_id: number; peer_id: number }>();
-  private readonly failQueue = new Map<FaultKey, VkFault[]>();
-  private readonly failureRates = new Map<FaultKey, { probability: number; fault: VkFault }>();
-  private readonly hangCounts = new Map<FaultKey, number>();
+  /** Keyed by method name, 'longpoll', 'upload', 'download' or '*'. */
+  private readonly faults: InjectedFaults<VkFault>;
   private readonly tokenWindows = new Map<string, number[]>();
-  private readonly hanging = new Set<http.ServerResponse>();
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly hanging = new HeldResponses();
+  private readonly timers = new DoubleTimers();
   private nextMediaId = 457_239_017;
   private nextVersion = 10_000_001;
 
@@ -436,30 +434,25 @@ export class VkDouble {
     this.limits = { ...VK_LIMITS, ...opts.limits };
     this.clock = opts.clock ?? (() => Date.now());
     this.rng = mulberry32(opts.seed ?? Date.now() >>> 0);
+    // One PRNG for faults and generated values, so a seed replays both.
+    this.faults = new InjectedFaults(this.rng);
     this.enforceLimits = opts.enforceLimits ?? false;
     for (const u of opts.users ?? []) this.users.set(u.id, { ...u });
     this.events.setMaxListeners(0);
-    this.server = http.createServer((req, res) => {
-      this.handleRequest(req, res).catch((err: unknown) => {
-        // A bug in the double must be visible, not a silent hang.
-        if (!res.headersSent) writeJson(res, 500, { error: { error_code: 0, error_msg: `double crashed: ${String(err)}` } });
-      });
-    });
-    this.server.keepAliveTimeout = 60_000;
+    this.server = new LoopbackServer(
+      (req, res) => this.handleRequest(req, res),
+      (res, err) => writeJson(res, 500, { error: { error_code: 0, error_msg: `double crashed: ${String(err)}` } }),
+    );
   }
 
   /** @internal */
-  async listen(): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(0, '127.0.0.1', () => resolve());
-    });
+  listen(): Promise<void> {
+    return this.server.listen();
   }
 
   /** `http://127.0.0.1:<port>` */
   get origin(): string {
-    const { port } = this.server.address() as AddressInfo;
-    return `http://127.0.0.1:${port}`;
+    return this.server.origin;
   }
 
   /** `http://127.0.0.1:<port>/method`: what api.vk.ru/method is for the adapter. */
@@ -542,20 +535,17 @@ export class VkDouble {
 
   /** The next `times` requests of `method` ('*', 'longpoll', 'upload', 'download') fail with `fault`. */
   failNext(method: string, fault: VkFault, times = 1): void {
-    const queue = this.failQueue.get(method) ?? [];
-    for (let i = 0; i < times; i++) queue.push(fault);
-    this.failQueue.set(method, queue);
+    this.faults.failNext(method, fault, times);
   }
 
   /** Each request of `method` ('*' = any) fails with `fault` with this probability (seeded PRNG). */
   setFailureRate(method: string, probability: number, fault: VkFault = { error_code: 10, error_msg: 'Internal server error' }): void {
-    if (probability <= 0) this.failureRates.delete(method);
-    else this.failureRates.set(method, { probability, fault });
+    this.faults.setFailureRate(method, probability, fault);
   }
 
   /** The next `times` requests of `method` ('*' = any) are never answered. */
   hangNext(method: string, times = 1): void {
-    this.hangCounts.set(method, (this.hangCounts.get(method) ?? 0) + times);
+    this.faults.hangNext(method, times);
   }
 
   /** Every request waits this long before being handled. */
@@ -596,7 +586,7 @@ export class VkDouble {
   /** Resolves once a long poll request of the community is waiting. */
   waitForPoll(group?: number, timeoutMs = 10_000): Promise<void> {
     const lp = this.state(group).lp;
-    return waitFor(
+    return waitForEvent(
       this.events,
       'poll',
       () => lp.waiters.size > 0,
@@ -792,7 +782,7 @@ export class VkDouble {
     if (server.secret_key) body.secret = server.secret_key;
     server.status = 'wait';
     try {
-      const answer = await postJson(server.url, body, {}, o.timeoutMs ?? 10_000);
+      const answer = await postJson(server.url, JSON.stringify(body), {}, o.timeoutMs ?? 10_000);
       const confirmed = answer.status === 200 && answer.body.trim() === community.confirmationCode;
       server.status = confirmed ? 'ok' : 'failed';
       return { confirmed, status: answer.status, body: answer.body };
@@ -824,10 +814,12 @@ export class VkDouble {
       const attempt: CallbackAttempt = { retry };
       delivery.attempts.push(attempt);
       try {
-        const answer = await postJson(server.url, body, retry > 0 ? { 'X-Retry-Counter': String(retry) } : {}, o.timeoutMs ?? 10_000);
+        const headers: Record<string, string> = retry > 0 ? { 'X-Retry-Counter': String(retry) } : {};
+        const answer = await postJson(server.url, JSON.stringify(body), headers, o.timeoutMs ?? 10_000);
         attempt.status = answer.status;
         attempt.body = answer.body;
-        if (answer.retryAfter !== undefined) attempt.retryAfter = answer.retryAfter;
+        const retryAfter = answer.headers['retry-after'];
+        if (retryAfter !== undefined) attempt.retryAfter = retryAfter;
       } catch (err) {
         attempt.error = (err as Error).message;
         continue;
@@ -848,7 +840,7 @@ export class VkDouble {
 
   /** Resolves with `sent` once at least `count` messages were accepted. */
   waitForSent(count: number, timeoutMs = 10_000): Promise<VkSentRecord[]> {
-    return waitFor(
+    return waitForEvent(
       this.events,
       'sent',
       () => this.sent.length >= count,
@@ -879,9 +871,7 @@ export class VkDouble {
     this.stats.requests = 0;
     this.stats.tooManyRequests = 0;
     this.stats.deduplicated = 0;
-    this.failQueue.clear();
-    this.failureRates.clear();
-    this.hangCounts.clear();
+    this.faults.clear();
     this.latencyMs = 0;
     this.peerErrors.clear();
     this.allowed.clear();
@@ -900,17 +890,13 @@ export class VkDouble {
       fresh.nextMessageId = community.nextMessageId;
       Object.assign(community, fresh);
     }
-    for (const res of this.hanging) res.socket?.destroy();
-    this.hanging.clear();
+    this.hanging.dropAll();
   }
 
   /** Closes the server at once, dropping long polls, hanging calls and keep-alive sockets. */
   async close(): Promise<void> {
-    for (const timer of this.timers) clearTimeout(timer);
-    this.timers.clear();
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.server.closeAllConnections();
-    await closed;
+    this.timers.cancelAll();
+    await this.server.close();
   }
 
   // ================================================================ internals
@@ -1158,7 +1144,7 @@ export class VkDouble {
   private async handleRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     this.stats.requests++;
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    if (this.latencyMs > 0) await this.delay(this.latencyMs);
+    if (this.latencyMs > 0) await this.timers.sleep(this.latencyMs);
 
     const api = /^\/method\/([^/]+)$/.exec(url.pathname);
     if (api) return this.handleApi(decodeURIComponent(api[1]!), req, res, url);
@@ -1175,12 +1161,11 @@ export class VkDouble {
 
   /** Fault injection shared by every route. Returns true when the request was answered (or left hanging). */
   private injectFault(key: string, res: http.ServerResponse, call: VkCallRecord, params: Record<string, unknown>): boolean {
-    if (this.takeHang(key)) {
-      this.hanging.add(res);
-      res.once('close', () => this.hanging.delete(res));
+    if (this.faults.takeHang([key])) {
+      this.hanging.hold(res);
       return true;
     }
-    const fault = this.takeFault(key);
+    const fault = this.faults.takeFault([key]);
     if (!fault) return false;
     if ('http' in fault) {
       call.http = fault.http;
@@ -1261,31 +1246,6 @@ export class VkDouble {
     return true;
   }
 
-  private takeHang(key: string): boolean {
-    const n = this.hangCounts.get(key) ?? 0;
-    if (n <= 0) return false;
-    this.hangCounts.set(key, n - 1);
-    return true;
-  }
-
-  private takeFault(key: string): VkFault | undefined {
-    const queued = this.failQueue.get(key);
-    if (queued && queued.length > 0) return queued.shift();
-    const rate = this.failureRates.get(key);
-    if (rate && this.rng() < rate.probability) return rate.fault;
-    return undefined;
-  }
-
-  private delay(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.timers.delete(timer);
-        resolve();
-      }, ms);
-      this.timers.add(timer);
-    });
-  }
-
   // ---------------------------------------------------------------- long poll server
 
   private handleLongPoll(groupId: number, url: URL, res: http.ServerResponse): void {
@@ -1311,23 +1271,20 @@ export class VkDouble {
     const wait = Math.min(this.limits.maxWaitSeconds, Math.max(0, Number(url.searchParams.get('wait') ?? 0) || 0));
 
     const waiter: Waiter = { ts, finish: () => undefined };
-    const timer = setTimeout(() => waiter.finish({ ts: String(Math.max(ts, lp.nextTs)), updates: [] }), wait * 1000);
-    this.timers.add(timer);
+    const timer = this.timers.after(wait * 1000, () => waiter.finish({ ts: String(Math.max(ts, lp.nextTs)), updates: [] }));
     let done = false;
     waiter.finish = (body) => {
       if (done) return;
       done = true;
       lp.waiters.delete(waiter);
-      clearTimeout(timer);
-      this.timers.delete(timer);
+      this.timers.cancel(timer);
       answer(body);
     };
     lp.waiters.add(waiter);
     // The client gave up: forget the poll.
     res.once('close', () => {
       lp.waiters.delete(waiter);
-      clearTimeout(timer);
-      this.timers.delete(timer);
+      this.timers.cancel(timer);
     });
     if (!this.answerPoll(community, waiter)) this.events.emit('poll', groupId);
   }
@@ -2063,82 +2020,4 @@ async function readParams(
   return { params, files };
 }
 
-/** Reads a body up to `limit` bytes; beyond it, drains the rest so the client can read the answer. */
-function readBody(req: http.IncomingMessage, limit: number): Promise<{ body: Buffer; tooLarge: boolean }> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let tooLarge = false;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) tooLarge = true;
-      if (!tooLarge) chunks.push(chunk);
-    });
-    req.on('end', () => resolve({ body: tooLarge ? Buffer.alloc(0) : Buffer.concat(chunks), tooLarge }));
-    req.on('error', reject);
-  });
-}
-
-function writeJson(res: http.ServerResponse, status: number, payload: unknown): void {
-  // A long poll whose client went away, or a reset: nobody is listening any more.
-  if (res.writableEnded || res.destroyed) return;
-  const body = JSON.stringify(payload);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
-  res.end(body);
-}
-
-/** A JSON POST on a fresh connection (no pooled sockets left behind to keep the test's servers open). */
-function postJson(
-  url: string,
-  body: unknown,
-  headers: Record<string, string>,
-  timeoutMs: number,
-): Promise<{ status: number; body: string; retryAfter?: string }> {
-  return new Promise((resolve, reject) => {
-    const target = new URL(url);
-    const payload = Buffer.from(JSON.stringify(body));
-    const request = (target.protocol === 'https:' ? https : http).request(
-      target,
-      {
-        method: 'POST',
-        agent: false,
-        headers: { 'content-type': 'application/json', 'content-length': payload.length, ...headers },
-        timeout: timeoutMs,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const retryAfter = res.headers['retry-after'];
-          resolve({
-            status: res.statusCode ?? 0,
-            body: Buffer.concat(chunks).toString('utf8'),
-            ...(retryAfter !== undefined ? { retryAfter } : {}),
-          });
-        });
-        res.on('error', reject);
-      },
-    );
-    request.on('timeout', () => request.destroy(new Error(`timeout after ${timeoutMs} ms`)));
-    request.on('error', reject);
-    request.end(payload);
-  });
-}
-
-/** Event-driven wait for a condition (no polling). */
-function waitFor(events: EventEmitter, event: string, done: () => boolean, timeoutMs: number, describe: () => string): Promise<void> {
-  if (done()) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const onEvent = () => {
-      if (!done()) return;
-      clearTimeout(timer);
-      events.off(event, onEvent);
-      resolve();
-    };
-    const timer = setTimeout(() => {
-      events.off(event, onEvent);
-      reject(new Error(describe()));
-    }, timeoutMs);
-    events.on(event, onEvent);
-  });
-}
+const writeJson = jsonWriter('application/json; charset=utf-8');

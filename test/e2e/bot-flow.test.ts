@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SentRecord, TelegramDouble } from '../doubles/telegram-api.js';
-import type { BlingerDouble, ReceivedMessage } from '../doubles/blinger.js';
+import type { BlingerDouble } from '../doubles/blinger.js';
 import { CHANNEL_ID, startTelegramStack, stopTelegramStack, type TestBridge } from '../helpers/bridge.js';
 import type { BotFlowInput } from '../../src/flow/config.js';
 import type { Middleware } from '../../src/flow/middleware.js';
@@ -68,17 +68,6 @@ async function press(sent: SentRecord, label: string): Promise<string> {
   return update.callback_query.id;
 }
 
-/** What Blinger got, one line each: "user:" ordinary, "echo:" user message the bot handled, "bot:" the bot's own. */
-function line(m: ReceivedMessage): string {
-  const who = m.echo ? (m.echo_outgoing ? 'bot' : 'echo') : 'user';
-  return `${who}: ${m.data}`;
-}
-
-async function blingerLines(count: number, clientId?: string): Promise<string[]> {
-  await blinger.waitFor(count);
-  return blinger.received.filter((m) => clientId === undefined || m.client_id === clientId).map(line);
-}
-
 const texts = () => tg.sent.map((s) => s.text);
 
 describe('greeting and menu', () => {
@@ -96,7 +85,7 @@ describe('greeting and menu', () => {
         ],
       },
     });
-    expect(await blingerLines(2)).toEqual([
+    expect(await blinger.waitForLines(2)).toEqual([
       'echo: /start ad-summer_42',
       'bot: Hi! How can we help?\n[buttons: Opening hours | Talk to an operator]',
     ]);
@@ -126,7 +115,7 @@ describe('greeting and menu', () => {
     await tg.waitForSent(2);
     expect(tg.sent[1]).toMatchObject({ chat_id: '5002', text: 'We are open Mon–Fri 9:00–18:00.' });
     expect(tg.sent[1]!.reply_markup).toBeUndefined();
-    expect(await blingerLines(4)).toEqual([
+    expect(await blinger.waitForLines(4)).toEqual([
       'echo: /start',
       'bot: Hi! How can we help?\n[buttons: Opening hours | Talk to an operator]',
       'echo: [button] Opening hours',
@@ -142,7 +131,7 @@ describe('greeting and menu', () => {
     tg.pushUpdate(tg.makeCallbackQueryUpdate(greeting!, 'Talk to an operator'));
     await tg.waitForSent(2);
     expect(texts()).toEqual(['Hi! How can we help?', 'Connecting you to an operator…']);
-    expect((await blingerLines(4)).slice(2)).toEqual(['user: [button] Talk to an operator', 'bot: Connecting you to an operator…']);
+    expect((await blinger.waitForLines(4)).slice(2)).toEqual(['user: [button] Talk to an operator', 'bot: Connecting you to an operator…']);
     expect(tg.answeredCallbackQueries).toHaveLength(1);
   });
 });
@@ -153,7 +142,7 @@ describe('FAQ auto-answers', () => {
     await say(5003, 'What does it cost?');
     await say(5003, 'where is order #4411');
     await say(5003, 'The box arrived damaged');
-    expect(await blingerLines(5)).toEqual([
+    expect(await blinger.waitForLines(5)).toEqual([
       'echo: What does it cost?',
       'bot: Our prices: https://example.com/prices',
       'echo: where is order #4411',
@@ -176,7 +165,7 @@ describe('FAQ auto-answers', () => {
     ] as const)
       await say(chat, text);
     await blinger.waitFor(7);
-    expect(await blingerLines(7, '61')).toEqual([
+    expect(await blinger.waitForLines(7, '61')).toEqual([
       'echo: price?',
       'bot: Our prices: https://example.com/prices',
       'echo: order 77',
@@ -184,7 +173,7 @@ describe('FAQ auto-answers', () => {
       'user: thanks, bye',
     ]);
     // 62's "hello" went to the agents, which hands the conversation over: "cost?" is theirs too.
-    expect(await blingerLines(7, '62')).toEqual(['user: hello', 'user: cost?']);
+    expect(await blinger.waitForLines(7, '62')).toEqual(['user: hello', 'user: cost?']);
     expect(blinger.received).toHaveLength(7);
   });
 
@@ -192,7 +181,7 @@ describe('FAQ auto-answers', () => {
     await setup({ bot: { faq: BOT.faq } });
     await say(5016, '/start');
     await say(5016, 'price?');
-    expect(await blingerLines(3)).toEqual(['echo: /start', 'echo: price?', 'bot: Our prices: https://example.com/prices']);
+    expect(await blinger.waitForLines(3)).toEqual(['echo: /start', 'echo: price?', 'bot: Our prices: https://example.com/prices']);
     await tg.waitForSent(1);
     expect(texts()).toEqual(['Our prices: https://example.com/prices']);
   });
@@ -202,7 +191,7 @@ describe('FAQ auto-answers', () => {
     await say(5011, 'blah');
     const [sent] = await tg.waitForSent(1);
     expect(sent).toMatchObject({ text: 'Sorry, I did not get that. Pick a topic:', reply_markup: { inline_keyboard: expect.any(Array) } });
-    expect(await blingerLines(2)).toEqual([
+    expect(await blinger.waitForLines(2)).toEqual([
       'echo: blah',
       'bot: Sorry, I did not get that. Pick a topic:\n[buttons: Opening hours | Talk to an operator]',
     ]);
@@ -219,7 +208,7 @@ describe('hand-over', () => {
     await say(5004, 'hello? price?');
     now += 31 * MIN; // idle for longer than 30 min: the bot is back
     await say(5004, 'price?');
-    expect(await blingerLines(6)).toEqual([
+    expect(await blinger.waitForLines(6)).toEqual([
       'user: I need a human please',
       'bot: Connecting you to an operator…',
       'user: what is the price?',
@@ -238,7 +227,7 @@ describe('hand-over', () => {
     expect((await blinger.sendReply(tb!.url, { client_id: '5005', type: 'text', data: 'Anything else I can do?' })).status).toBe(200);
     now += 25 * MIN;
     await say(5005, 'yes, the cost of shipping');
-    expect(await blingerLines(3)).toEqual([
+    expect(await blinger.waitForLines(3)).toEqual([
       'echo: price?',
       'bot: Our prices: https://example.com/prices',
       'user: yes, the cost of shipping',
@@ -253,7 +242,7 @@ describe('hand-over', () => {
     expect((await tg.deliverWebhook(update)).status).toBe(200);
     expect((await tg.deliverWebhook(update)).status).toBe(200);
     await say(5006, 'are you there?'); // sentinel: everything queued before it has arrived when it does
-    expect(await blingerLines(3)).toEqual(['user: operator', 'bot: Connecting you to an operator…', 'user: are you there?']);
+    expect(await blinger.waitForLines(3)).toEqual(['user: operator', 'bot: Connecting you to an operator…', 'user: are you there?']);
     expect((await blinger.sendReply(tb!.url, { client_id: '5006', type: 'text', data: 'Yes!' })).status).toBe(200);
     await tg.waitForSent(2);
     expect(texts()).toEqual(['Connecting you to an operator…', 'Yes!']);
@@ -277,7 +266,7 @@ describe('hand-over', () => {
     await tg.waitForSent(3);
     expect(tg.sent[2]).toMatchObject({ text: 'Thank you!', reply_markup: { remove_keyboard: true } });
     await say(5007, 'one more thing');
-    expect(await blingerLines(6)).toEqual([
+    expect(await blinger.waitForLines(6)).toEqual([
       'user: operator',
       'bot: Connecting you to an operator…',
       'bot: May we call you back? Share your number.\n[buttons: Share my phone]',
@@ -307,7 +296,7 @@ describe('off-hours', () => {
     await say(5008, 'operator');
     now = Date.parse('2025-06-09T17:00:00Z'); // Monday 19:00: a new closed period
     await say(5008, 'still there?');
-    expect(await blingerLines(10)).toEqual([
+    expect(await blinger.waitForLines(10)).toEqual([
       'echo: price?',
       'bot: Our prices: https://example.com/prices',
       'user: operator',
@@ -339,7 +328,7 @@ describe('mirror: after-handover', () => {
     const redis = b.bridge.inbound.store.redis;
     expect(await redis.llen(history)).toBe(4); // kept back, not in the inbound lane
     await say(5009, 'operator');
-    expect(await blingerLines(6)).toEqual([
+    expect(await blinger.waitForLines(6)).toEqual([
       'echo: price?',
       'bot: Our prices: https://example.com/prices',
       'echo: order 12',
@@ -357,7 +346,7 @@ describe('mirror: after-handover', () => {
     await tg.waitForSent(1);
     await say(5012, 'human');
     await say(5012, 'hi there');
-    expect(await blingerLines(3)).toEqual(['user: human', 'bot: Connecting you to an operator…', 'user: hi there']);
+    expect(await blinger.waitForLines(3)).toEqual(['user: human', 'bot: Connecting you to an operator…', 'user: hi there']);
   });
 });
 
@@ -365,7 +354,7 @@ describe('groups', () => {
   it('does not answer in group chats: messages go to the agents as before', async () => {
     await setup({ bot: BOT });
     await say(-5013, 'price?');
-    expect(await blingerLines(1)).toEqual(['user: Alice Smith: price?']);
+    expect(await blinger.waitForLines(1)).toEqual(['user: Alice Smith: price?']);
     expect((await blinger.sendReply(tb!.url, { client_id: '-5013', type: 'text', data: 'agent here' })).status).toBe(200);
     await tg.waitForSent(1);
     expect(texts()).toEqual(['agent here']);
@@ -415,7 +404,7 @@ describe('developer middleware', () => {
       },
     });
     await press(ask!, 'Yes');
-    expect(await blingerLines(9)).toEqual([
+    expect(await blinger.waitForLines(9)).toEqual([
       'echo: /ping',
       'bot: pong',
       'echo: /quiet',
@@ -437,7 +426,12 @@ describe('developer middleware', () => {
     await setup({ bot: BOT, middleware });
     await say(5015, '/ping');
     await say(5015, 'price?');
-    expect(await blingerLines(4)).toEqual(['echo: /ping', 'bot: pong', 'echo: price?', 'bot: Our prices: https://example.com/prices']);
+    expect(await blinger.waitForLines(4)).toEqual([
+      'echo: /ping',
+      'bot: pong',
+      'echo: price?',
+      'bot: Our prices: https://example.com/prices',
+    ]);
     expect(blinger.received[2]!.info).toMatchObject({ seen_by: 'my-bot' });
   });
 });

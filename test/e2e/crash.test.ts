@@ -4,14 +4,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startTelegramDouble, type TelegramDouble } from '../doubles/telegram-api.js';
-import { startBlingerDouble, type BlingerDouble } from '../doubles/blinger.js';
-import { BLINGER_TOKEN, BOT_TOKEN, CHANNEL_ID, startTestBridge, type TestBridge } from '../helpers/bridge.js';
+import { BOT_TOKEN, CHANNEL_ID, startTelegramStack, stopTelegramStack, type TestBridge } from '../helpers/bridge.js';
 import { freePort, spawnRedis } from '../helpers/net.js';
 import { deriveWebhookSecret } from '../../adapters/telegram/settings.js';
 
-let tg: TelegramDouble;
-let blinger: BlingerDouble;
 const cleanups: (() => Promise<unknown> | void)[] = [];
 
 afterEach(async () => {
@@ -35,15 +31,10 @@ function startWorkerProcess(tb: TestBridge): Promise<ChildProcess> {
 
 describe('crashes', () => {
   it('a worker killed with SIGKILL mid-delivery loses nothing: another worker takes the conversations over', async () => {
-    tg = await startTelegramDouble();
-    blinger = await startBlingerDouble({ token: BLINGER_TOKEN, channelId: CHANNEL_ID });
-    cleanups.push(
-      () => tg.close(),
-      () => blinger.close(),
-    );
     // Ingress only in this process; deliveries happen in child processes.
-    const tb = await startTestBridge({ telegramApiRoot: tg.apiRoot, blingerUrl: blinger.url, mode: 'webhook', role: 'ingress' });
-    cleanups.push(() => tb.stop());
+    const s = await startTelegramStack({ mode: 'webhook', role: 'ingress' });
+    cleanups.push(() => stopTelegramStack(s));
+    const { tg, blinger, tb } = s;
 
     const total = 40;
     for (let i = 0; i < total; i++) {
@@ -74,19 +65,9 @@ describe('crashes', () => {
     const startRedis = () => spawnRedis(port);
     let redis = await startRedis();
     cleanups.push(() => void redis.kill('SIGKILL'));
-    tg = await startTelegramDouble();
-    blinger = await startBlingerDouble({ token: BLINGER_TOKEN, channelId: CHANNEL_ID });
-    cleanups.push(
-      () => tg.close(),
-      () => blinger.close(),
-    );
-    const tb = await startTestBridge({
-      telegramApiRoot: tg.apiRoot,
-      blingerUrl: blinger.url,
-      mode: 'webhook',
-      redisUrl: `redis://127.0.0.1:${port}`,
-    });
-    cleanups.push(() => tb.stop());
+    const s = await startTelegramStack({ mode: 'webhook', redisUrl: `redis://127.0.0.1:${port}` });
+    cleanups.push(() => stopTelegramStack(s));
+    const { tg, blinger, tb } = s;
     const secret = { 'x-telegram-bot-api-secret-token': deriveWebhookSecret(BOT_TOKEN), 'content-type': 'application/json' };
     const send = (text: string) =>
       fetch(`${tb.url}/telegram/${CHANNEL_ID}`, {
@@ -115,19 +96,9 @@ describe('crashes', () => {
     const port = await freePort();
     let redis = await spawnRedis(port);
     cleanups.push(() => void redis.kill('SIGKILL'));
-    tg = await startTelegramDouble();
-    blinger = await startBlingerDouble({ token: BLINGER_TOKEN, channelId: CHANNEL_ID });
-    cleanups.push(
-      () => tg.close(),
-      () => blinger.close(),
-    );
-    const tb = await startTestBridge({
-      telegramApiRoot: tg.apiRoot,
-      blingerUrl: blinger.url,
-      mode: 'polling',
-      redisUrl: `redis://127.0.0.1:${port}`,
-    });
-    cleanups.push(() => tb.stop());
+    const s = await startTelegramStack({ mode: 'polling', redisUrl: `redis://127.0.0.1:${port}` });
+    cleanups.push(() => stopTelegramStack(s));
+    const { tg, blinger, tb } = s;
 
     tg.pushUpdate(tg.makeMessageUpdate({ chat_id: 77, text: 'one' }));
     await blinger.waitFor(1);

@@ -7,7 +7,6 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { toJson, type Json, type MaxSentRecord } from '../doubles/max-api.js';
-import type { ReceivedMessage } from '../doubles/blinger.js';
 import type { BotFlowInput } from '../../src/flow/config.js';
 import { MAX_CHANNEL, MAX_SECRET, startMaxStack, stopMaxStack, type MaxStack } from '../helpers/max.js';
 
@@ -43,16 +42,6 @@ async function deliver(): Promise<void> {
   expect(results.map((r) => r.status)).toEqual(results.map(() => 200));
 }
 
-function line(m: ReceivedMessage): string {
-  const who = m.echo ? (m.echo_outgoing ? 'bot' : 'echo') : 'user';
-  return `${who}: ${m.data}`;
-}
-
-async function blingerLines(count: number): Promise<string[]> {
-  await s!.blinger.waitFor(count);
-  return s!.blinger.received.map(line);
-}
-
 const buttonsOf = (sent: MaxSentRecord) => sent.keyboard?.map((row) => row.map((b) => [b.type, b.text]));
 
 describe('bot flow on MAX', () => {
@@ -62,7 +51,7 @@ describe('bot flow on MAX', () => {
     const [greeting] = await s!.max.waitForSent(1);
     expect(greeting).toMatchObject({ chatId: started.chat_id, text: 'Здравствуйте! Чем помочь?' });
     expect(buttonsOf(greeting!)).toEqual([[['callback', 'Часы работы']], [['callback', 'Оператор']]]);
-    expect(await blingerLines(2)).toEqual([
+    expect(await s!.blinger.waitForLines(2)).toEqual([
       'echo: /start ad-summer_42',
       'bot: Здравствуйте! Чем помочь?\n[buttons: Часы работы | Оператор]',
     ]);
@@ -89,7 +78,7 @@ describe('bot flow on MAX', () => {
     await s!.max.waitForSent(2);
     expect(s!.max.sent[1]).toMatchObject({ text: 'Мы работаем пн–пт 9:00–18:00.' });
     expect(s!.max.sent[1]!.keyboard).toBeUndefined();
-    expect(await blingerLines(4)).toEqual([
+    expect(await s!.blinger.waitForLines(4)).toEqual([
       'echo: /start',
       'bot: Здравствуйте! Чем помочь?\n[buttons: Часы работы | Оператор]',
       'echo: [button] Часы работы',
@@ -113,7 +102,7 @@ describe('bot flow on MAX', () => {
     s!.max.pushCallback(greeting!, 'Оператор');
     await s!.max.waitForSent(3);
     s!.max.pushMessage('А цена со скидкой?', { user: IVAN });
-    expect(await blingerLines(7)).toEqual([
+    expect(await s!.blinger.waitForLines(7)).toEqual([
       'echo: Какая цена доставки?',
       'bot: Цены: https://example.com/prices',
       'echo: /start',
@@ -144,7 +133,7 @@ describe('bot flow on MAX', () => {
     await s!.max.waitForSent(3);
     expect(s!.max.sent[2]).toMatchObject({ text: 'Спасибо!' });
     s!.max.pushMessage('И ещё вопрос', { user: IVAN });
-    expect(await blingerLines(6)).toEqual([
+    expect(await s!.blinger.waitForLines(6)).toEqual([
       'user: оператор',
       'bot: Соединяю с оператором…',
       'bot: Оставите номер для звонка?\n[buttons: Поделиться номером]',
@@ -160,7 +149,7 @@ describe('bot flow on MAX', () => {
     await setup(BOT);
     s!.max.addGroupChat(-70801090403051, 'Оптовики');
     s!.max.pushMessage('цена?', { chatType: 'chat', chatId: -70801090403051, user: IVAN });
-    expect(await blingerLines(1)).toEqual(['user: Иван Петров: цена?']);
+    expect(await s!.blinger.waitForLines(1)).toEqual(['user: Иван Петров: цена?']);
     expect(s!.blinger.received[0]).toMatchObject({ client_id: '-70801090403051', client_name: 'Оптовики' });
     expect((await s!.blinger.sendReply(s!.tb.url, { client_id: '-70801090403051', type: 'text', data: 'Агент на связи' })).status).toBe(
       200,

@@ -5,9 +5,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startTelegramDouble } from '../doubles/telegram-api.js';
-import { startBlingerDouble } from '../doubles/blinger.js';
-import { BOT_TOKEN, BLINGER_TOKEN, CHANNEL_ID, startTestBridge } from '../helpers/bridge.js';
+import { BOT_TOKEN, BLINGER_TOKEN, CHANNEL_ID, startTelegramStack, stopTelegramStack } from '../helpers/bridge.js';
 import { freePort, spawnRedis } from '../helpers/net.js';
 import { deriveWebhookSecret } from '../../adapters/telegram/settings.js';
 
@@ -23,19 +21,9 @@ describe('Redis full', () => {
     cleanups.push(() => void server.kill('SIGKILL'));
     const admin = new Redis(port, '127.0.0.1');
     cleanups.push(() => admin.quit());
-    const tg = await startTelegramDouble();
-    const blinger = await startBlingerDouble({ token: BLINGER_TOKEN, channelId: CHANNEL_ID });
-    cleanups.push(
-      () => tg.close(),
-      () => blinger.close(),
-    );
-    const tb = await startTestBridge({
-      telegramApiRoot: tg.apiRoot,
-      blingerUrl: blinger.url,
-      mode: 'webhook',
-      redisUrl: `redis://127.0.0.1:${port}`,
-    });
-    cleanups.push(() => tb.stop());
+    const s = await startTelegramStack({ mode: 'webhook', redisUrl: `redis://127.0.0.1:${port}` });
+    cleanups.push(() => stopTelegramStack(s));
+    const { tg, blinger, tb } = s;
     const headers = { 'x-telegram-bot-api-secret-token': deriveWebhookSecret(BOT_TOKEN), 'content-type': 'application/json' };
     const send = (text: string) =>
       fetch(`${tb.url}/telegram/${CHANNEL_ID}`, {

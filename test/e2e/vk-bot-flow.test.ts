@@ -5,7 +5,6 @@
  * hand-over; the phone asked for and typed; chats left to the agents.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ReceivedMessage } from '../doubles/blinger.js';
 import type { VkEvent, VkSentRecord } from '../doubles/vk-api.js';
 import { startVkStack, stopVkStack, type VkStack } from '../helpers/vk.js';
 import type { BotFlowInput } from '../../src/flow/config.js';
@@ -33,16 +32,6 @@ async function setup(bot: BotFlowInput = BOT): Promise<VkStack> {
   return s;
 }
 
-function line(m: ReceivedMessage): string {
-  const who = m.echo ? (m.echo_outgoing ? 'bot' : 'echo') : 'user';
-  return `${who}: ${m.data}`;
-}
-
-async function blingerLines(count: number): Promise<string[]> {
-  await s!.blinger.waitFor(count);
-  return s!.blinger.received.map(line);
-}
-
 const push = (e: VkEvent) => s!.vk.pushEvent(e);
 const say = (text: string, peer = 100001) => s!.vk.pushMessageNew({ peer, text });
 const start = (peer = 100001) => s!.vk.pushMessageNew({ peer, text: 'Начать', payload: '{"command":"start"}' });
@@ -60,7 +49,10 @@ describe('bot flow on VK', () => {
         [{ action: { type: 'callback', label: 'Talk to an operator' } }],
       ],
     });
-    expect(await blingerLines(2)).toEqual(['echo: Начать', 'bot: Hi! How can we help?\n[buttons: Opening hours | Talk to an operator]']);
+    expect(await s!.blinger.waitForLines(2)).toEqual([
+      'echo: Начать',
+      'bot: Hi! How can we help?\n[buttons: Opening hours | Talk to an operator]',
+    ]);
     expect(s!.blinger.received[0]).toMatchObject({ client_id: '100001', client_name: 'Alice Smith' });
   });
 
@@ -73,7 +65,7 @@ describe('bot flow on VK', () => {
     const sent = await s!.vk.waitForSent(2);
     expect(sent[1]).toMatchObject({ text: 'We are open Mon–Fri 9:00–18:00.' });
     expect(sent[1]!.keyboard).toBeUndefined();
-    expect((await blingerLines(4)).slice(2)).toEqual(['echo: [button] Opening hours', 'bot: We are open Mon–Fri 9:00–18:00.']);
+    expect((await s!.blinger.waitForLines(4)).slice(2)).toEqual(['echo: [button] Opening hours', 'bot: We are open Mon–Fri 9:00–18:00.']);
     await expect.poll(() => s!.vk.eventAnswers.map((a) => a.event_id)).toEqual([(press.object as { event_id: string }).event_id]);
   });
 
@@ -94,7 +86,7 @@ describe('bot flow on VK', () => {
       'Connecting you to an operator…',
       'May we call you back? Type your number.',
     ]);
-    expect((await blingerLines(5)).slice(2)).toEqual([
+    expect((await s!.blinger.waitForLines(5)).slice(2)).toEqual([
       'user: [button] Talk to an operator',
       'bot: Connecting you to an operator…',
       'bot: May we call you back? Type your number.\n[buttons: Share my phone]',
@@ -114,7 +106,7 @@ describe('bot flow on VK', () => {
     await s!.vk.waitForSent(4);
     expect(s!.vk.sent[3]).toMatchObject({ text: 'Thank you!', keyboard: { buttons: [] } });
     say('my parcel is late');
-    expect(await blingerLines(8)).toEqual([
+    expect(await s!.blinger.waitForLines(8)).toEqual([
       'echo: what does it cost?',
       'bot: Our prices: https://example.com/prices',
       'user: I want a human',
@@ -136,7 +128,7 @@ describe('bot flow on VK', () => {
   it('does not answer in community chats: their messages go to the agents, with the author', async () => {
     await setup();
     s!.vk.pushMessageNew({ peer: 2_000_000_007, from: 100002, text: 'price?' });
-    expect(await blingerLines(1)).toEqual(['user: Boris Petrov: price?']);
+    expect(await s!.blinger.waitForLines(1)).toEqual(['user: Boris Petrov: price?']);
     expect(s!.blinger.received[0]).toMatchObject({ client_id: '2000000007', client_name: 'VK chat 7' });
     expect((await s!.blinger.sendReply(s!.tb.url, { client_id: '2000000007', type: 'text', data: 'agent here' })).status).toBe(200);
     const sent = await s!.vk.waitForSent(1);

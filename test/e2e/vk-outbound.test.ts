@@ -3,7 +3,8 @@
  * photos and documents through VK's upload servers, random_id, failures and what the agent is told.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { PNG_2X1, startFileServer, startVkStack, stopVkStack, VK_CHANNEL, type FileServer, type VkStack } from '../helpers/vk.js';
+import { PNG_2X1, startVkStack, stopVkStack, VK_CHANNEL, type VkStack } from '../helpers/vk.js';
+import { startFileServer, type FileServer } from '../helpers/files.js';
 import { splitText } from '../../src/toolkit/index.js';
 import type { VkAdapter } from '../../adapters/vk/adapter.js';
 import type { SendContext } from '../../src/adapter.js';
@@ -24,10 +25,10 @@ const WEBP = Buffer.from('RIFF\x1a\x00\x00\x00WEBPVP8 fake', 'latin1');
 async function setup(o: Parameters<typeof startVkStack>[0] = {}): Promise<VkStack> {
   s = await startVkStack(o);
   files = await startFileServer({
-    '/photo.png': { type: 'image/png', bytes: PNG_2X1 },
-    '/invoice.pdf': { type: 'application/pdf', bytes: PDF },
-    '/sticker.webp': { type: 'image/webp', bytes: WEBP },
-    '/not-an-image.png': { type: 'image/png', bytes: Buffer.from('these are not image bytes') },
+    '/photo.png': { type: 'image/png', body: PNG_2X1 },
+    '/invoice.pdf': { type: 'application/pdf', body: PDF },
+    '/sticker.webp': { type: 'image/webp', body: WEBP },
+    '/not-an-image.png': { type: 'image/png', body: Buffer.from('these are not image bytes') },
   });
   // The user wrote first: VK lets a community answer only then (else 901).
   s.vk.allowMessages(100001);

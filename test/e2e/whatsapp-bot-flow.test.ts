@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { GraphSent } from '../doubles/graph-api.js';
-import type { ReceivedMessage } from '../doubles/blinger.js';
+import { lineOf } from '../doubles/blinger.js';
 import type { BotFlowInput } from '../../src/flow/config.js';
 import { startMetaStack, type MetaStack } from '../helpers/meta.js';
 
@@ -27,8 +27,6 @@ const BOT: BotFlowInput = {
   handover: { keywords: ['operator', 'human'], message: 'Connecting you to an operator…' },
   askPhone: { when: 'handover', text: 'May an operator call you back?', button: 'Share my number', thanks: 'Thank you!' },
 };
-
-const line = (m: ReceivedMessage) => `${m.echo ? (m.echo_outgoing ? 'bot' : 'echo') : 'user'}: ${m.data}`;
 
 /** The reply buttons or list rows of an interactive message the bot sent: [id, title]. */
 function choices(sent: GraphSent): Array<[string, string]> {
@@ -85,7 +83,7 @@ describe('bot flow on WhatsApp', () => {
     await s.g.deliver(s.webhook, s.g.wa.text('my parcel never came'));
 
     const got = await s.blinger.waitFor(12);
-    expect(got.map(line)).toEqual([
+    expect(got.map(lineOf)).toEqual([
       'echo: [opened the chat]',
       'bot: Hi! How can we help?\n[buttons: Opening hours | Talk to an operator]',
       'echo: [button] Opening hours',

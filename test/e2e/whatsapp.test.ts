@@ -6,7 +6,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { GRAPH_ERRORS } from '../doubles/graph-api.js';
-import { startFileServer, startMetaStack, VERIFY_TOKEN, type FileServer, type MetaStack } from '../helpers/meta.js';
+import { startMetaStack, VERIFY_TOKEN, type MetaStack } from '../helpers/meta.js';
+import { startFileServer, type FileServer } from '../helpers/files.js';
 
 const BSUID = 'US.13491208655302741918';
 let stack: MetaStack | undefined;

@@ -86,34 +86,37 @@ export interface TestBridgeOptions {
   redisCluster?: boolean;
 }
 
-export async function startTestBridge(o: TestBridgeOptions): Promise<TestBridge> {
+export interface LaunchOptions {
+  /** What the config has beyond baseTestConfig (channels, retryMaxAgeMs, sandbox…). */
+  config: Partial<BridgeConfig>;
+  /** Registered for redaction, so a test that finds one in the logs has found a leak. */
+  secrets: string[];
+  prefix?: string;
+  /** A Redis of the test's own (one it stops and restarts, or a cluster); its keys are left alone. */
+  redisUrl?: string;
+  mediaSecret?: string;
+  role?: Role;
+  middleware?: Middleware[];
+  /** The bot flow's clock. */
+  now?: () => number;
+  /** Keep the Redis keys (another bridge or process goes on with them). */
+  keepKeys?: boolean;
+  /** How long stop() lets jobs in flight finish (the bridge's default otherwise). */
+  graceMs?: number;
+}
+
+/**
+ * Starts a real bridge on a free port and its own key prefix, with test tuning and captured logs;
+ * stop() stops it and removes its keys. Every helper that starts a bridge in-process comes here.
+ */
+export async function launchTestBridge(o: LaunchOptions): Promise<TestBridge> {
   const port = await freePort();
   const prefix = o.prefix ?? uniquePrefix();
   const config: BridgeConfig = {
-    ...baseTestConfig({ port, prefix, redisUrl: o.redisUrl }),
-    retryMaxAgeMs: o.retryMaxAgeMs ?? 60_000,
-    ...(o.admin ? { admin: o.admin } : {}),
-    ...(o.redisCluster ? { redisCluster: true } : {}),
-    channels: [
-      {
-        id: CHANNEL_ID,
-        blinger: { url: o.blingerUrl, token: BLINGER_TOKEN, timeoutMs: 2000 },
-        adapter: {
-          type: 'telegram',
-          token: BOT_TOKEN,
-          mode: o.mode ?? 'polling',
-          apiRoot: o.telegramApiRoot,
-          pollTimeout: 1,
-          requestTimeout: 3000,
-          ...o.telegram,
-        },
-        allowPrivateUrls: true,
-        ...(o.bot ? { bot: botFlowSchema.parse(o.bot) } : {}),
-      },
-      ...(o.extraChannels ?? []),
-    ],
+    ...baseTestConfig({ port, prefix, redisUrl: o.redisUrl, mediaSecret: o.mediaSecret }),
+    ...o.config,
   };
-  for (const s of [BOT_TOKEN, BLINGER_TOKEN, MEDIA_SECRET]) registerSecret(s);
+  for (const s of o.secrets) registerSecret(s);
   const { logs, log } = captureLogger();
   const bridge = createBridge({
     config,
@@ -129,7 +132,7 @@ export async function startTestBridge(o: TestBridgeOptions): Promise<TestBridge>
     prefix,
     logs,
     async stop() {
-      await bridge.stop();
+      await bridge.stop(o.graceMs !== undefined ? { graceMs: o.graceMs } : {});
       if (!o.keepKeys && !o.redisUrl) {
         const r = await readyRedis();
         await removeKeys(r, prefix);
@@ -140,36 +143,91 @@ export async function startTestBridge(o: TestBridgeOptions): Promise<TestBridge>
 }
 
 /**
+ * Starts a bridge between doubles already running; if the bridge fails to start, closes them, so a
+ * failed start leaks no server.
+ */
+export async function startBetween<T>(doubles: Array<{ close(): Promise<void> }>, start: () => Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (err) {
+    for (const d of doubles) await d.close();
+    throw err;
+  }
+}
+
+/** Stops a bridge and its doubles: the bridge first, as it may still be sending to them. */
+export async function stopBetween(
+  tb: { stop(): Promise<void> } | undefined,
+  ...doubles: Array<{ close(): Promise<void> } | undefined>
+): Promise<void> {
+  await tb?.stop();
+  for (const d of doubles) await d?.close();
+}
+
+/**
+ * A channel as BRIDGE_CONFIG has it, sending to a Blinger double; `bot` is validated as the
+ * config's is. Private URLs are allowed by default: the doubles and file servers are on loopback.
+ */
+export function testChannel(o: {
+  id: string;
+  blingerUrl: string;
+  blingerToken: string;
+  adapter: ChannelConfig['adapter'];
+  bot?: BotFlowInput | undefined;
+  allowPrivateUrls?: boolean;
+}): ChannelConfig {
+  return {
+    id: o.id,
+    blinger: { url: o.blingerUrl, token: o.blingerToken, timeoutMs: 2000 },
+    adapter: o.adapter,
+    allowPrivateUrls: o.allowPrivateUrls ?? true,
+    ...(o.bot ? { bot: botFlowSchema.parse(o.bot) } : {}),
+  };
+}
+
+export async function startTestBridge(o: TestBridgeOptions): Promise<TestBridge> {
+  const telegram = testChannel({
+    id: CHANNEL_ID,
+    blingerUrl: o.blingerUrl,
+    blingerToken: BLINGER_TOKEN,
+    adapter: {
+      type: 'telegram',
+      token: BOT_TOKEN,
+      mode: o.mode ?? 'polling',
+      apiRoot: o.telegramApiRoot,
+      pollTimeout: 1,
+      requestTimeout: 3000,
+      ...o.telegram,
+    },
+    bot: o.bot,
+  });
+  const config: Partial<BridgeConfig> = {
+    retryMaxAgeMs: o.retryMaxAgeMs ?? 60_000,
+    ...(o.admin ? { admin: o.admin } : {}),
+    ...(o.redisCluster ? { redisCluster: true } : {}),
+    channels: [telegram, ...(o.extraChannels ?? [])],
+  };
+  return launchTestBridge({
+    config,
+    secrets: [BOT_TOKEN, BLINGER_TOKEN, MEDIA_SECRET],
+    prefix: o.prefix,
+    redisUrl: o.redisUrl,
+    role: o.role,
+    middleware: o.middleware,
+    now: o.now,
+    keepKeys: o.keepKeys,
+  });
+}
+
+/**
  * A bridge with the given channels (any adapter type) on its own port and key prefix; the keys
  * are removed by stop().
  */
-export async function startChannelBridge(
+export function startChannelBridge(
   channels: ChannelConfig[],
   o: { middleware?: Middleware[]; now?: () => number } = {},
 ): Promise<TestBridge> {
-  const port = await freePort();
-  const prefix = uniquePrefix();
-  const { logs, log } = captureLogger();
-  registerSecret(BLINGER_TOKEN);
-  const bridge = createBridge({
-    config: { ...baseTestConfig({ port, prefix }), channels },
-    log,
-    ...(o.middleware ? { middleware: o.middleware } : {}),
-    tuning: { ...TEST_TUNING, ...(o.now ? { now: o.now } : {}) },
-  });
-  const url = await bridge.start();
-  return {
-    bridge,
-    url,
-    prefix,
-    logs,
-    async stop() {
-      await bridge.stop();
-      const r = await readyRedis();
-      await removeKeys(r, prefix);
-      await r.quit();
-    },
-  };
+  return launchTestBridge({ config: { channels }, secrets: [BLINGER_TOKEN], ...o });
 }
 
 /** Fresh Telegram and Blinger doubles with a bridge between them: what most e2e tests start. */
@@ -185,19 +243,13 @@ export async function startTelegramStack(
   const { double, ...bridge } = o;
   const tg = await startTelegramDouble(double);
   const blinger = await startBlingerDouble({ token: BLINGER_TOKEN, channelId: CHANNEL_ID });
-  try {
-    return { tg, blinger, tb: await startTestBridge({ ...bridge, telegramApiRoot: tg.apiRoot, blingerUrl: blinger.url }) };
-  } catch (err) {
-    await stopTelegramStack({ tg, blinger });
-    throw err;
-  }
+  const tb = await startBetween([tg, blinger], () => startTestBridge({ ...bridge, telegramApiRoot: tg.apiRoot, blingerUrl: blinger.url }));
+  return { tg, blinger, tb };
 }
 
 /** Stops what startTelegramStack started, the bridge first (it may still be sending). */
-export async function stopTelegramStack(s: Partial<TelegramStack>): Promise<void> {
-  await s.tb?.stop();
-  await s.tg?.close();
-  await s.blinger?.close();
+export function stopTelegramStack(s: Partial<TelegramStack>): Promise<void> {
+  return stopBetween(s.tb, s.tg, s.blinger);
 }
 
 /**

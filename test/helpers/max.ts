@@ -2,17 +2,13 @@
  * A real bridge with one MAX channel between the MAX Bot API double and the Blinger Custom App
  * double, on its own Redis key prefix, logs captured, keys removed after.
  */
-import { createBridge, type Bridge } from '../../src/bridge.js';
-import type { BridgeConfig, ChannelConfig } from '../../src/config/schema.js';
-import { registerSecret } from '../../src/redact.js';
-import { botFlowSchema, type BotFlowInput } from '../../src/flow/config.js';
+import type { ChannelConfig } from '../../src/config/schema.js';
+import type { BotFlowInput } from '../../src/flow/config.js';
 import { MaxAdapter } from '../../adapters/max/adapter.js';
 import { deriveWebhookSecret } from '../../adapters/max/settings.js';
 import { DEFAULT_MAX_BOT, startMaxDouble, type MaxDouble, type MaxDoubleOptions } from '../doubles/max-api.js';
 import { startBlingerDouble, type BlingerDouble } from '../doubles/blinger.js';
-import { baseTestConfig, captureLogger, MEDIA_SECRET, TEST_TUNING } from './bridge.js';
-import { freePort } from './net.js';
-import { readyRedis, removeKeys, uniquePrefix } from './redis.js';
+import { launchTestBridge, MEDIA_SECRET, startBetween, stopBetween, testChannel, type TestBridge } from './bridge.js';
 
 export const MAX_CHANNEL = 'max-support';
 export const MAX_BLINGER_TOKEN = 'max-blinger-token-0123456789';
@@ -32,9 +28,10 @@ export interface MaxBridgeOptions {
 }
 
 export function maxChannel(o: { apiRoot: string; blingerUrl: string } & Pick<MaxBridgeOptions, 'mode' | 'adapter' | 'bot'>): ChannelConfig {
-  return {
+  return testChannel({
     id: MAX_CHANNEL,
-    blinger: { url: o.blingerUrl, token: MAX_BLINGER_TOKEN, timeoutMs: 2000 },
+    blingerUrl: o.blingerUrl,
+    blingerToken: MAX_BLINGER_TOKEN,
     adapter: {
       type: 'max',
       token: MAX_TOKEN,
@@ -44,49 +41,25 @@ export function maxChannel(o: { apiRoot: string; blingerUrl: string } & Pick<Max
       requestTimeout: 3000,
       ...o.adapter,
     },
-    allowPrivateUrls: true,
-    ...(o.bot ? { bot: botFlowSchema.parse(o.bot) } : {}),
-  };
+    bot: o.bot,
+  });
 }
 
-export interface MaxBridge {
-  bridge: Bridge;
-  url: string;
-  prefix: string;
-  logs: string[];
+export interface MaxBridge extends TestBridge {
   adapter: MaxAdapter;
-  stop(): Promise<void>;
 }
 
 export async function startMaxBridge(apiRoot: string, blingerUrl: string, o: MaxBridgeOptions = {}): Promise<MaxBridge> {
-  const port = await freePort();
-  const prefix = o.prefix ?? uniquePrefix();
-  const config: BridgeConfig = {
-    ...baseTestConfig({ port, prefix }),
-    retryMaxAgeMs: o.retryMaxAgeMs ?? 60_000,
-    channels: [maxChannel({ apiRoot, blingerUrl, ...o })],
-  };
-  for (const s of [MAX_TOKEN, MAX_BLINGER_TOKEN, MEDIA_SECRET]) registerSecret(s);
-  const { logs, log } = captureLogger();
-  const bridge = createBridge({ config, log, tuning: { ...TEST_TUNING, ...(o.now ? { now: o.now } : {}) } });
-  const url = await bridge.start();
-  const adapter = bridge.channels.get(MAX_CHANNEL)?.adapter;
+  const tb = await launchTestBridge({
+    config: { retryMaxAgeMs: o.retryMaxAgeMs ?? 60_000, channels: [maxChannel({ apiRoot, blingerUrl, ...o })] },
+    secrets: [MAX_TOKEN, MAX_BLINGER_TOKEN, MEDIA_SECRET],
+    prefix: o.prefix,
+    now: o.now,
+    keepKeys: o.keepKeys,
+  });
+  const adapter = tb.bridge.channels.get(MAX_CHANNEL)?.adapter;
   if (!(adapter instanceof MaxAdapter)) throw new Error('the MAX channel has no MaxAdapter');
-  return {
-    bridge,
-    url,
-    prefix,
-    logs,
-    adapter,
-    async stop() {
-      await bridge.stop();
-      if (!o.keepKeys) {
-        const r = await readyRedis();
-        await removeKeys(r, prefix);
-        await r.quit();
-      }
-    },
-  };
+  return { ...tb, adapter };
 }
 
 /** Both doubles and a bridge between them. The MAX double takes http webhooks (the bridge listens on loopback). */
@@ -100,17 +73,10 @@ export async function startMaxStack(o: MaxBridgeOptions & { double?: MaxDoubleOp
   const { double, ...bridge } = o;
   const max = await startMaxDouble({ allowHttpWebhooks: true, ...double });
   const blinger = await startBlingerDouble({ token: MAX_BLINGER_TOKEN, channelId: MAX_CHANNEL });
-  try {
-    return { max, blinger, tb: await startMaxBridge(max.apiRoot, blinger.url, bridge) };
-  } catch (err) {
-    await max.close();
-    await blinger.close();
-    throw err;
-  }
+  const tb = await startBetween([max, blinger], () => startMaxBridge(max.apiRoot, blinger.url, bridge));
+  return { max, blinger, tb };
 }
 
-export async function stopMaxStack(s: Partial<MaxStack>): Promise<void> {
-  await s.tb?.stop();
-  await s.max?.close();
-  await s.blinger?.close();
+export function stopMaxStack(s: Partial<MaxStack>): Promise<void> {
+  return stopBetween(s.tb, s.max, s.blinger);
 }

@@ -1,15 +1,14 @@
 /**
  * A bridge with one WhatsApp, Messenger or Instagram channel against the Graph API double and a
- * Blinger double, plus a small file server for agents' attachments. Logs are captured; keys removed.
+ * Blinger double. Logs are captured; keys removed.
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { ChannelConfig } from '../../src/config/schema.js';
-import { botFlowSchema, type BotFlowInput } from '../../src/flow/config.js';
+import type { BotFlowInput } from '../../src/flow/config.js';
 import { registerSecret } from '../../src/redact.js';
 import { startGraphDouble, type GraphDouble, type GraphDoubleOptions } from '../doubles/graph-api.js';
 import { startBlingerDouble, type BlingerDouble } from '../doubles/blinger.js';
 import { startChatBridge, type ChatBridge } from './webchat.js';
+import { startBetween, stopBetween, testChannel } from './bridge.js';
 
 export type MetaType = 'whatsapp' | 'messenger' | 'instagram';
 
@@ -48,60 +47,20 @@ export async function startMetaStack(
   const blinger = await startBlingerDouble({ token: META_BLINGER_TOKEN, channelId });
   const settings = metaSettings(type, g, o.adapter);
   for (const s of [META_BLINGER_TOKEN, g.appSecret, VERIFY_TOKEN, String(settings.accessToken)]) registerSecret(s);
-  const channel: ChannelConfig = {
+  const channel = testChannel({
     id: channelId,
-    blinger: { url: blinger.url, token: META_BLINGER_TOKEN, timeoutMs: 2000 },
+    blingerUrl: blinger.url,
+    blingerToken: META_BLINGER_TOKEN,
     adapter: settings as ChannelConfig['adapter'],
-    allowPrivateUrls: true,
-    ...(o.bot ? { bot: botFlowSchema.parse(o.bot) } : {}),
-  };
-  let tb: ChatBridge;
-  try {
-    tb = await startChatBridge({ channels: [channel] });
-  } catch (err) {
-    await g.close();
-    await blinger.close();
-    throw err;
-  }
+    bot: o.bot,
+  });
+  const tb = await startBetween([g, blinger], () => startChatBridge({ channels: [channel] }));
   return {
     g,
     blinger,
     tb,
     channelId,
     webhook: `${tb.url}/${type}/${channelId}`,
-    async stop() {
-      await tb.stop();
-      await g.close();
-      await blinger.close();
-    },
-  };
-}
-
-export interface FileServer {
-  url: string;
-  close(): Promise<void>;
-}
-
-/**
- * Serves `files` by path (e.g. '/photo.png'), with their Content-Type as given (or none); `chunked`
- * files are sent without a Content-Length, in pieces.
- */
-export async function startFileServer(files: Record<string, { body: Buffer; type?: string; chunked?: boolean }>): Promise<FileServer> {
-  const server = http.createServer((req, res) => {
-    const f = files[new URL(req.url ?? '/', 'http://x').pathname];
-    if (!f) return void res.writeHead(404).end('not found');
-    res.writeHead(200, { ...(f.type ? { 'content-type': f.type } : {}), ...(f.chunked ? {} : { 'content-length': f.body.length }) });
-    if (!f.chunked) return void res.end(f.body);
-    for (let i = 0; i < f.body.length; i += 64 * 1024) res.write(f.body.subarray(i, i + 64 * 1024));
-    res.end();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    stop: () => stopBetween(tb, g, blinger),
   };
 }

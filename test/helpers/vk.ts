@@ -1,32 +1,19 @@
 /**
  * A real bridge with one VK channel between the VK API double and the Blinger double, on its own
- * Redis prefix (what test/helpers/bridge.ts does for Telegram), plus a small file server for the
- * agents' attachments.
+ * Redis prefix (what test/helpers/bridge.ts does for Telegram).
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { createBridge, type Bridge } from '../../src/bridge.js';
 import type { ChannelConfig } from '../../src/config/schema.js';
-import { registerSecret } from '../../src/redact.js';
-import { botFlowSchema, type BotFlowInput } from '../../src/flow/config.js';
+import type { BotFlowInput } from '../../src/flow/config.js';
 import type { Middleware } from '../../src/flow/middleware.js';
 import { channelSettings } from '../../src/adapters.js';
 import { vkAdapter } from '../../adapters/vk/index.js';
 import { startVkDouble, type VkDouble, type VkDoubleOptions } from '../doubles/vk-api.js';
 import { startBlingerDouble, type BlingerDouble } from '../doubles/blinger.js';
-import { baseTestConfig, BLINGER_TOKEN, captureLogger, MEDIA_SECRET, TEST_TUNING } from './bridge.js';
-import { freePort } from './net.js';
-import { readyRedis, removeKeys, uniquePrefix } from './redis.js';
+import { BLINGER_TOKEN, launchTestBridge, MEDIA_SECRET, startBetween, stopBetween, testChannel, type TestBridge } from './bridge.js';
 
 export const VK_CHANNEL = 'vk-support';
 
-export interface VkBridge {
-  bridge: Bridge;
-  url: string;
-  prefix: string;
-  logs: string[];
-  stop(): Promise<void>;
-}
+export type VkBridge = TestBridge;
 
 export interface VkBridgeOptions {
   vk: VkDouble;
@@ -44,56 +31,33 @@ export interface VkBridgeOptions {
 
 /** The channel's `adapter` section as validated, pointing at the double. */
 export function vkChannel(vk: VkDouble, blingerUrl: string, adapter: Record<string, unknown> = {}, bot?: BotFlowInput): ChannelConfig {
-  const raw = {
-    type: 'vk',
-    token: vk.community.token,
-    groupId: vk.community.id,
-    apiRoot: vk.apiRoot,
-    pollLease: 4000,
-    requestTimeout: 3000,
-    ...adapter,
-  };
-  const channel: ChannelConfig = {
+  const channel = testChannel({
     id: VK_CHANNEL,
-    blinger: { url: blingerUrl, token: BLINGER_TOKEN, timeoutMs: 2000 },
-    adapter: raw as ChannelConfig['adapter'],
-    allowPrivateUrls: true,
-    ...(bot ? { bot: botFlowSchema.parse(bot) } : {}),
-  };
+    blingerUrl,
+    blingerToken: BLINGER_TOKEN,
+    adapter: {
+      type: 'vk',
+      token: vk.community.token,
+      groupId: vk.community.id,
+      apiRoot: vk.apiRoot,
+      pollLease: 4000,
+      requestTimeout: 3000,
+      ...adapter,
+    },
+    bot,
+  });
   return { ...channel, adapter: channelSettings(vkAdapter, channel) as ChannelConfig['adapter'] };
 }
 
-export async function startVkBridge(o: VkBridgeOptions): Promise<VkBridge> {
-  const port = await freePort();
-  const prefix = o.prefix ?? uniquePrefix();
-  const config = {
-    ...baseTestConfig({ port, prefix }),
-    retryMaxAgeMs: o.retryMaxAgeMs ?? 60_000,
-    channels: [vkChannel(o.vk, o.blingerUrl, o.adapter, o.bot)],
-  };
-  for (const s of [o.vk.community.token, BLINGER_TOKEN, MEDIA_SECRET]) registerSecret(s);
-  const { logs, log } = captureLogger();
-  const bridge = createBridge({
-    config,
-    log,
-    ...(o.middleware ? { middleware: o.middleware } : {}),
-    tuning: { ...TEST_TUNING, ...(o.now ? { now: o.now } : {}) },
+export function startVkBridge(o: VkBridgeOptions): Promise<VkBridge> {
+  return launchTestBridge({
+    config: { retryMaxAgeMs: o.retryMaxAgeMs ?? 60_000, channels: [vkChannel(o.vk, o.blingerUrl, o.adapter, o.bot)] },
+    secrets: [o.vk.community.token, BLINGER_TOKEN, MEDIA_SECRET],
+    prefix: o.prefix,
+    middleware: o.middleware,
+    now: o.now,
+    keepKeys: o.keepKeys,
   });
-  const url = await bridge.start();
-  return {
-    bridge,
-    url,
-    prefix,
-    logs,
-    async stop() {
-      await bridge.stop();
-      if (!o.keepKeys) {
-        const r = await readyRedis();
-        await removeKeys(r, prefix);
-        await r.quit();
-      }
-    },
-  };
 }
 
 export interface VkStack {
@@ -113,49 +77,12 @@ export async function startVkStack(o: Omit<VkBridgeOptions, 'vk' | 'blingerUrl'>
     ...double,
   });
   const blinger = await startBlingerDouble({ token: BLINGER_TOKEN, channelId: VK_CHANNEL });
-  try {
-    return { vk, blinger, tb: await startVkBridge({ ...rest, vk, blingerUrl: blinger.url }) };
-  } catch (err) {
-    await vk.close();
-    await blinger.close();
-    throw err;
-  }
+  const tb = await startBetween([vk, blinger], () => startVkBridge({ ...rest, vk, blingerUrl: blinger.url }));
+  return { vk, blinger, tb };
 }
 
-export async function stopVkStack(s: Partial<VkStack>): Promise<void> {
-  await s.tb?.stop();
-  await s.vk?.close();
-  await s.blinger?.close();
-}
-
-/** Serves fixed files on 127.0.0.1 (agents' attachments), counting requests. */
-export interface FileServer {
-  url: string;
-  requests: string[];
-  close(): Promise<void>;
-}
-
-export async function startFileServer(files: Record<string, { type: string; bytes: Buffer }>): Promise<FileServer> {
-  const requests: string[] = [];
-  const server = http.createServer((req, res) => {
-    requests.push(req.url ?? '');
-    const file = files[(req.url ?? '').split('?')[0]!];
-    if (!file) {
-      res.writeHead(404).end('not found');
-      return;
-    }
-    res.writeHead(200, { 'content-type': file.type, 'content-length': file.bytes.length }).end(file.bytes);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    requests,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+export function stopVkStack(s: Partial<VkStack>): Promise<void> {
+  return stopBetween(s.tb, s.vk, s.blinger);
 }
 
 /** A 2x1 PNG (the double sniffs real image headers). */

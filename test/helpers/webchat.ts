@@ -4,14 +4,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { WebSocket } from 'ws';
-import { createBridge, type Bridge, type Role } from '../../src/bridge.js';
-import type { BridgeConfig, ChannelConfig } from '../../src/config/schema.js';
-import { baseTestConfig, captureLogger, TEST_TUNING } from './bridge.js';
-import { registerSecret } from '../../src/redact.js';
+import type { Role } from '../../src/bridge.js';
+import type { ChannelConfig } from '../../src/config/schema.js';
+import { launchTestBridge, testChannel, type TestBridge } from './bridge.js';
 import { WebchatAdapter } from '../../adapters/webchat/adapter.js';
-import { botFlowSchema, type BotFlowInput } from '../../src/flow/config.js';
-import { freePort } from './net.js';
-import { readyRedis, removeKeys, uniquePrefix } from './redis.js';
+import type { BotFlowInput } from '../../src/flow/config.js';
 
 export const MEDIA_SECRET = 'webchat-test-media-secret-0123456789';
 
@@ -23,25 +20,21 @@ export function webchatChannel(o: {
   adapter?: Record<string, unknown>;
   bot?: BotFlowInput;
 }): ChannelConfig {
-  return {
+  return testChannel({
     id: o.id,
-    blinger: { url: o.blingerUrl, token: o.token, timeoutMs: 2000 },
+    blingerUrl: o.blingerUrl,
+    blingerToken: o.token,
     adapter: { type: 'webchat', ...o.adapter },
+    bot: o.bot,
     allowPrivateUrls: false,
-    ...(o.bot ? { bot: botFlowSchema.parse(o.bot) } : {}),
-  };
+  });
 }
 
-export interface ChatBridge {
-  bridge: Bridge;
-  url: string;
-  prefix: string;
-  logs: string[];
+export interface ChatBridge extends TestBridge {
   /** The webchat adapter of a channel (default: the sandbox's). */
   chat(channelId?: string): WebchatAdapter;
   /** The sandbox channel's Custom App token (what the inbox page posts replies with). */
   sandboxToken(): string;
-  stop(): Promise<void>;
 }
 
 export interface ChatBridgeOptions {
@@ -56,27 +49,19 @@ export interface ChatBridgeOptions {
 }
 
 export async function startChatBridge(o: ChatBridgeOptions = {}): Promise<ChatBridge> {
-  const port = await freePort();
-  const prefix = o.prefix ?? uniquePrefix();
-  const config: BridgeConfig = {
-    ...baseTestConfig({ port, prefix, redisUrl: o.redisUrl, mediaSecret: MEDIA_SECRET }),
-    sandbox: !o.channels,
-    channels: o.channels ?? [],
-  };
-  registerSecret(MEDIA_SECRET);
-  const { logs, log } = captureLogger();
-  const bridge = createBridge({
-    config,
-    log,
+  const tb = await launchTestBridge({
+    config: { sandbox: !o.channels, channels: o.channels ?? [] },
+    secrets: [MEDIA_SECRET],
+    mediaSecret: MEDIA_SECRET,
+    prefix: o.prefix,
+    redisUrl: o.redisUrl,
     role: o.role,
-    tuning: TEST_TUNING,
+    keepKeys: o.keepKeys,
+    graceMs: 2000,
   });
-  const url = await bridge.start();
+  const { bridge } = tb;
   return {
-    bridge,
-    url,
-    prefix,
-    logs,
+    ...tb,
     chat(channelId = 'sandbox') {
       const a = bridge.channels.get(channelId)?.adapter;
       if (!(a instanceof WebchatAdapter)) throw new Error(`no webchat channel ${channelId}`);
@@ -86,14 +71,6 @@ export async function startChatBridge(o: ChatBridgeOptions = {}): Promise<ChatBr
       const c = bridge.channels.get('sandbox');
       if (!c) throw new Error('not in sandbox mode');
       return c.config.blinger.token;
-    },
-    async stop() {
-      await bridge.stop({ graceMs: 2000 });
-      if (!o.keepKeys && !o.redisUrl) {
-        const r = await readyRedis();
-        await removeKeys(r, prefix);
-        await r.quit();
-      }
     },
   };
 }

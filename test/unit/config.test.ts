@@ -2,7 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/config/load.js';
+import { loadConfig } from '../../src/config/load.js';
+import { configProblems } from '../helpers/config.js';
 import { parseDuration } from '../../src/config/duration.js';
 
 const TOKEN = '123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw';
@@ -13,16 +14,6 @@ const channelEnv = {
   TELEGRAM_BOT_TOKEN: TOKEN,
   MEDIA_SECRET: 'a-long-random-media-secret',
 };
-
-function problems(env: Record<string, string>): string[] {
-  try {
-    loadConfig(env);
-  } catch (e) {
-    if (e instanceof ConfigError) return e.problems;
-    throw e;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('configuration from the environment', () => {
   it('uses the documented defaults and runs the sandbox when no channel is configured', () => {
@@ -63,7 +54,7 @@ describe('configuration from the environment', () => {
   });
 
   it('names every bad variable on its own line with what is expected', () => {
-    const p = problems({
+    const p = configProblems({
       PORT: 'eighty',
       REDIS_URL: 'localhost:6379',
       TELEGRAM_MODE: 'push',
@@ -80,21 +71,23 @@ describe('configuration from the environment', () => {
   });
 
   it("names a messenger's variable set without the one that enables it, and checks it with the channel", () => {
-    expect(problems({ TELEGRAM_MODE: 'push' })).toEqual([
+    expect(configProblems({ TELEGRAM_MODE: 'push' })).toEqual([
       'TELEGRAM_MODE=push: set without TELEGRAM_BOT_TOKEN, so it has no effect (set TELEGRAM_BOT_TOKEN, or remove it)',
     ]);
-    expect(problems({ ...channelEnv, TELEGRAM_MODE: 'push' })).toEqual([expect.stringMatching(/^TELEGRAM_MODE=push: .*polling.*webhook/)]);
-    expect(problems({ PORT: 'x y' })).toEqual(['PORT="x y": expected a port number 1–65535']);
+    expect(configProblems({ ...channelEnv, TELEGRAM_MODE: 'push' })).toEqual([
+      expect.stringMatching(/^TELEGRAM_MODE=push: .*polling.*webhook/),
+    ]);
+    expect(configProblems({ PORT: 'x y' })).toEqual(['PORT="x y": expected a port number 1–65535']);
   });
 
   it('asks for the missing parts of a half-configured channel, and for MEDIA_SECRET', () => {
-    const p = problems({ TELEGRAM_BOT_TOKEN: TOKEN });
+    const p = configProblems({ TELEGRAM_BOT_TOKEN: TOKEN });
     expect(p.filter((l) => /^BLINGER_(URL|TOKEN|CHANNEL_ID): required/.test(l))).toHaveLength(3);
     expect(p.some((l) => l.startsWith('MEDIA_SECRET: required'))).toBe(true);
   });
 
   it('never echoes a secret in a problem line', () => {
-    const p = problems({ ...channelEnv, TELEGRAM_BOT_TOKEN: 'not-a-token-but-secret-ish', MEDIA_SECRET: 'short' });
+    const p = configProblems({ ...channelEnv, TELEGRAM_BOT_TOKEN: 'not-a-token-but-secret-ish', MEDIA_SECRET: 'short' });
     expect(p.join('\n')).not.toContain('not-a-token-but-secret-ish');
     expect(p.join('\n')).not.toContain('short');
     expect(p).toContain('MEDIA_SECRET=(5 characters, hidden): expected at least 16 characters (use a long random string)');
@@ -102,11 +95,11 @@ describe('configuration from the environment', () => {
   });
 
   it('requires ADMIN_USER and ADMIN_PASSWORD together', () => {
-    expect(problems({ ADMIN_USER: 'ops' })).toEqual(['ADMIN_USER / ADMIN_PASSWORD: set both to enable /admin, or neither']);
+    expect(configProblems({ ADMIN_USER: 'ops' })).toEqual(['ADMIN_USER / ADMIN_PASSWORD: set both to enable /admin, or neither']);
   });
 
   it('refuses an /admin password shorter than 12 characters, without echoing it; ADMIN_READ_ONLY makes the dashboard read-only', () => {
-    const p = problems({ ADMIN_USER: 'ops', ADMIN_PASSWORD: 'hunter2-abc' });
+    const p = configProblems({ ADMIN_USER: 'ops', ADMIN_PASSWORD: 'hunter2-abc' });
     expect(p).toEqual(['ADMIN_PASSWORD=(11 characters, hidden): expected at least 12 characters (/admin can pause and empty the queues)']);
     expect(loadConfig({ ADMIN_USER: 'ops', ADMIN_PASSWORD: 'correct-horse-battery' }).admin).toEqual({
       user: 'ops',
@@ -114,7 +107,7 @@ describe('configuration from the environment', () => {
       readOnly: false,
     });
     expect(loadConfig({ ADMIN_USER: 'ops', ADMIN_PASSWORD: 'correct-horse-battery', ADMIN_READ_ONLY: 'true' }).admin?.readOnly).toBe(true);
-    expect(problems({ ADMIN_READ_ONLY: 'yes' })).toEqual(['ADMIN_READ_ONLY=yes: expected true or false']);
+    expect(configProblems({ ADMIN_READ_ONLY: 'yes' })).toEqual(['ADMIN_READ_ONLY=yes: expected true or false']);
   });
 
   it('the sandbox listens on 127.0.0.1 unless HOST says otherwise; a configured bridge on every interface', () => {
@@ -126,18 +119,18 @@ describe('configuration from the environment', () => {
   });
 
   it.each(['0.0.0.0:3000', 'http://0.0.0.0', 'my host', '-bad.example', 'a..b'])('refuses HOST=%s with one line naming HOST', (host) => {
-    expect(problems({ HOST: host })).toEqual([
+    expect(configProblems({ HOST: host })).toEqual([
       expect.stringMatching(/^HOST=("?).*\1: expected an IP address \(0\.0\.0\.0, 127\.0\.0\.1, ::\) or a host name such as localhost$/),
     ]);
   });
 
   it('refuses MEDIA_LINK_TTL=0 (every link would be expired when sent) and takes HTTP_REQUEST_TIMEOUT as a duration', () => {
-    expect(problems({ MEDIA_LINK_TTL: '0' })).toEqual(['MEDIA_LINK_TTL=0: expected more than 0 (links would be expired when sent)']);
-    expect(problems({ MEDIA_LINK_TTL: '0s' })).toHaveLength(1);
+    expect(configProblems({ MEDIA_LINK_TTL: '0' })).toEqual(['MEDIA_LINK_TTL=0: expected more than 0 (links would be expired when sent)']);
+    expect(configProblems({ MEDIA_LINK_TTL: '0s' })).toHaveLength(1);
     expect(loadConfig({ MEDIA_LINK_TTL: '1h' }).mediaTtlMs).toBe(3_600_000);
     expect(loadConfig({ HTTP_REQUEST_TIMEOUT: '2m' }).requestTimeoutMs).toBe(120_000);
     expect(loadConfig({}).requestTimeoutMs).toBeUndefined();
-    expect(problems({ HTTP_REQUEST_TIMEOUT: '10' })[0]).toMatch(/^HTTP_REQUEST_TIMEOUT=10: expected at least 1s/);
+    expect(configProblems({ HTTP_REQUEST_TIMEOUT: '10' })[0]).toMatch(/^HTTP_REQUEST_TIMEOUT=10: expected at least 1s/);
   });
 });
 
@@ -169,7 +162,7 @@ describe('BRIDGE_CONFIG files', () => {
 
   it('reads JSON and reports problems by path', () => {
     const path = file('bad.json', JSON.stringify({ channels: [{ id: 'has space', blinger: { url: 'ftp://x', token: '' }, adapter: {} }] }));
-    const p = problems({ BRIDGE_CONFIG: path, MEDIA_SECRET: channelEnv.MEDIA_SECRET });
+    const p = configProblems({ BRIDGE_CONFIG: path, MEDIA_SECRET: channelEnv.MEDIA_SECRET });
     expect(p).toEqual(
       expect.arrayContaining([
         expect.stringMatching(/^BRIDGE_CONFIG channels\[0\]\.id: expected 1-64 characters/),
@@ -182,16 +175,18 @@ describe('BRIDGE_CONFIG files', () => {
 
   it('names an unset ${VAR}, a missing file, invalid YAML and duplicate ids', () => {
     expect(
-      problems({
+      configProblems({
         BRIDGE_CONFIG: file('v.yaml', 'channels: [{id: a, blinger: {url: "https://x", token: "${NOPE}"}, adapter: {type: telegram}}]'),
         MEDIA_SECRET: channelEnv.MEDIA_SECRET,
       })[0],
     ).toBe('BRIDGE_CONFIG: ${NOPE} is used but the environment variable NOPE is not set');
-    expect(problems({ BRIDGE_CONFIG: join(dir, 'missing.yaml') })[0]).toMatch(/^BRIDGE_CONFIG: cannot read .*missing\.yaml \(ENOENT\)/);
-    expect(problems({ BRIDGE_CONFIG: file('broken.yaml', 'channels: [: :') })[0]).toMatch(/^BRIDGE_CONFIG: .* is not valid YAML/);
+    expect(configProblems({ BRIDGE_CONFIG: join(dir, 'missing.yaml') })[0]).toMatch(
+      /^BRIDGE_CONFIG: cannot read .*missing\.yaml \(ENOENT\)/,
+    );
+    expect(configProblems({ BRIDGE_CONFIG: file('broken.yaml', 'channels: [: :') })[0]).toMatch(/^BRIDGE_CONFIG: .* is not valid YAML/);
     const dup =
       'channels: [{id: a, blinger: {url: "https://x", token: t}, adapter: {type: webchat}}, {id: a, blinger: {url: "https://x", token: t}, adapter: {type: webchat}}]';
-    expect(problems({ BRIDGE_CONFIG: file('dup.yaml', dup), MEDIA_SECRET: channelEnv.MEDIA_SECRET })).toEqual([
+    expect(configProblems({ BRIDGE_CONFIG: file('dup.yaml', dup), MEDIA_SECRET: channelEnv.MEDIA_SECRET })).toEqual([
       'BRIDGE_CONFIG channels: the id "a" is used twice; each Custom App ID must be unique',
     ]);
   });

@@ -2,7 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/config/load.js';
+import { loadConfig } from '../../src/config/load.js';
+import { configProblems } from '../helpers/config.js';
 import { HANDOVER_BUTTON_DATA, menuData } from '../../src/flow/config.js';
 import { isOpen } from '../../src/flow/schedule.js';
 
@@ -25,13 +26,7 @@ function withBot(bot: string): string {
 }
 
 function problems(path: string): string[] {
-  try {
-    loadConfig({ BRIDGE_CONFIG: path, MEDIA_SECRET: ENV.MEDIA_SECRET });
-  } catch (e) {
-    if (e instanceof ConfigError) return e.problems;
-    throw e;
-  }
-  throw new Error('expected a ConfigError');
+  return configProblems({ BRIDGE_CONFIG: path, MEDIA_SECRET: ENV.MEDIA_SECRET });
 }
 
 describe('the bot section of BRIDGE_CONFIG', () => {

@@ -3,6 +3,7 @@
  * generic classification) and the Meta adapters' own error tables and agent notices.
  */
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import type { WebhookRequest } from '../../src/adapter.js';
 import {
   answerGraphChallenge,
@@ -71,6 +72,16 @@ describe('Graph webhook authentication', () => {
     const empty = Buffer.alloc(0);
     const emptyPost: WebhookRequest = { ...post(list, signMetaBody(empty, SECRET)), body: undefined, rawBody: empty };
     expect(checkGraphWebhook(emptyPost, secrets)?.status).toBe(400);
+  });
+
+  it('a signed POST of the wrong notification shape: 400 naming the first problem; unsigned is still 401', () => {
+    const shape = z.object({ object: z.literal('page'), entry: z.array(z.object({ id: z.string() })) });
+    const good = Buffer.from('{"object":"page","entry":[{"id":"1"}]}');
+    expect(checkGraphWebhook(post(good, signMetaBody(good, SECRET)), secrets, shape)).toBeUndefined();
+    const bad = Buffer.from('{"object":"page","entry":[{"id":1}]}');
+    const refused = checkGraphWebhook(post(bad, signMetaBody(bad, SECRET)), secrets, shape);
+    expect(refused).toMatchObject({ status: 400, body: { error: 'bad_request', message: expect.stringMatching(/^entry\.0\.id: /) } });
+    expect(checkGraphWebhook(post(bad, undefined), secrets, shape)?.status).toBe(401);
   });
 });
 

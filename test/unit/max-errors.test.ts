@@ -9,7 +9,8 @@ import { classifyMaxError, describeForAgent } from '../../adapters/max/errors.js
 import { keyboardAttachment, MAX_TEXT_LENGTH } from '../../adapters/max/send.js';
 import { maxSettingsSchema } from '../../adapters/max/settings.js';
 import { splitText } from '../../src/toolkit/index.js';
-import { ConfigError, loadConfig } from '../../src/config/load.js';
+import { loadConfig } from '../../src/config/load.js';
+import { configProblems } from '../helpers/config.js';
 
 /** No lone surrogate (String.prototype.isWellFormed is ES2024, beyond this project's lib). */
 const wellFormed = (s: string) => !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(s);
@@ -155,16 +156,6 @@ describe('one MAX channel from the environment', () => {
   };
   const token = 'f9LHodD0cOJTestTokenForTheMaxDoubleOnly_aaaa';
 
-  function problems(env: Record<string, string>): string[] {
-    try {
-      loadConfig(env);
-    } catch (e) {
-      if (e instanceof ConfigError) return e.problems;
-      throw e;
-    }
-    throw new Error('expected a ConfigError');
-  }
-
   it('MAX_BOT_TOKEN selects the adapter; MAX_MODE, MAX_WEBHOOK_SECRET and MAX_API_ROOT set its keys', () => {
     const c = loadConfig({
       ...base,
@@ -179,10 +170,10 @@ describe('one MAX channel from the environment', () => {
   });
 
   it('names a bad variable without echoing a secret, and a MAX variable set without the token', () => {
-    const p = problems({ ...base, MAX_BOT_TOKEN: token, MAX_WEBHOOK_SECRET: 'bad secret!' });
+    const p = configProblems({ ...base, MAX_BOT_TOKEN: token, MAX_WEBHOOK_SECRET: 'bad secret!' });
     expect(p.join('\n')).not.toContain('bad secret!');
     expect(p.some((l) => l.startsWith('MAX_WEBHOOK_SECRET=(11 characters, hidden): expected 5-256 characters'))).toBe(true);
-    expect(problems({ MAX_MODE: 'webhook' })).toContainEqual(
+    expect(configProblems({ MAX_MODE: 'webhook' })).toContainEqual(
       expect.stringMatching(/^MAX_MODE=webhook: set without MAX_BOT_TOKEN, so it has no effect/),
     );
   });

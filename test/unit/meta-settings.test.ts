@@ -1,6 +1,7 @@
 /** WhatsApp from the environment (one channel), and the three Graph types' settings as BRIDGE_CONFIG writes them. */
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/config/load.js';
+import { loadConfig } from '../../src/config/load.js';
+import { configProblems } from '../helpers/config.js';
 import { whatsappSettingsSchema } from '../../adapters/whatsapp/settings.js';
 import { instagramSettingsSchema, messengerSettingsSchema } from '../../adapters/messenger/settings.js';
 
@@ -38,17 +39,12 @@ describe('WhatsApp settings', () => {
   });
 
   it('names each bad variable, secrets masked', () => {
-    let problems: string[] = [];
-    try {
-      loadConfig({
-        ...env,
-        WHATSAPP_PHONE_NUMBER_ID: '+1 555 0100',
-        WHATSAPP_ACCESS_TOKEN: 'short-secret',
-        WHATSAPP_TEMPLATE: 'Reopen Chat',
-      });
-    } catch (e) {
-      if (e instanceof ConfigError) problems = e.problems;
-    }
+    const problems = configProblems({
+      ...env,
+      WHATSAPP_PHONE_NUMBER_ID: '+1 555 0100',
+      WHATSAPP_ACCESS_TOKEN: 'short-secret',
+      WHATSAPP_TEMPLATE: 'Reopen Chat',
+    });
     expect(problems.join('\n')).toMatch(/WHATSAPP_PHONE_NUMBER_ID.*phone number ID/);
     expect(problems.join('\n')).toMatch(/WHATSAPP_ACCESS_TOKEN.*access token/);
     expect(problems.join('\n')).toMatch(/WHATSAPP_TEMPLATE.*template name/);

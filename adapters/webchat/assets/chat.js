@@ -175,14 +175,7 @@
     const group = document.createElement('div');
     group.className = 'keyboard';
     group.setAttribute('role', 'group');
-    const button = (label, onClick) => {
-      const b = document.createElement('button');
-      b.type = 'button';
-      b.className = 'kb-button';
-      b.textContent = label;
-      b.addEventListener('click', onClick);
-      return b;
-    };
+    const button = (label, onClick) => textButton('kb-button', label, onClick);
     if (Array.isArray(k.buttons) && k.buttons.length) {
       // Every message keeps its buttons, as in Telegram: an older menu can still be used.
       group.setAttribute('aria-label', 'Quick replies');
@@ -244,14 +237,19 @@
     if (nearBottom) list.scrollTop = list.scrollHeight;
   }
 
-  /** A small action link in a message's meta line. */
-  function action(label, onClick) {
+  /** A button with a text label (a keyboard button, an action in a message's meta line). */
+  function textButton(className, label, onClick) {
     const b = document.createElement('button');
     b.type = 'button';
-    b.className = 'linkish';
+    b.className = className;
     b.textContent = label;
     b.addEventListener('click', onClick);
     return b;
+  }
+
+  /** A small action link in a message's meta line. */
+  function action(label, onClick) {
+    return textButton('linkish', label, onClick);
   }
 
   /**

@@ -16,7 +16,7 @@ import { deriveWebhookSecret } from '../../../adapters/telegram/settings.js';
 import type { BridgeConfig, ChannelConfig } from '../../../src/config/schema.js';
 import type { Role } from '../../../src/bridge.js';
 import type { Request } from '../../../bench/lib/load.js';
-import { groupBy, verify, type Figures } from './verify.js';
+import { groupBy, noFigures, verify, type Figures } from './verify.js';
 
 export const CHANNEL_ID = 'chaos';
 export const BLINGER_TOKEN = 'chaos-blinger-token-0123456789';
@@ -292,15 +292,7 @@ export async function untilAllArrived(w: World, direction: 'inbound' | 'outbound
 
 /** Sum of several directions' figures. */
 export function addFigures(...list: Figures[]): Figures {
-  const out: Figures = {
-    sent: 0,
-    delivered: 0,
-    lost: 0,
-    duplicates: 0,
-    orderViolations: 0,
-    maxDuplicatesPerConversation: 0,
-    nonAdjacentDuplicates: 0,
-  };
+  const out = noFigures();
   for (const f of list) {
     out.sent += f.sent;
     out.delivered += f.delivered;

@@ -20,20 +20,17 @@ export interface Figures {
   nonAdjacentDuplicates: number;
 }
 
+/** All figures 0: where counting starts. */
+export function noFigures(): Figures {
+  return { sent: 0, delivered: 0, lost: 0, duplicates: 0, orderViolations: 0, maxDuplicatesPerConversation: 0, nonAdjacentDuplicates: 0 };
+}
+
 /**
  * `expected`: conversation → its messages in the order they were sent.
  * `arrived`: conversation → what arrived, in arrival order.
  */
 export function verify(expected: Map<string, string[]>, arrived: Map<string, string[]>): Figures {
-  const f: Figures = {
-    sent: 0,
-    delivered: 0,
-    lost: 0,
-    duplicates: 0,
-    orderViolations: 0,
-    maxDuplicatesPerConversation: 0,
-    nonAdjacentDuplicates: 0,
-  };
+  const f = noFigures();
   for (const list of expected.values()) f.sent += list.length;
   for (const [conversation, got] of arrived) {
     f.delivered += got.length;
