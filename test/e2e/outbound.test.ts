@@ -114,13 +114,15 @@ describe('POST /blinger/:channelId', () => {
     tg.setFailureRate('sendMessage', 0.2, { error_code: 502, description: 'Bad Gateway' });
     const chats = 20;
     const per = 50;
-    const posts: Promise<{ status: number }>[] = [];
-    for (let n = 0; n < per; n++) {
-      for (let c = 0; c < chats; c++) posts.push(reply(String(1000 + c), `reply ${n}`));
-      // Blinger sends one conversation's replies one after another; keep each chat's POSTs ordered.
-      if (n % 10 === 9) await Promise.all(posts.splice(0));
-    }
-    await Promise.all(posts);
+    // As Blinger does: one conversation's replies one after another, the conversations side by side.
+    const statuses = await Promise.all(
+      Array.from({ length: chats }, async (_, c) => {
+        const got: number[] = [];
+        for (let n = 0; n < per; n++) got.push((await reply(String(1000 + c), `reply ${n}`)).status);
+        return got;
+      }),
+    );
+    expect(statuses.flat().every((status) => status === 200)).toBe(true);
     await tg.waitForSent(chats * per, 60_000);
     const byChat = new Map<string, string[]>();
     for (const s of tg.sent) byChat.set(s.chat_id, [...(byChat.get(s.chat_id) ?? []), s.text!]);
