@@ -1,8 +1,12 @@
 /**
  * Summarizes V8 CPU profiles (node --cpu-prof; `npm run bench -- --profile` writes them to
- * bench/results/profiles/): self time by function and by package, heaviest first.
+ * bench/results/profiles/, named by scenario): self time by package and by function, heaviest
+ * first, as shares of the CPU time the process used (idle left out).
  *
- *   node --import tsx bench/profile-summary.ts <file.cpuprofile> [--top 30]
+ *   node --import tsx bench/profile-summary.ts <file.cpuprofile>... [--top 30] [--messages N]
+ *
+ * --messages: how many messages the profiled process handled (warm-up included), to show µs per
+ * message next to each share.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -21,36 +25,65 @@ interface Profile {
   timeDeltas: number[];
 }
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '30' } } });
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { top: { type: 'string', default: '30' }, messages: { type: 'string' } },
+});
 const top = Number(values.top);
+const messages = values.messages ? Number(values.messages) : undefined;
 
-for (const file of positionals) {
+/** Where a frame's code lives: an npm package, Node.js itself, V8's own work, or the bridge's folder. */
+function packageOf(f: ProfileNode['callFrame']): string {
+  if (f.url === '') return `(${f.functionName || 'native'})`;
+  const pkg = /node_modules\/((@[^/]+\/)?[^/]+)/.exec(f.url)?.[1];
+  if (pkg) return pkg;
+  if (f.url.startsWith('node:')) return 'node core';
+  // The bridge's own code by folder (dist/src/http → bridge src/http), to see which part costs.
+  const folder = /\/dist\/((?:src|adapters)\/[^/]+)/.exec(f.url)?.[1];
+  return folder ? `bridge ${folder.replace(/\.js$/, '')}` : 'bridge code';
+}
+
+function whereOf(f: ProfileNode['callFrame']): string {
+  const file = f.url
+    .replace(/^file:\/\//, '')
+    .replace(/.*\/node_modules\//, 'npm:')
+    .replace(/.*\/(src|adapters|dist)\//, '$1/');
+  return `${f.functionName || '(anonymous)'}  ${file}:${f.lineNumber + 1}`;
+}
+
+function add<K>(map: Map<K, number>, key: K, us: number): void {
+  map.set(key, (map.get(key) ?? 0) + us);
+}
+
+function summarize(file: string): void {
   const p = JSON.parse(readFileSync(file, 'utf8')) as Profile;
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
-  const self = new Map<number, number>();
-  for (let i = 0; i < p.samples.length; i++) self.set(p.samples[i]!, (self.get(p.samples[i]!) ?? 0) + (p.timeDeltas[i] ?? 0));
-  const total = [...self.values()].reduce((a, b) => a + b, 0);
+  const selfById = new Map<number, number>();
+  for (let i = 0; i < p.samples.length; i++) add(selfById, p.samples[i]!, p.timeDeltas[i] ?? 0);
   const byFn = new Map<string, number>();
   const byPkg = new Map<string, number>();
-  for (const [id, us] of self) {
+  let idle = 0;
+  for (const [id, us] of selfById) {
     const f = byId.get(id)!.callFrame;
-    const where = f.url
-      .replace(/^file:\/\//, '')
-      .replace(/.*\/node_modules\//, 'npm:')
-      .replace(/.*\/(src|adapters|dist)\//, '$1/');
-    const key = `${f.functionName || '(anonymous)'}  ${where}:${f.lineNumber + 1}`;
-    byFn.set(key, (byFn.get(key) ?? 0) + us);
-    const pkg =
-      f.url === ''
-        ? `(${f.functionName || 'native'})`
-        : (/node_modules\/((@[^/]+\/)?[^/]+)/.exec(f.url)?.[1] ?? (f.url.startsWith('node:') ? 'node core' : 'bridge code'));
-    byPkg.set(pkg, (byPkg.get(pkg) ?? 0) + us);
+    if (f.url === '' && f.functionName === '(idle)') {
+      idle += us;
+      continue;
+    }
+    add(byFn, whereOf(f), us);
+    add(byPkg, packageOf(f), us);
   }
-  const pct = (us: number) => `${((us / total) * 100).toFixed(1).padStart(5)} %`;
-  console.log(`${file}: ${(total / 1e6).toFixed(2)} s sampled over ${((p.endTime - p.startTime) / 1e6).toFixed(1)} s`);
-  console.log('\nby package:');
-  for (const [k, us] of [...byPkg].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`  ${pct(us)}  ${k}`);
+  const busy = [...byPkg.values()].reduce((a, b) => a + b, 0);
+  const share = (us: number) =>
+    `${((us / busy) * 100).toFixed(1).padStart(5)} %${messages ? `  ${(us / messages).toFixed(0).padStart(4)} µs/msg` : ''}`;
+  const wall = (p.endTime - p.startTime) / 1e6;
+  console.log(
+    `${file}: ${(busy / 1e6).toFixed(2)} s of CPU (+ ${(idle / 1e6).toFixed(2)} s idle) over ${wall.toFixed(1)} s${messages ? `; ${(busy / messages).toFixed(0)} µs per message over ${messages.toLocaleString('en-US')}` : ''}`,
+  );
+  console.log('\nby package (self time):');
+  for (const [k, us] of [...byPkg].sort((a, b) => b[1] - a[1]).slice(0, 20)) console.log(`  ${share(us)}  ${k}`);
   console.log('\nby function (self time):');
-  for (const [k, us] of [...byFn].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`  ${pct(us)}  ${k}`);
+  for (const [k, us] of [...byFn].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`  ${share(us)}  ${k}`);
   console.log('');
 }
+
+for (const file of positionals) summarize(file);
