@@ -967,7 +967,10 @@ function latencyRows(r: Results): void {
 }
 
 function memoryRows(r: Results): void {
-  const settingsLabel = PRODUCT_NODE_OPTIONS ? `NODE_OPTIONS=${PRODUCT_NODE_OPTIONS} as the image` : 'no NODE_OPTIONS';
+  const settingsLabel = [
+    PRODUCT_NODE_OPTIONS ? `NODE_OPTIONS=${PRODUCT_NODE_OPTIONS} as the image` : 'no NODE_OPTIONS',
+    ...bridgeNodeArgs,
+  ].join(' ');
   const latencyRuns = (d: Direction) => [...(r.latency[d]?.atShare ?? []), ...(r.latency[d]?.atFixedRate ?? [])];
   for (const direction of ['inbound', 'outbound'] as const) {
     const rss = [...r[direction], ...latencyRuns(direction)].map((x) => x.peakRss);
@@ -1064,7 +1067,19 @@ function cpuNote(name: string, runs: ThroughputRun[], cores: number): void {
   );
 }
 
+/** Other processes' CPU in the measured windows: on a busy machine the figures measure the contention. */
+function busyMachineWarning(r: Results): void {
+  const throughput = [r.inbound, r.outbound, r.ceilIn, r.ceilOut, r.ceilHttpIn, r.ceilHttpOut, r.naiveIn, r.naiveOut].flat();
+  const latency = [r.latency.inbound, r.latency.outbound].flatMap((l) => (l ? [...l.atShare, ...l.atFixedRate] : []));
+  const others = [...throughput, ...latency].map((x) => x.cpu.other / x.cpu.wall);
+  if (!others.length || Math.max(...others) < 0.25) return;
+  settings.push(
+    `**busy machine**: other processes used ${median(others).toFixed(2)} cores (median; up to ${Math.max(...others).toFixed(2)}) during the measured windows${argv['cpu-hog'] ? ', the CPU hog included' : ''}: latencies and msg/s measure that contention too (see "other processes" under Checks)`,
+  );
+}
+
 function report(r: Results, machine: Machine): void {
+  busyMachineWarning(r);
   throughputRows(r);
   cpuRows('inbound', r.inbound, r.ceilIn);
   cpuRows('outbound', r.outbound, r.ceilOut);
