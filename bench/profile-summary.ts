@@ -3,12 +3,13 @@
  * bench/results/profiles/, named by scenario): self time by package and by function, heaviest
  * first, as shares of the CPU time the process used (idle left out).
  *
- *   node --import tsx bench/profile-summary.ts <file.cpuprofile>... [--top 30] [--messages N]
+ *   node --import tsx bench/profile-summary.ts <file.cpuprofile>... [--top 30] [--whole] [--messages N]
  *
- * --messages: how many messages the profiled process handled (warm-up included), to show µs per
- * message next to each share.
+ * The bench writes <file>.window.json next to a profile: the measured window and its messages.
+ * Only that window's samples count then (no start-up, no warm-up), with µs per message next to
+ * each share. --whole: the whole profile; --messages: the messages it handled, for µs per message.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 interface ProfileNode {
@@ -27,10 +28,21 @@ interface Profile {
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { top: { type: 'string', default: '30' }, messages: { type: 'string' } },
+  options: { top: { type: 'string', default: '30' }, messages: { type: 'string' }, whole: { type: 'boolean', default: false } },
 });
 const top = Number(values.top);
-const messages = values.messages ? Number(values.messages) : undefined;
+
+/** The measured window the bench noted next to a profile (monotonic µs, as the profile's times). */
+interface Window {
+  fromUs: number;
+  toUs: number;
+  messages: number;
+}
+
+function windowOf(file: string): Window | undefined {
+  if (values.whole || !existsSync(`${file}.window.json`)) return undefined;
+  return JSON.parse(readFileSync(`${file}.window.json`, 'utf8')) as Window;
+}
 
 /** Where a frame's code lives: an npm package, Node.js itself, V8's own work, or the bridge's folder. */
 function packageOf(f: ProfileNode['callFrame']): string {
@@ -55,11 +67,24 @@ function add<K>(map: Map<K, number>, key: K, us: number): void {
   map.set(key, (map.get(key) ?? 0) + us);
 }
 
+/** Self time (µs) by node id, of the samples inside the window (all without one). */
+function selfTimes(p: Profile, window: Window | undefined): Map<number, number> {
+  const selfById = new Map<number, number>();
+  let at = p.startTime;
+  for (let i = 0; i < p.samples.length; i++) {
+    const delta = p.timeDeltas[i] ?? 0;
+    at += delta;
+    if (!window || (at >= window.fromUs && at <= window.toUs)) add(selfById, p.samples[i]!, delta);
+  }
+  return selfById;
+}
+
 function summarize(file: string): void {
   const p = JSON.parse(readFileSync(file, 'utf8')) as Profile;
+  const window = windowOf(file);
+  const messages = values.messages ? Number(values.messages) : window?.messages;
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
-  const selfById = new Map<number, number>();
-  for (let i = 0; i < p.samples.length; i++) add(selfById, p.samples[i]!, p.timeDeltas[i] ?? 0);
+  const selfById = selfTimes(p, window);
   const byFn = new Map<string, number>();
   const byPkg = new Map<string, number>();
   let idle = 0;
@@ -75,9 +100,9 @@ function summarize(file: string): void {
   const busy = [...byPkg.values()].reduce((a, b) => a + b, 0);
   const share = (us: number) =>
     `${((us / busy) * 100).toFixed(1).padStart(5)} %${messages ? `  ${(us / messages).toFixed(0).padStart(4)} µs/msg` : ''}`;
-  const wall = (p.endTime - p.startTime) / 1e6;
+  const wall = ((window ? window.toUs - window.fromUs : p.endTime - p.startTime) / 1e6).toFixed(1);
   console.log(
-    `${file}: ${(busy / 1e6).toFixed(2)} s of CPU (+ ${(idle / 1e6).toFixed(2)} s idle) over ${wall.toFixed(1)} s${messages ? `; ${(busy / messages).toFixed(0)} µs per message over ${messages.toLocaleString('en-US')}` : ''}`,
+    `${file}${window ? ' (measured window)' : ''}: ${(busy / 1e6).toFixed(2)} s of CPU (+ ${(idle / 1e6).toFixed(2)} s idle) over ${wall} s${messages ? `; ${(busy / messages).toFixed(0)} µs per message over ${messages.toLocaleString('en-US')}` : ''}`,
   );
   console.log('\nby package (self time):');
   for (const [k, us] of [...byPkg].sort((a, b) => b[1] - a[1]).slice(0, 20)) console.log(`  ${share(us)}  ${k}`);

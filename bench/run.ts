@@ -272,6 +272,19 @@ function cpuMeter(pid: number): () => CpuUse {
   };
 }
 
+/**
+ * With --profile: notes the measured window (monotonic µs, the clock V8's profiles use) and its
+ * messages next to the bridge's profile, so that profile-summary leaves out start-up and warm-up.
+ */
+function profileWindow(subject: Subject): (messages: number) => void {
+  const fromUs = Number(process.hrtime.bigint() / 1000n);
+  return (messages) => {
+    if (!subject.cpuProfile) return;
+    const toUs = Number(process.hrtime.bigint() / 1000n);
+    writeFileSync(`${subject.cpuProfile}.window.json`, JSON.stringify({ fromUs, toUs, messages }));
+  };
+}
+
 interface ThroughputRun {
   /** CPU used while `messages` were sent and delivered. */
   cpu: CpuUse;
@@ -290,10 +303,12 @@ async function throughputBridge(direction: Direction): Promise<ThroughputRun> {
     await warmUp(direction, bridge.url);
     const l = load(direction, bridge.url, P.messages / P.conversations, 'm');
     const cpu = cpuMeter(bridge.pid);
+    const profiled = profileWindow(bridge);
     const run = await closedLoop({ client, requests: l.requests, deadlineMs: 300_000 });
     await waitDelivered(direction, P.messages, 300_000);
     const end = performance.now();
     const used = cpu();
+    profiled(P.messages);
     const figures = verify(l.expected, arrivals(direction));
     return {
       cpu: used,
@@ -453,9 +468,11 @@ async function latencyBridge(direction: Direction, rate: number): Promise<Latenc
     const lag = monitorEventLoopDelay({ resolution: 1 });
     lag.enable();
     const cpu = cpuMeter(bridge.pid);
+    const profiled = profileWindow(bridge);
     const run = await openLoop(client, sequence, rate);
     await track;
     const cpuUsed = cpu();
+    profiled(sequence.length);
     lag.disable();
     const gcAfter = await gcStats(bridge.url);
     const gc: LatencyRun['gc'] = {};

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, openSync, closeSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort, spawnRedis } from '../../test/helpers/net.js';
 import { pause } from './load.js';
@@ -114,6 +114,8 @@ export interface Subject {
   url: string;
   pid: number;
   proc: ChildProcess;
+  /** Where the process writes its V8 CPU profile when it exits (bridges started with cpuProfileDir). */
+  cpuProfile?: string;
   /** Peak RSS so far (VmHWM), bytes. */
   peakRss(): number;
   stop(): Promise<void>;
@@ -169,10 +171,8 @@ export interface BridgeProcessOptions {
 
 let profileSeq = 0;
 
-function profileArgs(o: BridgeProcessOptions): string[] {
-  if (!o.cpuProfileDir) return [];
-  const name = `${o.cpuProfileName ?? 'bridge'}-${++profileSeq}.cpuprofile`;
-  return ['--cpu-prof', '--cpu-prof-dir', o.cpuProfileDir, '--cpu-prof-name', name];
+function profilePath(o: BridgeProcessOptions): string | undefined {
+  return o.cpuProfileDir ? join(o.cpuProfileDir, `${o.cpuProfileName ?? 'bridge'}-${++profileSeq}.cpuprofile`) : undefined;
 }
 
 /** The bridge as deployed: `node bin/blinger-bridge.js start`, configured through the environment. */
@@ -188,7 +188,9 @@ export async function startBridge(o: BridgeProcessOptions): Promise<Subject> {
     }),
   );
   const log = logFile(`bridge-${o.role ?? 'all'}`);
-  const nodeArgs = [...profileArgs(o), ...(o.nodeArgs ?? [])];
+  const cpuProfile = profilePath(o);
+  const profileArgs = cpuProfile ? ['--cpu-prof', '--cpu-prof-dir', dirname(cpuProfile), '--cpu-prof-name', basename(cpuProfile)] : [];
+  const nodeArgs = [...profileArgs, ...(o.nodeArgs ?? [])];
   const proc = track(
     spawn(process.execPath, [...nodeArgs, join(ROOT, 'bin/blinger-bridge.js'), 'start', '--role', o.role ?? 'all'], {
       cwd: ROOT,
@@ -230,7 +232,7 @@ export async function startBridge(o: BridgeProcessOptions): Promise<Subject> {
     proc.kill('SIGKILL');
     throw err;
   }
-  return subject(proc, url);
+  return { ...subject(proc, url), cpuProfile };
 }
 
 function subject(proc: ChildProcess, url: string): Subject {
