@@ -5,9 +5,12 @@
  *
  *   node --import tsx bench/profile-summary.ts <file.cpuprofile>... [--top 30] [--whole] [--messages N]
  *
- * The bench writes <file>.window.json next to a profile: the measured window and its messages.
- * Only that window's samples count then (no start-up, no warm-up), with µs per message next to
- * each share. --whole: the whole profile; --messages: the messages it handled, for µs per message.
+ * The bench writes <file>.window.json next to a profile: the measured window, its messages and the
+ * CPU time the process used in it. Only that window's samples count then (no start-up, no
+ * warm-up), and each share comes with µs of CPU per message: the share of that CPU time. (A
+ * profile's own times count the time its thread waited for a core too: on a busy machine they are
+ * more than the CPU time.) --whole: the whole profile; --messages: the messages it handled, for
+ * µs per message of the sampled time.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -37,6 +40,8 @@ interface Window {
   fromUs: number;
   toUs: number;
   messages: number;
+  /** CPU time (user + system) the process used in the window, from /proc. */
+  cpuMs: number;
 }
 
 function windowOf(file: string): Window | undefined {
@@ -83,6 +88,7 @@ function summarize(file: string): void {
   const p = JSON.parse(readFileSync(file, 'utf8')) as Profile;
   const window = windowOf(file);
   const messages = values.messages ? Number(values.messages) : window?.messages;
+  // µs per message: of the process's CPU time when the bench measured it, else of the sampled time.
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const selfById = selfTimes(p, window);
   const byFn = new Map<string, number>();
@@ -97,12 +103,18 @@ function summarize(file: string): void {
     add(byFn, whereOf(f), us);
     add(byPkg, packageOf(f), us);
   }
-  const busy = [...byPkg.values()].reduce((a, b) => a + b, 0);
-  const share = (us: number) =>
-    `${((us / busy) * 100).toFixed(1).padStart(5)} %${messages ? `  ${(us / messages).toFixed(0).padStart(4)} µs/msg` : ''}`;
+  const sampled = [...byPkg.values()].reduce((a, b) => a + b, 0);
+  // The CPU time the shares divide: the process's own (from /proc) when the bench noted it.
+  const cpuUs = window?.cpuMs !== undefined ? window.cpuMs * 1000 : sampled;
+  const share = (us: number) => {
+    const pct = `${((us / sampled) * 100).toFixed(1).padStart(5)} %`;
+    return messages ? `${pct}  ${((us / sampled) * (cpuUs / messages)).toFixed(0).padStart(4)} µs/msg` : pct;
+  };
   const wall = ((window ? window.toUs - window.fromUs : p.endTime - p.startTime) / 1e6).toFixed(1);
+  const cpu = window?.cpuMs !== undefined ? `; ${(cpuUs / 1e6).toFixed(2)} s of CPU (/proc)` : '';
+  const perMessage = messages ? `; ${(cpuUs / messages).toFixed(0)} µs of CPU per message over ${messages.toLocaleString('en-US')}` : '';
   console.log(
-    `${file}${window ? ' (measured window)' : ''}: ${(busy / 1e6).toFixed(2)} s of CPU (+ ${(idle / 1e6).toFixed(2)} s idle) over ${wall} s${messages ? `; ${(busy / messages).toFixed(0)} µs per message over ${messages.toLocaleString('en-US')}` : ''}`,
+    `${file}${window ? ' (measured window)' : ''}: ${wall} s, ${(sampled / 1e6).toFixed(2)} s sampled busy (+ ${(idle / 1e6).toFixed(2)} s idle)${cpu}${perMessage}`,
   );
   console.log('\nby package (self time):');
   for (const [k, us] of [...byPkg].sort((a, b) => b[1] - a[1]).slice(0, 20)) console.log(`  ${share(us)}  ${k}`);

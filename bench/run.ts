@@ -273,15 +273,19 @@ function cpuMeter(pid: number): () => CpuUse {
 }
 
 /**
- * With --profile: notes the measured window (monotonic µs, the clock V8's profiles use) and its
- * messages next to the bridge's profile, so that profile-summary leaves out start-up and warm-up.
+ * With --profile: notes the measured window (monotonic µs, the clock V8's profiles use), its
+ * messages and the CPU time the process really used in it (/proc: a profile's samples also count
+ * the time the thread waited for a core) next to the bridge's profile, so that profile-summary
+ * leaves out start-up and warm-up and gives true µs per message.
  */
 function profileWindow(subject: Subject): (messages: number) => void {
   const fromUs = Number(process.hrtime.bigint() / 1000n);
+  const cpuFrom = cpuOf(subject.pid);
   return (messages) => {
     if (!subject.cpuProfile) return;
     const toUs = Number(process.hrtime.bigint() / 1000n);
-    writeFileSync(`${subject.cpuProfile}.window.json`, JSON.stringify({ fromUs, toUs, messages }));
+    const cpuMs = cpuOf(subject.pid) - cpuFrom;
+    writeFileSync(`${subject.cpuProfile}.window.json`, JSON.stringify({ fromUs, toUs, messages, cpuMs }));
   };
 }
 
