@@ -341,15 +341,19 @@ function targetOf(direction: Direction): Record<string, string> {
 }
 
 /** Raw BullMQ. mode direct: the child adds the jobs itself; http: the same webhook load as the bridge. */
-async function throughputCeiling(direction: Direction, mode: 'direct' | 'http', messages = P.messages): Promise<ThroughputRun> {
-  await clean();
-  const ceiling = await startScript('ceiling.ts', {
+function startCeiling(direction: Direction, mode: 'direct' | 'http'): Promise<Subject> {
+  return startScript('ceiling.ts', {
     ...targetOf(direction),
     BENCH_REDIS_URL: redis.url,
     BENCH_PREFIX: `ceil${++prefixSeq}`,
     BENCH_MODE: mode,
     BENCH_CONCURRENCY: '50',
   });
+}
+
+async function throughputCeiling(direction: Direction, mode: 'direct' | 'http', messages = P.messages): Promise<ThroughputRun> {
+  await clean();
+  const ceiling = await startCeiling(direction, mode);
   try {
     const run = async (conversations: number, perConversation: number, tag: string) => {
       if (mode === 'direct') {
@@ -418,7 +422,7 @@ interface LatencyRun {
   ackP99: number;
   e2eP50: number;
   e2eP99: number;
-  /** Bridge GC during the measured window: pause count and total ms, by kind. */
+  /** The subject's GC during the measured window (the bridge's; none for raw BullMQ): pause count and total ms, by kind. */
   gc: Record<string, { count: number; ms: number }>;
   /** This process's (load generator + doubles) event-loop delay p99, ms. */
   generatorLagP99: number;
@@ -428,93 +432,117 @@ interface LatencyRun {
   figures: Figures;
 }
 
-/** Open loop at a fixed rate; end-to-end = from the webhook POST leaving to the double accepting it. */
+/** Interleaves the conversations (message k goes to conversation k mod 50); keys[k] is message k's text. */
+function interleave(l: Load, tag: string): { sequence: { conversation: number; request: Request }[]; keys: string[] } {
+  const perConversation = l.requests[0]!.length;
+  const sequence: { conversation: number; request: Request }[] = [];
+  const keys: string[] = [];
+  for (let i = 0; i < perConversation; i++) {
+    for (let c = 0; c < P.conversations; c++) {
+      sequence.push({ conversation: c, request: l.requests[c]![i]! });
+      keys.push(`${tag}${c}-${i}`);
+    }
+  }
+  return { sequence, keys };
+}
+
+type GcStats = Record<string, { count: number; ms: number }>;
+
+/**
+ * An open loop at a fixed rate against a running subject; end-to-end = from the webhook POST
+ * leaving to the double accepting the delivery. gcOf: the subject's GC pauses so far, if it tells.
+ */
+async function openLoopLatency(direction: Direction, rate: number, subject: Subject, gcOf?: () => Promise<GcStats>): Promise<LatencyRun> {
+  await warmUp(direction, subject.url);
+  // Then the same open loop for a while, unmeasured: latency is reported for the steady state.
+  const warm = interleave(load(direction, subject.url, Math.ceil(P.latencyWarmup / P.conversations), 'v'), 'v');
+  await openLoop(client, warm.sequence, rate);
+  await waitDelivered(direction, warm.sequence.length, 120_000);
+  blinger.reset();
+  tg.reset();
+
+  const perConversation = Math.ceil(P.latencyMessages / P.conversations);
+  const l = load(direction, subject.url, perConversation, 'l');
+  const { sequence, keys: keyOf } = interleave(l, 'l');
+  const index = new Map(keyOf.map((k, i) => [k, i]));
+  const arrivedAt = new Float64Array(sequence.length).fill(Number.NaN);
+  // Timestamps each acceptance as it happens: the k-th wait resolves on the double's k-th accept.
+  const track = (async () => {
+    for (let k = 1; k <= sequence.length; k++) {
+      await waitDelivered(direction, k, 120_000);
+      const key = direction === 'inbound' ? blinger.received[k - 1]!.data : tg.sent[k - 1]!.text!;
+      const i = index.get(key);
+      if (i !== undefined && Number.isNaN(arrivedAt[i]!)) arrivedAt[i] = performance.now();
+    }
+  })();
+  const gcBefore = (await gcOf?.()) ?? {};
+  const lag = monitorEventLoopDelay({ resolution: 1 });
+  lag.enable();
+  const cpu = cpuMeter(subject.pid);
+  const profiled = profileWindow(subject);
+  const run = await openLoop(client, sequence, rate);
+  await track;
+  const cpuUsed = cpu();
+  profiled(sequence.length);
+  lag.disable();
+  const gcAfter = (await gcOf?.()) ?? {};
+  const gc: GcStats = {};
+  for (const [kind, a] of Object.entries(gcAfter))
+    gc[kind] = { count: a.count - (gcBefore[kind]?.count ?? 0), ms: a.ms - (gcBefore[kind]?.ms ?? 0) };
+  const e2e: number[] = [];
+  for (let i = 0; i < sequence.length; i++) e2e.push(arrivedAt[i]! - run.dueAt[i]!);
+  if (process.env.BENCH_DUMP) {
+    // Per-message timings for offline analysis: [due ms from start, ack ms, end-to-end ms].
+    const rows = Array.from({ length: sequence.length }, (_, i) => [
+      Math.round(run.dueAt[i]! - run.startedAt),
+      +run.ackOf[i]!.toFixed(2),
+      +e2e[i]!.toFixed(2),
+    ]);
+    writeFileSync(join(WORK_DIR, `latency-${direction}-${Date.now()}.json`), JSON.stringify(rows));
+  }
+  return {
+    rate,
+    ackP50: percentile(run.acks, 50),
+    ackP99: percentile(run.acks, 99),
+    e2eP50: percentile(e2e, 50),
+    e2eP99: percentile(e2e, 99),
+    gc,
+    generatorLagP99: lag.percentile(99) / 1e6,
+    cpu: cpuUsed,
+    failures: run.failures,
+    peakRss: subject.peakRss(),
+    figures: verify(l.expected, arrivals(direction)),
+  };
+}
+
 async function latencyBridge(direction: Direction, rate: number): Promise<LatencyRun> {
   await clean();
   const bridge = await bridgeFor(direction, { label: `latency-${direction}-${Math.round(rate)}` });
   try {
-    await warmUp(direction, bridge.url);
-    // Interleave the conversations: message k goes to conversation k mod 50.
-    const interleave = (l: Load, tag: string) => {
-      const perConversation = l.requests[0]!.length;
-      const sequence: { conversation: number; request: Request }[] = [];
-      const keys: string[] = [];
-      for (let i = 0; i < perConversation; i++) {
-        for (let c = 0; c < P.conversations; c++) {
-          sequence.push({ conversation: c, request: l.requests[c]![i]! });
-          keys.push(`${tag}${c}-${i}`);
-        }
-      }
-      return { sequence, keys };
-    };
-    // Then the same open loop for a while, unmeasured: latency is reported for the steady state.
-    const warm = interleave(load(direction, bridge.url, Math.ceil(P.latencyWarmup / P.conversations), 'v'), 'v');
-    await openLoop(client, warm.sequence, rate);
-    await waitDelivered(direction, warm.sequence.length, 120_000);
-    blinger.reset();
-    tg.reset();
-
-    const perConversation = Math.ceil(P.latencyMessages / P.conversations);
-    const l = load(direction, bridge.url, perConversation, 'l');
-    const { sequence, keys: keyOf } = interleave(l, 'l');
-    const index = new Map(keyOf.map((k, i) => [k, i]));
-    const arrivedAt = new Float64Array(sequence.length).fill(Number.NaN);
-    // Timestamps each acceptance as it happens: the k-th wait resolves on the double's k-th accept.
-    const track = (async () => {
-      for (let k = 1; k <= sequence.length; k++) {
-        await waitDelivered(direction, k, 120_000);
-        const key = direction === 'inbound' ? blinger.received[k - 1]!.data : tg.sent[k - 1]!.text!;
-        const i = index.get(key);
-        if (i !== undefined && Number.isNaN(arrivedAt[i]!)) arrivedAt[i] = performance.now();
-      }
-    })();
-    const gcBefore = await gcStats(bridge.url);
-    const lag = monitorEventLoopDelay({ resolution: 1 });
-    lag.enable();
-    const cpu = cpuMeter(bridge.pid);
-    const profiled = profileWindow(bridge);
-    const run = await openLoop(client, sequence, rate);
-    await track;
-    const cpuUsed = cpu();
-    profiled(sequence.length);
-    lag.disable();
-    const gcAfter = await gcStats(bridge.url);
-    const gc: LatencyRun['gc'] = {};
-    for (const [kind, a] of Object.entries(gcAfter))
-      gc[kind] = { count: a.count - (gcBefore[kind]?.count ?? 0), ms: a.ms - (gcBefore[kind]?.ms ?? 0) };
-    const e2e: number[] = [];
-    for (let i = 0; i < sequence.length; i++) e2e.push(arrivedAt[i]! - run.dueAt[i]!);
-    if (process.env.BENCH_DUMP) {
-      // Per-message timings for offline analysis: [due ms from start, ack ms, end-to-end ms].
-      const rows = Array.from({ length: sequence.length }, (_, i) => [
-        Math.round(run.dueAt[i]! - run.startedAt),
-        +run.ackOf[i]!.toFixed(2),
-        +e2e[i]!.toFixed(2),
-      ]);
-      writeFileSync(join(WORK_DIR, `latency-${direction}-${Date.now()}.json`), JSON.stringify(rows));
-    }
-    return {
-      rate,
-      ackP50: percentile(run.acks, 50),
-      ackP99: percentile(run.acks, 99),
-      e2eP50: percentile(e2e, 50),
-      e2eP99: percentile(e2e, 99),
-      gc,
-      generatorLagP99: lag.percentile(99) / 1e6,
-      cpu: cpuUsed,
-      failures: run.failures,
-      peakRss: bridge.peakRss(),
-      figures: verify(l.expected, arrivals(direction)),
-    };
+    return await openLoopLatency(direction, rate, bridge, () => gcStats(bridge.url));
   } finally {
     await bridge.stop();
   }
 }
 
+/**
+ * Raw BullMQ with the same webhooks in front, under the same open loop: what a queue of jobs costs
+ * at that rate by itself. It keeps no order, so its figures are not checked.
+ */
+async function latencyCeiling(direction: Direction, rate: number): Promise<LatencyRun> {
+  await clean();
+  const ceiling = await startCeiling(direction, 'http');
+  try {
+    return await openLoopLatency(direction, rate, ceiling);
+  } finally {
+    await ceiling.stop();
+  }
+}
+
 /** The bridge's GC pauses so far (prom-client's nodejs_gc_duration_seconds), by kind. */
-async function gcStats(baseUrl: string): Promise<Record<string, { count: number; ms: number }>> {
+async function gcStats(baseUrl: string): Promise<GcStats> {
   const text = await (await fetch(`${baseUrl}/metrics`)).text();
-  const out: Record<string, { count: number; ms: number }> = {};
+  const out: GcStats = {};
   for (const m of text.matchAll(/^nodejs_gc_duration_seconds_(sum|count)\{kind="(\w+)"\} (\S+)$/gm)) {
     const e = (out[m[2]!] ??= { count: 0, ms: 0 });
     if (m[1] === 'sum') e.ms = Number(m[3]) * 1000;
@@ -761,7 +789,7 @@ ${notes.map((n) => `- ${n}`).join('\n')}
 - **Ceiling**: raw BullMQ on the same Redis — \`queue.add\` (one job per message, one sequential producer per conversation, in the subject's own process) → \`Worker\` (concurrency 50) → axios POST (keep-alive) of the same body to the same double. No order, no dedupe, no validation, no pacing. "Ceiling with webhooks" puts the same webhook POSTs as the bridge gets in front of \`queue.add\`, so it differs from the bridge only in what happens between the two HTTP hops.
 - **CPU per delivered message**: the subject process's CPU time (user + system, \`/proc/<pid>/stat\`) from the first POST of a throughput run to its last delivery, divided by the messages delivered; the bridge's against raw BullMQ's (the ceiling above), each direction.
 - **Naive**: an HTTP server that forwards each webhook POST with one axios POST before answering. No queue: nothing is durable and nothing is retried.
-- **Latency**: an open loop offering ${fmtPct(P.latencyShare)} of the ceiling's msg/s measured in the same run (each direction its own ceiling; with \`--only\` but no \`ceiling\`, one ${fmtInt(P.shortCeilingMessages)}-message ceiling run first), and once more ${fmtInt(P.latencyRate)} msg/s for comparison: ${fmtInt(P.latencyMessages)} messages round-robin over ${P.conversations} chats, sent on a 1 ms tick whatever the answers (a chat's next message waits for the previous answer, and latencies count from when a message was due), after ${fmtInt(P.latencyWarmup)} unmeasured messages at the same rate. Acknowledgement = webhook POST → HTTP 200; end-to-end = the same POST leaving → the double accepting the delivery (both clocks in the load generator's process).
+- **Latency**: an open loop offering ${fmtPct(P.latencyShare)} of the ceiling's msg/s measured in the same run (each direction its own ceiling; with \`--only\` but no \`ceiling\`, one ${fmtInt(P.shortCeilingMessages)}-message ceiling run first), and once more ${fmtInt(P.latencyRate)} msg/s for comparison: ${fmtInt(P.latencyMessages)} messages round-robin over ${P.conversations} chats, sent on a 1 ms tick whatever the answers (a chat's next message waits for the previous answer, and latencies count from when a message was due), after ${fmtInt(P.latencyWarmup)} unmeasured messages at the same rate. Acknowledgement = webhook POST → HTTP 200; end-to-end = the same POST leaving → the double accepting the delivery (both clocks in the load generator's process). For comparison, the same open loop at the same share against raw BullMQ with the same webhooks in front (the ceiling's \`http\` mode): what a queue of jobs costs at that rate by itself, without order.
 - **Pacing**: ${fmtInt(P.pacingReplies)} replies over ${P.pacingChats} chats against a Telegram double enforcing 30 msg/s per bot and 3 per 3 s per chat, with the bridge's default limits (30 per 1,025 ms: at most 29.27 msg/s), after 30 warm-up replies; sustained msg/s = the middle 90 % of the sends over their time span; overall = (n − 1) / (first → last send), which includes the start and the tail where only a few chats, each held to ~1 msg/s, have replies left.
 - **Memory**: RSS is the peak resident set (VmHWM) of the bridge process under the throughput and latency loads (and, for comparison, once more for outbound without the image's \`NODE_OPTIONS\`). Then ${fmtInt(P.backlog)} updates are queued through an ingress-only bridge (no worker): Redis \`used_memory\` growth per message (lane entries, the 24 h \`update_id\` dedupe marks, the ${P.conversations} lane jobs); then a worker-only bridge drains that backlog and its peak RSS is recorded. Raw BullMQ's bytes per job (the same bodies, \`addBulk\`) for comparison.
 - The bridge runs as deployed (\`node bin/blinger-bridge.js start\`, compiled, configured through the environment and a \`BRIDGE_CONFIG\` file) with the Docker image's \`NODE_OPTIONS\` (read from the Dockerfile), \`LOG_LEVEL=${P.logLevel}\` written to a file, and production defaults otherwise (\`WORKER_CONCURRENCY=50\`).
@@ -792,6 +820,8 @@ interface LatencyScenario {
   atShare: LatencyRun[];
   /** Runs at the fixed P.latencyRate, for comparison. */
   atFixedRate: LatencyRun[];
+  /** Raw BullMQ with webhooks at the same share, for comparison: what the architecture costs at that rate. */
+  ceilingAtShare: LatencyRun[];
 }
 
 interface Results {
@@ -829,6 +859,9 @@ async function latencyScenario(direction: Direction, ceilingRuns: ThroughputRun[
     ceiling,
     atShare: await repeat(`latency ${direction} at ${fmtInt(rate)} msg/s`, () => latencyBridge(direction, rate)),
     atFixedRate: await repeat(`latency ${direction} at ${fmtInt(P.latencyRate)} msg/s`, () => latencyBridge(direction, P.latencyRate)),
+    ceilingAtShare: await repeat(`latency ${direction}, raw BullMQ with webhooks at ${fmtInt(rate)} msg/s`, () =>
+      latencyCeiling(direction, rate),
+    ),
   };
 }
 
@@ -930,51 +963,43 @@ function cpuRows(direction: Direction, bridge: ThroughputRun[], ceiling: Through
     );
 }
 
+function latencyNote(what: string, runs: LatencyRun[]): void {
+  const failures = runs.reduce((a, x) => a + x.failures, 0);
+  const gc = runs.some((x) => Object.keys(x.gc).length)
+    ? `; GC in the measured ${runs.map((x) => `${(x.cpu.wall / 1000).toFixed(0)} s`).join(' / ')}: ${runs.map(gcLine).join(' / ')}`
+    : '';
+  notes.push(
+    `${what}: ${failures} requests not acknowledged${gc}; load generator's own event-loop delay p99 ${runs.map((x) => `${x.generatorLagP99.toFixed(1)} ms`).join(' / ')}; CPU per message ${runs.map((x) => micros((x.cpu.subject / P.latencyMessages) * 1000)).join(' / ')} (${runs.map((x) => (x.cpu.subject / x.cpu.wall).toFixed(2)).join(' / ')} of a core); other processes on the machine ${runs.map((x) => (x.cpu.other / x.cpu.wall).toFixed(2)).join(' / ')} cores`,
+  );
+}
+
 /** ack and end-to-end p50/p99 at one rate; the goals apply only at the share of the ceiling. */
 function latencyRowsAt(direction: Direction, label: string, runs: LatencyRun[], goals: boolean): void {
   const v = (f: (x: LatencyRun) => number) => runs.map(f);
+  const goal = (limitMs: number): [target?: string, ok?: (m: number) => boolean] => (goals ? [`≤ ${limitMs} ms`, (m) => m <= limitMs] : []);
   row(
     `${direction} at ${label}: ack p50`,
     v((x) => x.ackP50),
     ms,
   );
-  if (goals)
-    row(
-      `${direction} at ${label}: ack p99`,
-      v((x) => x.ackP99),
-      ms,
-      '≤ 5 ms',
-      (m) => m <= 5,
-    );
-  else
-    row(
-      `${direction} at ${label}: ack p99`,
-      v((x) => x.ackP99),
-      ms,
-    );
+  row(
+    `${direction} at ${label}: ack p99`,
+    v((x) => x.ackP99),
+    ms,
+    ...goal(5),
+  );
   row(
     `${direction} at ${label}: end-to-end p50`,
     v((x) => x.e2eP50),
     ms,
   );
-  if (goals)
-    row(
-      `${direction} at ${label}: end-to-end p99`,
-      v((x) => x.e2eP99),
-      ms,
-      '≤ 15 ms',
-      (m) => m <= 15,
-    );
-  else
-    row(
-      `${direction} at ${label}: end-to-end p99`,
-      v((x) => x.e2eP99),
-      ms,
-    );
-  const failures = runs.reduce((a, x) => a + x.failures, 0);
-  notes.push(
-    `latency ${direction} at ${label}: ${failures} requests not acknowledged; bridge GC in the measured ${runs.map((x) => `${(x.cpu.wall / 1000).toFixed(0)} s`).join(' / ')}: ${runs.map(gcLine).join(' / ')}; load generator's own event-loop delay p99 ${runs.map((x) => `${x.generatorLagP99.toFixed(1)} ms`).join(' / ')}; bridge CPU per message ${runs.map((x) => micros((x.cpu.subject / P.latencyMessages) * 1000)).join(' / ')} (${runs.map((x) => (x.cpu.subject / x.cpu.wall).toFixed(2)).join(' / ')} of a core); other processes on the machine ${runs.map((x) => (x.cpu.other / x.cpu.wall).toFixed(2)).join(' / ')} cores`,
+  row(
+    `${direction} at ${label}: end-to-end p99`,
+    v((x) => x.e2eP99),
+    ms,
+    ...goal(15),
   );
+  latencyNote(`latency ${direction} at ${label}, bridge`, runs);
 }
 
 function latencyRows(r: Results): void {
@@ -982,9 +1007,31 @@ function latencyRows(r: Results): void {
     const l = r.latency[direction];
     if (!l) continue;
     const rate = l.atShare[0]?.rate ?? Number.NaN;
-    latencyRowsAt(direction, `${fmtPct(P.latencyShare)} of ceiling (${msgs(rate)})`, l.atShare, true);
+    const share = `${fmtPct(P.latencyShare)} of ceiling (${msgs(rate)})`;
+    latencyRowsAt(direction, share, l.atShare, true);
     latencyRowsAt(direction, `${msgs(P.latencyRate)} (comparison)`, l.atFixedRate, false);
+    ceilingLatencyRows(direction, share, l);
   }
+}
+
+/** Raw BullMQ with webhooks at the same rate: its p99s, and CPU per message against the bridge's. */
+function ceilingLatencyRows(direction: Direction, share: string, l: LatencyScenario): void {
+  if (!l.ceilingAtShare.length) return;
+  const v = (runs: LatencyRun[], f: (x: LatencyRun) => number) => runs.map(f);
+  const perMessage = (x: LatencyRun) => (x.cpu.subject / P.latencyMessages) * 1000;
+  row(
+    `${direction} at ${share}, raw BullMQ with webhooks: ack p99`,
+    v(l.ceilingAtShare, (x) => x.ackP99),
+    ms,
+  );
+  row(
+    `${direction} at ${share}, raw BullMQ with webhooks: end-to-end p99`,
+    v(l.ceilingAtShare, (x) => x.e2eP99),
+    ms,
+  );
+  row(`${direction} at ${share}: bridge CPU per message`, v(l.atShare, perMessage), micros);
+  row(`${direction} at ${share}: raw BullMQ with webhooks CPU per message`, v(l.ceilingAtShare, perMessage), micros);
+  latencyNote(`latency ${direction} at ${share}, raw BullMQ with webhooks`, l.ceilingAtShare);
 }
 
 function memoryRows(r: Results): void {
@@ -1091,7 +1138,7 @@ function cpuNote(name: string, runs: ThroughputRun[], cores: number): void {
 /** Other processes' CPU in the measured windows: on a busy machine the figures measure the contention. */
 function busyMachineWarning(r: Results): void {
   const throughput = [r.inbound, r.outbound, r.ceilIn, r.ceilOut, r.ceilHttpIn, r.ceilHttpOut, r.naiveIn, r.naiveOut].flat();
-  const latency = [r.latency.inbound, r.latency.outbound].flatMap((l) => (l ? [...l.atShare, ...l.atFixedRate] : []));
+  const latency = [r.latency.inbound, r.latency.outbound].flatMap((l) => (l ? [...l.atShare, ...l.atFixedRate, ...l.ceilingAtShare] : []));
   const others = [...throughput, ...latency].map((x) => x.cpu.other / x.cpu.wall);
   if (!others.length || Math.max(...others) < 0.25) return;
   settings.push(
