@@ -2,7 +2,8 @@
  * `npm run bench`: the benchmarks of docs/architecture.md, "Benchmarks and chaos tests", on loopback, in one run.
  *
  *   node --import tsx bench/run.ts [--reps 3] [--quick] [--only inbound,outbound,...]
- *                                  [--profile] [--cpu-hog] [--log-level info] [--out bench/results/latest.md]
+ *                                  [--profile] [--cpu-hog] [--latency-share 0.5] [--log-level info]
+ *                                  [--out bench/results/latest.md]
  *
  * Scenarios (each repeated --reps times; medians are reported):
  *   inbound   Telegram webhook POSTs → bridge → Blinger double (answers at once)
@@ -52,6 +53,7 @@ const { values: argv } = parseArgs({
     only: { type: 'string' },
     profile: { type: 'boolean', default: false },
     'cpu-hog': { type: 'boolean', default: false },
+    'latency-share': { type: 'string', default: '0.5' },
     'log-level': { type: 'string', default: 'info' },
     out: { type: 'string' },
   },
@@ -63,8 +65,8 @@ const P = {
   conversations: 50,
   messages: quick ? 5_000 : 20_000,
   warmup: 1_000,
-  /** The latency goals hold at this share of the ceiling measured in the same run. */
-  latencyShare: 0.5,
+  /** The latency goals hold at this share of the ceiling measured in the same run (--latency-share to explore others). */
+  latencyShare: Number(argv['latency-share']),
   /** The fixed rate the goals were first set at, kept for comparison. */
   latencyRate: 1_000,
   /** Messages of the ceiling run a latency-only run measures its rate from. */
@@ -80,6 +82,8 @@ const SCENARIOS = ['inbound', 'outbound', 'ceiling', 'naive', 'latency', 'pacing
 type Scenario = (typeof SCENARIOS)[number];
 const only = new Set((argv.only ?? SCENARIOS.join(',')).split(',').map((s) => s.trim()) as Scenario[]);
 for (const s of only) if (!SCENARIOS.includes(s)) throw new Error(`--only: unknown scenario "${s}" (known: ${SCENARIOS.join(', ')})`);
+if (!(P.latencyShare > 0 && P.latencyShare <= 1))
+  throw new Error(`--latency-share: expected a number in (0, 1], got "${argv['latency-share']}"`);
 const OUT = argv.out ?? join(ROOT, 'bench/results/latest.md');
 const PROFILE_DIR = argv.profile ? join(ROOT, 'bench/results/profiles') : undefined;
 if (PROFILE_DIR) mkdirSync(PROFILE_DIR, { recursive: true });
