@@ -17,6 +17,10 @@ FROM node:24-bookworm-slim
 # HOST: a container's own interfaces; what reaches them is the port mapping's business (the
 # sandbox would otherwise listen on the container's loopback only, out of the mapping's reach).
 ENV NODE_ENV=production HOST=0.0.0.0
+# V8's old generation capped at 128 MB: V8 then collects before it grows the heap, which keeps a
+# busy bridge under ~150 MB RSS; its live heap is ~35 MB (bench/README.md, "Memory"). For bare
+# metal, README "Deployment" says to set the same.
+ENV NODE_OPTIONS=--max-old-space-size=128
 WORKDIR /app
 COPY --from=build --chown=node:node /app/package.json ./
 COPY --from=build --chown=node:node /app/node_modules ./node_modules

@@ -2,7 +2,8 @@
  * `npm run bench`: the benchmarks of docs/architecture.md, "Benchmarks and chaos tests", on loopback, in one run.
  *
  *   node --import tsx bench/run.ts [--reps 3] [--quick] [--only inbound,outbound,...]
- *                                  [--profile] [--log-level info] [--out bench/results/latest.md]
+ *                                  [--profile] [--cpu-hog] [--latency-share 0.5] [--log-level info]
+ *                                  [--out bench/results/latest.md]
  *
  * Scenarios (each repeated --reps times; medians are reported):
  *   inbound   Telegram webhook POSTs → bridge → Blinger double (answers at once)
@@ -10,13 +11,15 @@
  *   ceiling   raw BullMQ on the same Redis: queue.add → Worker (concurrency 50) → axios POST,
  *             to the same doubles, each way (also with the same webhook load in front)
  *   naive     a direct POST per message, no queue
- *   latency   a fixed offered load of 1,000 msg/s: webhook acknowledgement and end-to-end p50/p99
+ *   latency   an open loop at 50 % of this run's ceiling, and at 1,000 msg/s for comparison:
+ *             webhook acknowledgement and end-to-end p50/p99
  *   pacing    3,000 replies over 300 chats against a Telegram double enforcing Telegram's limits
  *   memory    100,000 messages queued: Redis bytes per message; a worker draining them: its RSS
  *
  * Every subject runs alone in a child process (the bridge as deployed: node bin/blinger-bridge.js
- * start); the load generator and the doubles run in this process; Redis is a throwaway
- * redis-server on a free port. Everything binds to 127.0.0.1.
+ * start, with the Docker image's NODE_OPTIONS); the load generator and the doubles run in this
+ * process; Redis is a throwaway redis-server on a free port. Everything binds to 127.0.0.1.
+ * --cpu-hog keeps one more core busy for the whole run (a machine busy with something else).
  */
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -27,7 +30,19 @@ import { startBlingerDouble, type BlingerDouble } from '../test/doubles/blinger.
 import { deriveWebhookSecret } from '../adapters/telegram/settings.js';
 import { groupBy, verify, type Figures } from '../test/chaos/support/verify.js';
 import { closedLoop, LoadClient, openLoop, pause, type Request } from './lib/load.js';
-import { cpuOf, machineCpu, ROOT, startBridge, startRedis, startScript, WORK_DIR, type RedisServer, type Subject } from './lib/procs.js';
+import {
+  cpuOf,
+  machineCpu,
+  productNodeOptions,
+  ROOT,
+  startBridge,
+  startRedis,
+  startScript,
+  WORK_DIR,
+  type RedisServer,
+  type Subject,
+} from './lib/procs.js';
+import { startCpuHog } from './lib/cpu-hog.js';
 import { describeMachine, type Machine } from './lib/machine.js';
 import { fmtInt, fmtMB, fmtMs, fmtPct, median, percentile } from './lib/stats.js';
 
@@ -37,6 +52,8 @@ const { values: argv } = parseArgs({
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
     profile: { type: 'boolean', default: false },
+    'cpu-hog': { type: 'boolean', default: false },
+    'latency-share': { type: 'string', default: '0.5' },
     'log-level': { type: 'string', default: 'info' },
     out: { type: 'string' },
   },
@@ -48,7 +65,12 @@ const P = {
   conversations: 50,
   messages: quick ? 5_000 : 20_000,
   warmup: 1_000,
+  /** The latency goals hold at this share of the ceiling measured in the same run (--latency-share to explore others). */
+  latencyShare: Number(argv['latency-share']),
+  /** The fixed rate the goals were first set at, kept for comparison. */
   latencyRate: 1_000,
+  /** Messages of the ceiling run a latency-only run measures its rate from. */
+  shortCeilingMessages: 5_000,
   latencyMessages: quick ? 3_000 : 10_000,
   latencyWarmup: quick ? 1_000 : 3_000,
   pacingReplies: quick ? 600 : 3_000,
@@ -60,6 +82,8 @@ const SCENARIOS = ['inbound', 'outbound', 'ceiling', 'naive', 'latency', 'pacing
 type Scenario = (typeof SCENARIOS)[number];
 const only = new Set((argv.only ?? SCENARIOS.join(',')).split(',').map((s) => s.trim()) as Scenario[]);
 for (const s of only) if (!SCENARIOS.includes(s)) throw new Error(`--only: unknown scenario "${s}" (known: ${SCENARIOS.join(', ')})`);
+if (!(P.latencyShare > 0 && P.latencyShare <= 1))
+  throw new Error(`--latency-share: expected a number in (0, 1], got "${argv['latency-share']}"`);
 const OUT = argv.out ?? join(ROOT, 'bench/results/latest.md');
 const PROFILE_DIR = argv.profile ? join(ROOT, 'bench/results/profiles') : undefined;
 if (PROFILE_DIR) mkdirSync(PROFILE_DIR, { recursive: true });
@@ -187,13 +211,15 @@ function arrivals(direction: Direction): Map<string, string[]> {
       );
 }
 
-/** Extra node options for the bridge in the "capped heap" runs of the memory scenario. */
-let bridgeNodeArgs: string[] = process.env.BENCH_BRIDGE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-const HEAP_CAP = '--max-old-space-size=128';
+/** The bridge runs with the product's NODE_OPTIONS (the Docker image's heap cap) unless a comparison run lifts them. */
+const PRODUCT_NODE_OPTIONS = productNodeOptions();
+let bridgeNodeOptions = PRODUCT_NODE_OPTIONS;
+/** More node options for the bridge (a leak hunt, an experiment); on the command line, they win over NODE_OPTIONS. */
+const bridgeNodeArgs: string[] = process.env.BENCH_BRIDGE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
 
 function bridgeFor(
   direction: Direction,
-  extra: { role?: 'all' | 'ingress' | 'worker'; prefix?: string; limited?: boolean } = {},
+  extra: { role?: 'all' | 'ingress' | 'worker'; prefix?: string; limited?: boolean; label?: string } = {},
 ): Promise<Subject> {
   const telegram = extra.limited ? tgLimited : tg;
   return startBridge({
@@ -209,6 +235,8 @@ function bridgeFor(
     role: extra.role ?? 'all',
     logLevel: P.logLevel,
     cpuProfileDir: PROFILE_DIR,
+    cpuProfileName: extra.label ?? direction,
+    nodeOptions: bridgeNodeOptions,
     nodeArgs: bridgeNodeArgs,
   });
 }
@@ -248,8 +276,27 @@ function cpuMeter(pid: number): () => CpuUse {
   };
 }
 
+/**
+ * With --profile: notes the measured window (monotonic µs, the clock V8's profiles use), its
+ * messages and the CPU time the process really used in it (/proc: a profile's samples also count
+ * the time the thread waited for a core) next to the bridge's profile, so that profile-summary
+ * leaves out start-up and warm-up and gives true µs per message.
+ */
+function profileWindow(subject: Subject): (messages: number) => void {
+  const fromUs = Number(process.hrtime.bigint() / 1000n);
+  const cpuFrom = cpuOf(subject.pid);
+  return (messages) => {
+    if (!subject.cpuProfile) return;
+    const toUs = Number(process.hrtime.bigint() / 1000n);
+    const cpuMs = cpuOf(subject.pid) - cpuFrom;
+    writeFileSync(`${subject.cpuProfile}.window.json`, JSON.stringify({ fromUs, toUs, messages, cpuMs }));
+  };
+}
+
 interface ThroughputRun {
-  cpu?: CpuUse;
+  /** CPU used while `messages` were sent and delivered. */
+  cpu: CpuUse;
+  messages: number;
   msgPerS: number;
   peakRss: number;
   ackP50: number;
@@ -264,13 +311,16 @@ async function throughputBridge(direction: Direction): Promise<ThroughputRun> {
     await warmUp(direction, bridge.url);
     const l = load(direction, bridge.url, P.messages / P.conversations, 'm');
     const cpu = cpuMeter(bridge.pid);
+    const profiled = profileWindow(bridge);
     const run = await closedLoop({ client, requests: l.requests, deadlineMs: 300_000 });
     await waitDelivered(direction, P.messages, 300_000);
     const end = performance.now();
     const used = cpu();
+    profiled(P.messages);
     const figures = verify(l.expected, arrivals(direction));
     return {
       cpu: used,
+      messages: P.messages,
       msgPerS: (P.messages / (end - run.startedAt)) * 1000,
       peakRss: bridge.peakRss(),
       ackP50: percentile(run.acks, 50),
@@ -295,15 +345,19 @@ function targetOf(direction: Direction): Record<string, string> {
 }
 
 /** Raw BullMQ. mode direct: the child adds the jobs itself; http: the same webhook load as the bridge. */
-async function throughputCeiling(direction: Direction, mode: 'direct' | 'http'): Promise<ThroughputRun> {
-  await clean();
-  const ceiling = await startScript('ceiling.ts', {
+function startCeiling(direction: Direction, mode: 'direct' | 'http'): Promise<Subject> {
+  return startScript('ceiling.ts', {
     ...targetOf(direction),
     BENCH_REDIS_URL: redis.url,
     BENCH_PREFIX: `ceil${++prefixSeq}`,
     BENCH_MODE: mode,
     BENCH_CONCURRENCY: '50',
   });
+}
+
+async function throughputCeiling(direction: Direction, mode: 'direct' | 'http', messages = P.messages): Promise<ThroughputRun> {
+  await clean();
+  const ceiling = await startCeiling(direction, mode);
   try {
     const run = async (conversations: number, perConversation: number, tag: string) => {
       if (mode === 'direct') {
@@ -322,12 +376,13 @@ async function throughputCeiling(direction: Direction, mode: 'direct' | 'http'):
     blinger.reset();
     tg.reset();
     const cpu = cpuMeter(ceiling.pid);
-    const r = await run(P.conversations, P.messages / P.conversations, 'm');
-    await waitDelivered(direction, P.messages, 300_000);
+    const r = await run(P.conversations, messages / P.conversations, 'm');
+    await waitDelivered(direction, messages, 300_000);
     const end = performance.now();
     return {
       cpu: cpu(),
-      msgPerS: (P.messages / (end - r.started)) * 1000,
+      messages,
+      msgPerS: (messages / (end - r.started)) * 1000,
       peakRss: ceiling.peakRss(),
       ackP50: percentile(r.acks, 50),
       ackP99: percentile(r.acks, 99),
@@ -352,6 +407,7 @@ async function throughputNaive(direction: Direction): Promise<ThroughputRun> {
     const figures = verify(l.expected, arrivals(direction));
     return {
       cpu: used,
+      messages: P.messages,
       msgPerS: (P.messages / (end - run.startedAt)) * 1000,
       peakRss: naive.peakRss(),
       ackP50: percentile(run.acks, 50),
@@ -364,11 +420,13 @@ async function throughputNaive(direction: Direction): Promise<ThroughputRun> {
 }
 
 interface LatencyRun {
+  /** Offered msg/s. */
+  rate: number;
   ackP50: number;
   ackP99: number;
   e2eP50: number;
   e2eP99: number;
-  /** Bridge GC during the measured window: pause count and total ms, by kind. */
+  /** The subject's GC during the measured window (the bridge's; none for raw BullMQ): pause count and total ms, by kind. */
   gc: Record<string, { count: number; ms: number }>;
   /** This process's (load generator + doubles) event-loop delay p99, ms. */
   generatorLagP99: number;
@@ -378,90 +436,117 @@ interface LatencyRun {
   figures: Figures;
 }
 
-/** Open loop at a fixed rate; end-to-end = from the webhook POST leaving to the double accepting it. */
-async function latencyBridge(direction: Direction): Promise<LatencyRun> {
-  await clean();
-  const bridge = await bridgeFor(direction);
-  try {
-    await warmUp(direction, bridge.url);
-    // Interleave the conversations: message k goes to conversation k mod 50.
-    const interleave = (l: Load, tag: string) => {
-      const perConversation = l.requests[0]!.length;
-      const sequence: { conversation: number; request: Request }[] = [];
-      const keys: string[] = [];
-      for (let i = 0; i < perConversation; i++) {
-        for (let c = 0; c < P.conversations; c++) {
-          sequence.push({ conversation: c, request: l.requests[c]![i]! });
-          keys.push(`${tag}${c}-${i}`);
-        }
-      }
-      return { sequence, keys };
-    };
-    // Then the same open loop for a while, unmeasured: latency is reported for the steady state.
-    const warm = interleave(load(direction, bridge.url, Math.ceil(P.latencyWarmup / P.conversations), 'v'), 'v');
-    await openLoop(client, warm.sequence, P.latencyRate);
-    await waitDelivered(direction, warm.sequence.length, 120_000);
-    blinger.reset();
-    tg.reset();
-
-    const perConversation = Math.ceil(P.latencyMessages / P.conversations);
-    const l = load(direction, bridge.url, perConversation, 'l');
-    const { sequence, keys: keyOf } = interleave(l, 'l');
-    const index = new Map(keyOf.map((k, i) => [k, i]));
-    const arrivedAt = new Float64Array(sequence.length).fill(Number.NaN);
-    // Timestamps each acceptance as it happens: the k-th wait resolves on the double's k-th accept.
-    const track = (async () => {
-      for (let k = 1; k <= sequence.length; k++) {
-        await waitDelivered(direction, k, 120_000);
-        const key = direction === 'inbound' ? blinger.received[k - 1]!.data : tg.sent[k - 1]!.text!;
-        const i = index.get(key);
-        if (i !== undefined && Number.isNaN(arrivedAt[i]!)) arrivedAt[i] = performance.now();
-      }
-    })();
-    const gcBefore = await gcStats(bridge.url);
-    const lag = monitorEventLoopDelay({ resolution: 1 });
-    lag.enable();
-    const cpu = cpuMeter(bridge.pid);
-    const run = await openLoop(client, sequence, P.latencyRate);
-    await track;
-    const cpuUsed = cpu();
-    lag.disable();
-    const gcAfter = await gcStats(bridge.url);
-    const gc: LatencyRun['gc'] = {};
-    for (const [kind, a] of Object.entries(gcAfter))
-      gc[kind] = { count: a.count - (gcBefore[kind]?.count ?? 0), ms: a.ms - (gcBefore[kind]?.ms ?? 0) };
-    const e2e: number[] = [];
-    for (let i = 0; i < sequence.length; i++) e2e.push(arrivedAt[i]! - run.dueAt[i]!);
-    if (process.env.BENCH_DUMP) {
-      // Per-message timings for offline analysis: [due ms from start, ack ms, end-to-end ms].
-      const rows = Array.from({ length: sequence.length }, (_, i) => [
-        Math.round(run.dueAt[i]! - run.startedAt),
-        +run.ackOf[i]!.toFixed(2),
-        +e2e[i]!.toFixed(2),
-      ]);
-      writeFileSync(join(WORK_DIR, `latency-${direction}-${Date.now()}.json`), JSON.stringify(rows));
+/** Interleaves the conversations (message k goes to conversation k mod 50); keys[k] is message k's text. */
+function interleave(l: Load, tag: string): { sequence: { conversation: number; request: Request }[]; keys: string[] } {
+  const perConversation = l.requests[0]!.length;
+  const sequence: { conversation: number; request: Request }[] = [];
+  const keys: string[] = [];
+  for (let i = 0; i < perConversation; i++) {
+    for (let c = 0; c < P.conversations; c++) {
+      sequence.push({ conversation: c, request: l.requests[c]![i]! });
+      keys.push(`${tag}${c}-${i}`);
     }
-    return {
-      ackP50: percentile(run.acks, 50),
-      ackP99: percentile(run.acks, 99),
-      e2eP50: percentile(e2e, 50),
-      e2eP99: percentile(e2e, 99),
-      gc,
-      generatorLagP99: lag.percentile(99) / 1e6,
-      cpu: cpuUsed,
-      failures: run.failures,
-      peakRss: bridge.peakRss(),
-      figures: verify(l.expected, arrivals(direction)),
-    };
+  }
+  return { sequence, keys };
+}
+
+type GcStats = Record<string, { count: number; ms: number }>;
+
+/**
+ * An open loop at a fixed rate against a running subject; end-to-end = from the webhook POST
+ * leaving to the double accepting the delivery. gcOf: the subject's GC pauses so far, if it tells.
+ */
+async function openLoopLatency(direction: Direction, rate: number, subject: Subject, gcOf?: () => Promise<GcStats>): Promise<LatencyRun> {
+  await warmUp(direction, subject.url);
+  // Then the same open loop for a while, unmeasured: latency is reported for the steady state.
+  const warm = interleave(load(direction, subject.url, Math.ceil(P.latencyWarmup / P.conversations), 'v'), 'v');
+  await openLoop(client, warm.sequence, rate);
+  await waitDelivered(direction, warm.sequence.length, 120_000);
+  blinger.reset();
+  tg.reset();
+
+  const perConversation = Math.ceil(P.latencyMessages / P.conversations);
+  const l = load(direction, subject.url, perConversation, 'l');
+  const { sequence, keys: keyOf } = interleave(l, 'l');
+  const index = new Map(keyOf.map((k, i) => [k, i]));
+  const arrivedAt = new Float64Array(sequence.length).fill(Number.NaN);
+  // Timestamps each acceptance as it happens: the k-th wait resolves on the double's k-th accept.
+  const track = (async () => {
+    for (let k = 1; k <= sequence.length; k++) {
+      await waitDelivered(direction, k, 120_000);
+      const key = direction === 'inbound' ? blinger.received[k - 1]!.data : tg.sent[k - 1]!.text!;
+      const i = index.get(key);
+      if (i !== undefined && Number.isNaN(arrivedAt[i]!)) arrivedAt[i] = performance.now();
+    }
+  })();
+  const gcBefore = (await gcOf?.()) ?? {};
+  const lag = monitorEventLoopDelay({ resolution: 1 });
+  lag.enable();
+  const cpu = cpuMeter(subject.pid);
+  const profiled = profileWindow(subject);
+  const run = await openLoop(client, sequence, rate);
+  await track;
+  const cpuUsed = cpu();
+  profiled(sequence.length);
+  lag.disable();
+  const gcAfter = (await gcOf?.()) ?? {};
+  const gc: GcStats = {};
+  for (const [kind, a] of Object.entries(gcAfter))
+    gc[kind] = { count: a.count - (gcBefore[kind]?.count ?? 0), ms: a.ms - (gcBefore[kind]?.ms ?? 0) };
+  const e2e: number[] = [];
+  for (let i = 0; i < sequence.length; i++) e2e.push(arrivedAt[i]! - run.dueAt[i]!);
+  if (process.env.BENCH_DUMP) {
+    // Per-message timings for offline analysis: [due ms from start, ack ms, end-to-end ms].
+    const rows = Array.from({ length: sequence.length }, (_, i) => [
+      Math.round(run.dueAt[i]! - run.startedAt),
+      +run.ackOf[i]!.toFixed(2),
+      +e2e[i]!.toFixed(2),
+    ]);
+    writeFileSync(join(WORK_DIR, `latency-${direction}-${Date.now()}.json`), JSON.stringify(rows));
+  }
+  return {
+    rate,
+    ackP50: percentile(run.acks, 50),
+    ackP99: percentile(run.acks, 99),
+    e2eP50: percentile(e2e, 50),
+    e2eP99: percentile(e2e, 99),
+    gc,
+    generatorLagP99: lag.percentile(99) / 1e6,
+    cpu: cpuUsed,
+    failures: run.failures,
+    peakRss: subject.peakRss(),
+    figures: verify(l.expected, arrivals(direction)),
+  };
+}
+
+async function latencyBridge(direction: Direction, rate: number): Promise<LatencyRun> {
+  await clean();
+  const bridge = await bridgeFor(direction, { label: `latency-${direction}-${Math.round(rate)}` });
+  try {
+    return await openLoopLatency(direction, rate, bridge, () => gcStats(bridge.url));
   } finally {
     await bridge.stop();
   }
 }
 
+/**
+ * Raw BullMQ with the same webhooks in front, under the same open loop: what a queue of jobs costs
+ * at that rate by itself. It keeps no order, so its figures are not checked.
+ */
+async function latencyCeiling(direction: Direction, rate: number): Promise<LatencyRun> {
+  await clean();
+  const ceiling = await startCeiling(direction, 'http');
+  try {
+    return await openLoopLatency(direction, rate, ceiling);
+  } finally {
+    await ceiling.stop();
+  }
+}
+
 /** The bridge's GC pauses so far (prom-client's nodejs_gc_duration_seconds), by kind. */
-async function gcStats(baseUrl: string): Promise<Record<string, { count: number; ms: number }>> {
+async function gcStats(baseUrl: string): Promise<GcStats> {
   const text = await (await fetch(`${baseUrl}/metrics`)).text();
-  const out: Record<string, { count: number; ms: number }> = {};
+  const out: GcStats = {};
   for (const m of text.matchAll(/^nodejs_gc_duration_seconds_(sum|count)\{kind="(\w+)"\} (\S+)$/gm)) {
     const e = (out[m[2]!] ??= { count: 0, ms: 0 });
     if (m[1] === 'sum') e.ms = Number(m[3]) * 1000;
@@ -482,7 +567,7 @@ interface PacingRun {
 
 async function pacing(): Promise<PacingRun> {
   await clean();
-  const bridge = await bridgeFor('outbound', { limited: true });
+  const bridge = await bridgeFor('outbound', { limited: true, label: 'pacing' });
   try {
     // Warm the bridge's connections to the double first: the very first burst after a start
     // rides on new connections whose latency exceeds the pacer's 25 ms margin (see the note).
@@ -556,7 +641,7 @@ async function sumMemoryUsage(pattern: string): Promise<{ bytes: number; keys: n
 async function memory(): Promise<MemoryRun> {
   await clean();
   const prefix = `bbmem${++prefixSeq}`;
-  const ingress = await bridgeFor('inbound', { role: 'ingress', prefix });
+  const ingress = await bridgeFor('inbound', { role: 'ingress', prefix, label: 'memory-ingress' });
   let worker: Subject | undefined;
   try {
     const before = await usedMemory();
@@ -576,7 +661,7 @@ async function memory(): Promise<MemoryRun> {
     const ingressPeakRss = ingress.peakRss();
     await ingress.stop();
 
-    worker = await bridgeFor('inbound', { role: 'worker', prefix });
+    worker = await bridgeFor('inbound', { role: 'worker', prefix, label: 'memory-worker' });
     const drainStart = performance.now();
     await blinger.waitFor(P.backlog, 600_000);
     const drainMsgPerS = (P.backlog / (performance.now() - drainStart)) * 1000;
@@ -666,6 +751,9 @@ function table(): string {
   return [fmtLine(lines[0]!), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...lines.slice(1).map(fmtLine)].join('\n');
 }
 
+/** How this run was set up beyond the machine (the bridge's node options, the CPU hog, the latency rates). */
+const settings: string[] = [];
+
 function markdown(machine: Machine, startedAt: Date, seconds: number): string {
   return `# Benchmark results
 
@@ -684,6 +772,10 @@ Generated by \`npm run bench\`${process.argv.length > 2 ? ` (\`${process.argv.sl
 
 All of it shares those ${machine.cores} cores: the load generator and both doubles (one Node.js process), the subject under test (one Node.js process: the bridge, the raw-BullMQ ceiling or the naive forwarder) and Redis. Figures on a machine where these have cores of their own will be higher.
 
+## Settings
+
+${settings.map((n) => `- ${n}`).join('\n')}
+
 ## Results
 
 ${table()}
@@ -699,329 +791,442 @@ ${notes.map((n) => `- ${n}`).join('\n')}
 - **Inbound**: ${fmtInt(P.messages)} Telegram updates over ${P.conversations} private chats, POSTed to \`/telegram/:channelId\` by one sender per chat (the next update only after the previous one was acknowledged, as Telegram does per chat — ordering on); the bridge delivers to the Blinger double, which answers at once. msg/s = messages / (first POST → last message accepted by the double), after a ${fmtInt(P.warmup)}-message warm-up.
 - **Outbound**: the same volume of agent replies POSTed to \`/blinger/:channelId\`; the bridge sends them to the Telegram double with no limits (the bridge's own pacing raised to match, but still run for every message).
 - **Ceiling**: raw BullMQ on the same Redis — \`queue.add\` (one job per message, one sequential producer per conversation, in the subject's own process) → \`Worker\` (concurrency 50) → axios POST (keep-alive) of the same body to the same double. No order, no dedupe, no validation, no pacing. "Ceiling with webhooks" puts the same webhook POSTs as the bridge gets in front of \`queue.add\`, so it differs from the bridge only in what happens between the two HTTP hops.
+- **CPU per delivered message**: the subject process's CPU time (user + system, \`/proc/<pid>/stat\`) from the first POST of a throughput run to its last delivery, divided by the messages delivered; the bridge's against raw BullMQ's (the ceiling above), each direction.
 - **Naive**: an HTTP server that forwards each webhook POST with one axios POST before answering. No queue: nothing is durable and nothing is retried.
-- **Latency**: an open loop offering ${fmtInt(P.latencyRate)} msg/s (${fmtInt(P.latencyMessages)} messages round-robin over ${P.conversations} chats, sent on a 1 ms tick whatever the answers; a chat's next message waits for the previous answer, and latencies count from when a message was due), after ${fmtInt(P.latencyWarmup)} unmeasured messages at the same rate. Acknowledgement = webhook POST → HTTP 200; end-to-end = the same POST leaving → the double accepting the delivery (both clocks in the load generator's process).
+- **Latency**: an open loop offering ${fmtPct(P.latencyShare)} of the ceiling's msg/s measured in the same run (each direction its own ceiling; with \`--only\` but no \`ceiling\`, one ${fmtInt(P.shortCeilingMessages)}-message ceiling run first), and once more ${fmtInt(P.latencyRate)} msg/s for comparison: ${fmtInt(P.latencyMessages)} messages round-robin over ${P.conversations} chats, sent on a 1 ms tick whatever the answers (a chat's next message waits for the previous answer, and latencies count from when a message was due), after ${fmtInt(P.latencyWarmup)} unmeasured messages at the same rate. Acknowledgement = webhook POST → HTTP 200; end-to-end = the same POST leaving → the double accepting the delivery (both clocks in the load generator's process). For comparison, the same open loop at the same share against raw BullMQ with the same webhooks in front (the ceiling's \`http\` mode): what a queue of jobs costs at that rate by itself, without order.
 - **Pacing**: ${fmtInt(P.pacingReplies)} replies over ${P.pacingChats} chats against a Telegram double enforcing 30 msg/s per bot and 3 per 3 s per chat, with the bridge's default limits (30 per 1,025 ms: at most 29.27 msg/s), after 30 warm-up replies; sustained msg/s = the middle 90 % of the sends over their time span; overall = (n − 1) / (first → last send), which includes the start and the tail where only a few chats, each held to ~1 msg/s, have replies left.
-- **Memory**: RSS is the peak resident set (VmHWM) of the bridge process under the throughput and latency loads (and once more for outbound with \`node ${HEAP_CAP}\`). Then ${fmtInt(P.backlog)} updates are queued through an ingress-only bridge (no worker): Redis \`used_memory\` growth per message (lane entries, the 24 h \`update_id\` dedupe marks, the ${P.conversations} lane jobs); then a worker-only bridge drains that backlog and its peak RSS is recorded. Raw BullMQ's bytes per job (the same bodies, \`addBulk\`) for comparison.
-- The bridge runs as deployed (\`node bin/blinger-bridge.js start\`, compiled, configured through the environment and a \`BRIDGE_CONFIG\` file) with \`LOG_LEVEL=${P.logLevel}\` written to a file, and production defaults otherwise (\`WORKER_CONCURRENCY=50\`).
+- **Memory**: RSS is the peak resident set (VmHWM) of the bridge process under the throughput and latency loads (and, for comparison, once more for outbound without the image's \`NODE_OPTIONS\`). Then ${fmtInt(P.backlog)} updates are queued through an ingress-only bridge (no worker): Redis \`used_memory\` growth per message (lane entries, the 24 h \`update_id\` dedupe marks, the ${P.conversations} lane jobs); then a worker-only bridge drains that backlog and its peak RSS is recorded. Raw BullMQ's bytes per job (the same bodies, \`addBulk\`) for comparison.
+- The bridge runs as deployed (\`node bin/blinger-bridge.js start\`, compiled, configured through the environment and a \`BRIDGE_CONFIG\` file) with the Docker image's \`NODE_OPTIONS\` (read from the Dockerfile), \`LOG_LEVEL=${P.logLevel}\` written to a file, and production defaults otherwise (\`WORKER_CONCURRENCY=50\`).
 `;
 }
 
 // ------------------------------------------------------------------------------------- main
 
-async function main(): Promise<void> {
-  const startedAt = new Date();
+/** Runs fn P.reps times back to back (interleaving scenarios would mix warm caches) and logs each result. */
+async function repeat<T>(name: string, fn: () => Promise<T>): Promise<T[]> {
+  const out: T[] = [];
+  for (let i = 0; i < P.reps; i++) {
+    checkDeadline();
+    const r = await fn();
+    const rounded = JSON.stringify(r, (k, v: unknown) =>
+      typeof v === 'number' ? Math.round(v * 100) / 100 : k === 'figures' ? undefined : v,
+    );
+    log(`${name} ${i + 1}/${P.reps}: ${rounded}`);
+    out.push(r);
+  }
+  return out;
+}
+
+interface LatencyScenario {
+  /** The raw-BullMQ msg/s the rate derives from, and where that figure came from. */
+  ceiling: { msgPerS: number; source: string };
+  /** Runs at P.latencyShare of the ceiling, where the goals hold. */
+  atShare: LatencyRun[];
+  /** Runs at the fixed P.latencyRate, for comparison. */
+  atFixedRate: LatencyRun[];
+  /** Raw BullMQ with webhooks at the same share, for comparison: what the architecture costs at that rate. */
+  ceilingAtShare: LatencyRun[];
+}
+
+interface Results {
+  inbound: ThroughputRun[];
+  outbound: ThroughputRun[];
+  ceilIn: ThroughputRun[];
+  ceilOut: ThroughputRun[];
+  ceilHttpIn: ThroughputRun[];
+  ceilHttpOut: ThroughputRun[];
+  naiveIn: ThroughputRun[];
+  naiveOut: ThroughputRun[];
+  latency: Partial<Record<Direction, LatencyScenario>>;
+  pace: PacingRun[];
+  mem: MemoryRun[];
+  /** Outbound once more without the product's NODE_OPTIONS, for the memory comparison. */
+  uncapped?: { throughput: ThroughputRun; latency: LatencyRun };
+}
+
+/** This run's ceiling for a direction; without the ceiling scenario, one short ceiling run now. */
+async function ceilingForLatency(direction: Direction, measured: ThroughputRun[]): Promise<LatencyScenario['ceiling']> {
+  if (measured.length)
+    return { msgPerS: median(measured.map((r) => r.msgPerS)), source: `the median of this run's ${measured.length} ceiling run(s)` };
+  const short = await throughputCeiling(direction, 'direct', P.shortCeilingMessages);
+  log(`ceiling ${direction} (short, for the latency rate): ${fmtInt(short.msgPerS)} msg/s`);
+  return { msgPerS: short.msgPerS, source: `one ${fmtInt(P.shortCeilingMessages)}-message ceiling run (--only without ceiling)` };
+}
+
+async function latencyScenario(direction: Direction, ceilingRuns: ThroughputRun[]): Promise<LatencyScenario> {
+  const ceiling = await ceilingForLatency(direction, ceilingRuns);
+  const rate = Math.round(ceiling.msgPerS * P.latencyShare);
+  settings.push(
+    `latency ${direction}: ${fmtInt(rate)} msg/s = ${fmtPct(P.latencyShare)} of the ceiling's ${fmtInt(ceiling.msgPerS)} msg/s (${ceiling.source}); and ${fmtInt(P.latencyRate)} msg/s for comparison`,
+  );
+  return {
+    ceiling,
+    atShare: await repeat(`latency ${direction} at ${fmtInt(rate)} msg/s`, () => latencyBridge(direction, rate)),
+    atFixedRate: await repeat(`latency ${direction} at ${fmtInt(P.latencyRate)} msg/s`, () => latencyBridge(direction, P.latencyRate)),
+    ceilingAtShare: await repeat(`latency ${direction}, raw BullMQ with webhooks at ${fmtInt(rate)} msg/s`, () =>
+      latencyCeiling(direction, rate),
+    ),
+  };
+}
+
+/** Outbound once more without NODE_OPTIONS: what the image's heap cap saves. */
+async function uncappedOutbound(): Promise<Results['uncapped']> {
+  if (!PRODUCT_NODE_OPTIONS) return undefined;
+  bridgeNodeOptions = undefined;
+  try {
+    const uncapped = { throughput: await throughputBridge('outbound'), latency: await latencyBridge('outbound', P.latencyRate) };
+    log(
+      `outbound without NODE_OPTIONS: ${fmtInt(uncapped.throughput.msgPerS)} msg/s, peak RSS ${fmtMB(uncapped.throughput.peakRss)} / ${fmtMB(uncapped.latency.peakRss)}`,
+    );
+    return uncapped;
+  } finally {
+    bridgeNodeOptions = PRODUCT_NODE_OPTIONS;
+  }
+}
+
+async function runScenarios(): Promise<Results> {
+  const when = async <T>(scenario: Scenario, name: string, fn: () => Promise<T>) => (only.has(scenario) ? repeat(name, fn) : []);
+  const inbound = await when('inbound', 'inbound', () => throughputBridge('inbound'));
+  const ceilIn = await when('ceiling', 'ceiling inbound', () => throughputCeiling('inbound', 'direct'));
+  const ceilHttpIn = await when('ceiling', 'ceiling inbound (webhooks)', () => throughputCeiling('inbound', 'http'));
+  const naiveIn = await when('naive', 'naive inbound', () => throughputNaive('inbound'));
+  const outbound = await when('outbound', 'outbound', () => throughputBridge('outbound'));
+  const ceilOut = await when('ceiling', 'ceiling outbound', () => throughputCeiling('outbound', 'direct'));
+  const ceilHttpOut = await when('ceiling', 'ceiling outbound (webhooks)', () => throughputCeiling('outbound', 'http'));
+  const naiveOut = await when('naive', 'naive outbound', () => throughputNaive('outbound'));
+  // After the ceiling: the latency rate is a share of it.
+  const latency: Results['latency'] = {};
+  if (only.has('latency')) {
+    latency.inbound = await latencyScenario('inbound', ceilIn);
+    latency.outbound = await latencyScenario('outbound', ceilOut);
+  }
+  const pace = await when('pacing', 'pacing', () => pacing());
+  const mem = await when('memory', 'memory', () => memory());
+  const uncapped = only.has('memory') ? await uncappedOutbound() : undefined;
+  return { inbound, outbound, ceilIn, ceilOut, ceilHttpIn, ceilHttpOut, naiveIn, naiveOut, latency, pace, mem, uncapped };
+}
+
+const msgs = (n: number) => `${fmtInt(n)} msg/s`;
+const ms = (n: number) => `${fmtMs(n)} ms`;
+const micros = (n: number) => `${fmtInt(n)} µs`;
+const largest = (list: number[]) => Math.max(...list);
+const RSS_GOAL = 150 * 1024 * 1024;
+const gcLine = (r: LatencyRun) =>
+  Object.entries(r.gc)
+    .filter(([, g]) => g.count > 0)
+    .map(([k, g]) => `${k} ${g.count}× ${g.ms.toFixed(0)} ms`)
+    .join(', ');
+
+/** A row per run list that exists; returns the median (NaN without runs). */
+function msgPerSRow(measure: string, runs: ThroughputRun[]): number {
+  return runs.length
+    ? row(
+        measure,
+        runs.map((r) => r.msgPerS),
+        msgs,
+      )
+    : Number.NaN;
+}
+
+function throughputRows(r: Results): void {
+  msgPerSRow('inbound msg/s (Telegram webhook → bridge → Blinger)', r.inbound);
+  msgPerSRow('outbound msg/s (Blinger webhook → bridge → Telegram)', r.outbound);
+  const ceilIn = msgPerSRow('ceiling inbound msg/s (raw BullMQ: add → Worker(50) → POST)', r.ceilIn);
+  const ceilOut = msgPerSRow('ceiling outbound msg/s (raw BullMQ)', r.ceilOut);
+  const ceilHttpIn = msgPerSRow('ceiling with webhooks, inbound msg/s', r.ceilHttpIn);
+  const ceilHttpOut = msgPerSRow('ceiling with webhooks, outbound msg/s', r.ceilHttpOut);
+  msgPerSRow('naive inbound msg/s (direct POST, no queue)', r.naiveIn);
+  msgPerSRow('naive outbound msg/s (direct POST, no queue)', r.naiveOut);
+  const ratio = (measure: string, runs: ThroughputRun[], ceiling: number, target?: string) => {
+    if (!runs.length || Number.isNaN(ceiling)) return;
+    const ratios = runs.map((x) => x.msgPerS / ceiling);
+    if (target) row(measure, ratios, fmtPct, target, (m) => m >= 0.85);
+    else row(measure, ratios, fmtPct);
+  };
+  ratio('inbound / ceiling', r.inbound, ceilIn, '≥ 85 %');
+  ratio('outbound / ceiling', r.outbound, ceilOut);
+  ratio('inbound / ceiling with webhooks', r.inbound, ceilHttpIn);
+  ratio('outbound / ceiling with webhooks', r.outbound, ceilHttpOut);
+}
+
+/** The subject's CPU per delivered message in µs, one figure per run. */
+const cpuPerMessage = (runs: ThroughputRun[]) => runs.map((x) => (x.cpu.subject / x.messages) * 1000);
+
+/** The bridge's CPU per delivered message against raw BullMQ's, same run: the goal is to spend no more. */
+function cpuRows(direction: Direction, bridge: ThroughputRun[], ceiling: ThroughputRun[]): void {
+  if (bridge.length) row(`bridge CPU per delivered message, ${direction}`, cpuPerMessage(bridge), micros);
+  if (!ceiling.length) return;
+  const ceilingMedian = row(`ceiling CPU per delivered message, ${direction} (raw BullMQ)`, cpuPerMessage(ceiling), micros);
+  if (bridge.length)
+    row(
+      `bridge / ceiling CPU per message, ${direction}`,
+      cpuPerMessage(bridge).map((us) => us / ceilingMedian),
+      fmtPct,
+      '≤ 100 %',
+      (m) => m <= 1,
+    );
+}
+
+function latencyNote(what: string, runs: LatencyRun[]): void {
+  const failures = runs.reduce((a, x) => a + x.failures, 0);
+  const gc = runs.some((x) => Object.keys(x.gc).length)
+    ? `; GC in the measured ${runs.map((x) => `${(x.cpu.wall / 1000).toFixed(0)} s`).join(' / ')}: ${runs.map(gcLine).join(' / ')}`
+    : '';
+  notes.push(
+    `${what}: ${failures} requests not acknowledged${gc}; load generator's own event-loop delay p99 ${runs.map((x) => `${x.generatorLagP99.toFixed(1)} ms`).join(' / ')}; CPU per message ${runs.map((x) => micros((x.cpu.subject / P.latencyMessages) * 1000)).join(' / ')} (${runs.map((x) => (x.cpu.subject / x.cpu.wall).toFixed(2)).join(' / ')} of a core); other processes on the machine ${runs.map((x) => (x.cpu.other / x.cpu.wall).toFixed(2)).join(' / ')} cores`,
+  );
+}
+
+/** ack and end-to-end p50/p99 at one rate; the goals apply only at the share of the ceiling. */
+function latencyRowsAt(direction: Direction, label: string, runs: LatencyRun[], goals: boolean): void {
+  const v = (f: (x: LatencyRun) => number) => runs.map(f);
+  const goal = (limitMs: number): [target?: string, ok?: (m: number) => boolean] => (goals ? [`≤ ${limitMs} ms`, (m) => m <= limitMs] : []);
+  row(
+    `${direction} at ${label}: ack p50`,
+    v((x) => x.ackP50),
+    ms,
+  );
+  row(
+    `${direction} at ${label}: ack p99`,
+    v((x) => x.ackP99),
+    ms,
+    ...goal(5),
+  );
+  row(
+    `${direction} at ${label}: end-to-end p50`,
+    v((x) => x.e2eP50),
+    ms,
+  );
+  row(
+    `${direction} at ${label}: end-to-end p99`,
+    v((x) => x.e2eP99),
+    ms,
+    ...goal(15),
+  );
+  latencyNote(`latency ${direction} at ${label}, bridge`, runs);
+}
+
+function latencyRows(r: Results): void {
+  for (const direction of ['inbound', 'outbound'] as const) {
+    const l = r.latency[direction];
+    if (!l) continue;
+    const rate = l.atShare[0]?.rate ?? Number.NaN;
+    const share = `${fmtPct(P.latencyShare)} of ceiling (${msgs(rate)})`;
+    latencyRowsAt(direction, share, l.atShare, true);
+    latencyRowsAt(direction, `${msgs(P.latencyRate)} (comparison)`, l.atFixedRate, false);
+    ceilingLatencyRows(direction, share, l);
+  }
+}
+
+/** Raw BullMQ with webhooks at the same rate: its p99s, and CPU per message against the bridge's. */
+function ceilingLatencyRows(direction: Direction, share: string, l: LatencyScenario): void {
+  if (!l.ceilingAtShare.length) return;
+  const v = (runs: LatencyRun[], f: (x: LatencyRun) => number) => runs.map(f);
+  const perMessage = (x: LatencyRun) => (x.cpu.subject / P.latencyMessages) * 1000;
+  row(
+    `${direction} at ${share}, raw BullMQ with webhooks: ack p99`,
+    v(l.ceilingAtShare, (x) => x.ackP99),
+    ms,
+  );
+  row(
+    `${direction} at ${share}, raw BullMQ with webhooks: end-to-end p99`,
+    v(l.ceilingAtShare, (x) => x.e2eP99),
+    ms,
+  );
+  row(`${direction} at ${share}: bridge CPU per message`, v(l.atShare, perMessage), micros);
+  row(`${direction} at ${share}: raw BullMQ with webhooks CPU per message`, v(l.ceilingAtShare, perMessage), micros);
+  latencyNote(`latency ${direction} at ${share}, raw BullMQ with webhooks`, l.ceilingAtShare);
+}
+
+function memoryRows(r: Results): void {
+  const settingsLabel = [
+    PRODUCT_NODE_OPTIONS ? `NODE_OPTIONS=${PRODUCT_NODE_OPTIONS} as the image` : 'no NODE_OPTIONS',
+    ...bridgeNodeArgs,
+  ].join(' ');
+  const latencyRuns = (d: Direction) => [...(r.latency[d]?.atShare ?? []), ...(r.latency[d]?.atFixedRate ?? [])];
+  for (const direction of ['inbound', 'outbound'] as const) {
+    const rss = [...r[direction], ...latencyRuns(direction)].map((x) => x.peakRss);
+    if (rss.length)
+      row(
+        `bridge peak RSS, ${direction} throughput + latency runs (largest; ${settingsLabel})`,
+        rss,
+        fmtMB,
+        '≤ 150 MB',
+        (m) => m <= RSS_GOAL,
+        largest,
+      );
+  }
+  if (r.uncapped) {
+    row(
+      'bridge peak RSS, outbound runs without NODE_OPTIONS (comparison, 1 run each)',
+      [r.uncapped.throughput.peakRss, r.uncapped.latency.peakRss],
+      fmtMB,
+      '',
+      undefined,
+      largest,
+    );
+    notes.push(
+      `outbound without NODE_OPTIONS: ${msgs(r.uncapped.throughput.msgPerS)}; at ${msgs(P.latencyRate)} ack p99 ${ms(r.uncapped.latency.ackP99)}, end-to-end p99 ${ms(r.uncapped.latency.e2eP99)}; GC ${gcLine(r.uncapped.latency)}`,
+    );
+  }
+  if (!r.mem.length) return;
+  const v = (f: (x: MemoryRun) => number) => r.mem.map(f);
+  row(
+    `worker peak RSS draining ${fmtInt(P.backlog)} queued (largest)`,
+    v((x) => x.workerPeakRss),
+    fmtMB,
+    '≤ 150 MB',
+    (m) => m <= RSS_GOAL,
+    largest,
+  );
+  row(
+    'Redis bytes per queued message (all keys)',
+    v((x) => x.bytesPerMessage),
+    fmtInt,
+  );
+  row(
+    '  of which the lane entry',
+    v((x) => x.laneBytesPerMessage),
+    fmtInt,
+  );
+  row(
+    '  of which the update_id dedupe mark (kept 24 h)',
+    v((x) => x.dedupeBytesPerMessage),
+    fmtInt,
+  );
+  row(
+    'raw BullMQ bytes per queued job (same body)',
+    v((x) => x.bullmqBytesPerJob),
+    fmtInt,
+  );
+  notes.push(
+    `memory: ingest of ${fmtInt(P.backlog)} through an ingress-only bridge ${r.mem.map((x) => msgs(x.ingestMsgPerS)).join(' / ')} (ingress peak RSS ${r.mem.map((x) => fmtMB(x.ingressPeakRss)).join(' / ')}); drain by a worker-only bridge ${r.mem.map((x) => msgs(x.drainMsgPerS)).join(' / ')}`,
+  );
+}
+
+function pacingRows(pace: PacingRun[]): void {
+  if (!pace.length) return;
+  const perS = (n: number) => `${n.toFixed(2)} msg/s`;
+  row(
+    "pacing: sustained msg/s against Telegram's 30/s per bot",
+    pace.map((x) => x.sustained),
+    perS,
+    '≥ 29 msg/s',
+    (m) => m >= 29,
+  );
+  row(
+    "pacing: overall msg/s (with ramp-up and the last chats' tail)",
+    pace.map((x) => x.overall),
+    perS,
+  );
+  row(
+    'pacing: 429 answers',
+    pace.map((x) => x.tooMany),
+    fmtInt,
+    '0',
+    (m) => m === 0,
+  );
+  notes.push(`pacing: ${fmtInt(P.pacingReplies)} replies took ${pace.map((x) => `${x.seconds.toFixed(1)} s`).join(' / ')}`);
+}
+
+function cpuNote(name: string, runs: ThroughputRun[], cores: number): void {
+  if (!runs.length) return;
+  const per = (k: keyof CpuUse) => median(runs.map((x) => (x.cpu[k] / x.messages) * 1000));
+  const busy = median(runs.map((x) => (x.cpu.subject + x.cpu.redis + x.cpu.bench) / x.cpu.wall));
+  const other = median(runs.map((x) => x.cpu.other / x.cpu.wall));
+  notes.push(
+    `CPU per message, ${name}: subject ${per('subject').toFixed(0)} µs, Redis ${per('redis').toFixed(0)} µs, load generator + double ${per('bench').toFixed(0)} µs (together ${busy.toFixed(2)} of ${cores} cores busy; other processes ${other.toFixed(2)} cores)`,
+  );
+}
+
+/** Other processes' CPU in the measured windows: on a busy machine the figures measure the contention. */
+function busyMachineWarning(r: Results): void {
+  const throughput = [r.inbound, r.outbound, r.ceilIn, r.ceilOut, r.ceilHttpIn, r.ceilHttpOut, r.naiveIn, r.naiveOut].flat();
+  const latency = [r.latency.inbound, r.latency.outbound].flatMap((l) => (l ? [...l.atShare, ...l.atFixedRate, ...l.ceilingAtShare] : []));
+  const others = [...throughput, ...latency].map((x) => x.cpu.other / x.cpu.wall);
+  if (!others.length || Math.max(...others) < 0.25) return;
+  settings.push(
+    `**busy machine**: other processes used ${median(others).toFixed(2)} cores (median; up to ${Math.max(...others).toFixed(2)}) during the measured windows${argv['cpu-hog'] ? ', the CPU hog included' : ''}: latencies and msg/s measure that contention too (see "other processes" under Checks)`,
+  );
+}
+
+function report(r: Results, machine: Machine): void {
+  busyMachineWarning(r);
+  throughputRows(r);
+  cpuRows('inbound', r.inbound, r.ceilIn);
+  cpuRows('outbound', r.outbound, r.ceilOut);
+  latencyRows(r);
+  memoryRows(r);
+  pacingRows(r.pace);
+  for (const [name, runs] of [
+    ['bridge inbound', r.inbound],
+    ['ceiling inbound', r.ceilIn],
+    ['ceiling with webhooks inbound', r.ceilHttpIn],
+    ['naive inbound', r.naiveIn],
+    ['bridge outbound', r.outbound],
+    ['ceiling outbound', r.ceilOut],
+    ['ceiling with webhooks outbound', r.ceilHttpOut],
+    ['naive outbound', r.naiveOut],
+  ] as const)
+    cpuNote(name, runs, machine.cores);
+  const latencyRuns = [r.latency.inbound, r.latency.outbound].flatMap((l) => (l ? [...l.atShare, ...l.atFixedRate] : []));
+  figuresSummary(
+    'inbound throughput runs',
+    r.inbound.map((x) => x.figures),
+  );
+  figuresSummary(
+    'outbound throughput runs',
+    r.outbound.map((x) => x.figures),
+  );
+  figuresSummary(
+    'naive runs (order only holds because each sender waits)',
+    [...r.naiveIn, ...r.naiveOut].map((x) => x.figures),
+  );
+  figuresSummary(
+    'latency runs',
+    latencyRuns.map((x) => x.figures),
+  );
+  figuresSummary(
+    'pacing runs',
+    r.pace.map((x) => x.figures),
+  );
+}
+
+async function startWorld(): Promise<void> {
   redis = await startRedis();
   tg = await startTelegramDouble({ seed: 1 });
   tgLimited = await startTelegramDouble({ seed: 2, enforceLimits: true });
   blinger = await startBlingerDouble({ token: BLINGER_TOKEN, channelId: CHANNEL_ID, seed: 3 });
-  const machine = await describeMachine(redis.client);
-  log(`bench: ${P.reps} repetition(s), ${fmtInt(P.messages)} messages per throughput run; work dir ${WORK_DIR}`);
+}
+
+async function stopWorld(): Promise<void> {
+  client.close();
+  await Promise.all([tg?.close(), tgLimited?.close(), blinger?.close()]);
+  await redis?.stop();
+}
+
+async function main(): Promise<void> {
+  const startedAt = new Date();
+  // First of all, so that it runs for the whole run; stopped in finally (and by procs.ts on exit and signals).
+  const hog = argv['cpu-hog'] ? startCpuHog() : undefined;
+  if (hog) log(`bench: CPU hog on (pid ${hog.pid}): one more core kept busy for the whole run`);
   try {
-    const reps = <T>(name: string, fn: () => Promise<T>) =>
-      (async () => {
-        const out: T[] = [];
-        for (let i = 0; i < P.reps; i++) {
-          checkDeadline();
-          const r = await fn();
-          log(
-            `${name} ${i + 1}/${P.reps}: ${JSON.stringify(r, (k, v) => (typeof v === 'number' ? Math.round(v * 100) / 100 : k === 'figures' ? undefined : v))}`,
-          );
-          out.push(r);
-        }
-        return out;
-      })();
-
-    let inbound: ThroughputRun[] = [];
-    let outbound: ThroughputRun[] = [];
-    let ceilIn: ThroughputRun[] = [];
-    let ceilOut: ThroughputRun[] = [];
-    let ceilHttpIn: ThroughputRun[] = [];
-    let ceilHttpOut: ThroughputRun[] = [];
-    let naiveIn: ThroughputRun[] = [];
-    let naiveOut: ThroughputRun[] = [];
-    let latIn: LatencyRun[] = [];
-    let latOut: LatencyRun[] = [];
-    let pace: PacingRun[] = [];
-    let mem: MemoryRun[] = [];
-    // Interleaved per repetition would mix warm caches; each scenario's runs are back to back.
-    if (only.has('inbound')) inbound = await reps('inbound', () => throughputBridge('inbound'));
-    if (only.has('ceiling')) ceilIn = await reps('ceiling inbound', () => throughputCeiling('inbound', 'direct'));
-    if (only.has('ceiling')) ceilHttpIn = await reps('ceiling inbound (webhooks)', () => throughputCeiling('inbound', 'http'));
-    if (only.has('naive')) naiveIn = await reps('naive inbound', () => throughputNaive('inbound'));
-    if (only.has('outbound')) outbound = await reps('outbound', () => throughputBridge('outbound'));
-    if (only.has('ceiling')) ceilOut = await reps('ceiling outbound', () => throughputCeiling('outbound', 'direct'));
-    if (only.has('ceiling')) ceilHttpOut = await reps('ceiling outbound (webhooks)', () => throughputCeiling('outbound', 'http'));
-    if (only.has('naive')) naiveOut = await reps('naive outbound', () => throughputNaive('outbound'));
-    if (only.has('latency')) latIn = await reps('latency inbound', () => latencyBridge('inbound'));
-    if (only.has('latency')) latOut = await reps('latency outbound', () => latencyBridge('outbound'));
-    if (only.has('pacing')) pace = await reps('pacing', () => pacing());
-    if (only.has('memory')) mem = await reps('memory', () => memory());
-    // The outbound runs once more with V8's old space capped (what README suggests to keep RSS down).
-    let capped: { throughput: ThroughputRun; latency: LatencyRun } | undefined;
-    if (only.has('memory')) {
-      const before = bridgeNodeArgs;
-      bridgeNodeArgs = [...before, HEAP_CAP];
-      try {
-        capped = { throughput: await throughputBridge('outbound'), latency: await latencyBridge('outbound') };
-        log(
-          `outbound with ${HEAP_CAP}: ${fmtInt(capped.throughput.msgPerS)} msg/s, peak RSS ${fmtMB(capped.throughput.peakRss)} / ${fmtMB(capped.latency.peakRss)}, ack p99 ${fmtMs(capped.latency.ackP99)} ms, end-to-end p99 ${fmtMs(capped.latency.e2eP99)} ms`,
-        );
-      } finally {
-        bridgeNodeArgs = before;
-      }
-    }
-
-    const msgs = (n: number) => `${fmtInt(n)} msg/s`;
-    const ms = (n: number) => `${fmtMs(n)} ms`;
-    const v = <T>(list: T[], f: (t: T) => number) => list.map(f);
-    let inMedian = Number.NaN;
-    let outMedian = Number.NaN;
-    if (inbound.length)
-      inMedian = row(
-        'inbound msg/s (Telegram webhook → bridge → Blinger)',
-        v(inbound, (r) => r.msgPerS),
-        msgs,
-      );
-    if (outbound.length)
-      outMedian = row(
-        'outbound msg/s (Blinger webhook → bridge → Telegram)',
-        v(outbound, (r) => r.msgPerS),
-        msgs,
-      );
-    const ceilInMedian = ceilIn.length
-      ? row(
-          'ceiling inbound msg/s (raw BullMQ: add → Worker(50) → POST)',
-          v(ceilIn, (r) => r.msgPerS),
-          msgs,
-        )
-      : Number.NaN;
-    const ceilOutMedian = ceilOut.length
-      ? row(
-          'ceiling outbound msg/s (raw BullMQ)',
-          v(ceilOut, (r) => r.msgPerS),
-          msgs,
-        )
-      : Number.NaN;
-    const ceilHttpInMedian = ceilHttpIn.length
-      ? row(
-          'ceiling with webhooks, inbound msg/s',
-          v(ceilHttpIn, (r) => r.msgPerS),
-          msgs,
-        )
-      : Number.NaN;
-    const ceilHttpOutMedian = ceilHttpOut.length
-      ? row(
-          'ceiling with webhooks, outbound msg/s',
-          v(ceilHttpOut, (r) => r.msgPerS),
-          msgs,
-        )
-      : Number.NaN;
-    if (naiveIn.length)
-      row(
-        'naive inbound msg/s (direct POST, no queue)',
-        v(naiveIn, (r) => r.msgPerS),
-        msgs,
-      );
-    if (naiveOut.length)
-      row(
-        'naive outbound msg/s (direct POST, no queue)',
-        v(naiveOut, (r) => r.msgPerS),
-        msgs,
-      );
-    if (inbound.length && ceilIn.length) {
-      const ratios = inbound.map((r) => r.msgPerS / ceilInMedian);
-      row('inbound / ceiling', ratios, fmtPct, '≥ 85 %', (m) => m >= 0.85);
-    }
-    if (outbound.length && ceilOut.length)
-      row(
-        'outbound / ceiling',
-        outbound.map((r) => r.msgPerS / ceilOutMedian),
-        fmtPct,
-      );
-    if (inbound.length && ceilHttpIn.length)
-      row(
-        'inbound / ceiling with webhooks',
-        inbound.map((r) => r.msgPerS / ceilHttpInMedian),
-        fmtPct,
-      );
-    if (outbound.length && ceilHttpOut.length)
-      row(
-        'outbound / ceiling with webhooks',
-        outbound.map((r) => r.msgPerS / ceilHttpOutMedian),
-        fmtPct,
-      );
-    for (const [name, list] of [
-      ['inbound', latIn],
-      ['outbound', latOut],
-    ] as const) {
-      if (!list.length) continue;
-      row(
-        `${name} at ${fmtInt(P.latencyRate)} msg/s: ack p50`,
-        v(list, (r) => r.ackP50),
-        ms,
-      );
-      row(
-        `${name} at ${fmtInt(P.latencyRate)} msg/s: ack p99`,
-        v(list, (r) => r.ackP99),
-        ms,
-        '≤ 5 ms',
-        (m) => m <= 5,
-      );
-      row(
-        `${name} at ${fmtInt(P.latencyRate)} msg/s: end-to-end p50`,
-        v(list, (r) => r.e2eP50),
-        ms,
-      );
-      row(
-        `${name} at ${fmtInt(P.latencyRate)} msg/s: end-to-end p99`,
-        v(list, (r) => r.e2eP99),
-        ms,
-        '≤ 15 ms',
-        (m) => m <= 15,
-      );
-      const failures = list.reduce((a, r) => a + r.failures, 0);
-      const gcLine = (r: LatencyRun) =>
-        Object.entries(r.gc)
-          .filter(([, g]) => g.count > 0)
-          .map(([k, g]) => `${k} ${g.count}× ${g.ms.toFixed(0)} ms`)
-          .join(', ');
-      notes.push(
-        `latency ${name}: ${failures} requests not acknowledged; bridge GC in the measured ${fmtInt(P.latencyMessages / P.latencyRate)} s: ${list.map(gcLine).join(' / ')}; load generator's own event-loop delay p99 ${list.map((r) => `${r.generatorLagP99.toFixed(1)} ms`).join(' / ')}; bridge CPU per message ${list.map((r) => `${((r.cpu.subject / P.latencyMessages) * 1000).toFixed(0)} µs`).join(' / ')}; other processes on the machine ${list.map((r) => `${(r.cpu.other / r.cpu.wall).toFixed(2)}`).join(' / ')} cores`,
-      );
-    }
-    const largest = (list: number[]) => Math.max(...list);
-    const rssIn = [...inbound, ...latIn].map((r) => r.peakRss);
-    const rssOut = [...outbound, ...latOut].map((r) => r.peakRss);
-    if (rssIn.length)
-      row('bridge peak RSS, inbound throughput + latency runs (largest)', rssIn, fmtMB, '≤ 150 MB', (m) => m <= 150 * 1024 * 1024, largest);
-    if (rssOut.length)
-      row(
-        'bridge peak RSS, outbound throughput + latency runs (largest)',
-        rssOut,
-        fmtMB,
-        '≤ 150 MB',
-        (m) => m <= 150 * 1024 * 1024,
-        largest,
-      );
-    if (capped) {
-      row(
-        `bridge peak RSS, outbound runs with node ${HEAP_CAP} (1 run each)`,
-        [capped.throughput.peakRss, capped.latency.peakRss],
-        fmtMB,
-        '≤ 150 MB',
-        (m) => m <= 150 * 1024 * 1024,
-        largest,
-      );
-      notes.push(
-        `outbound with node ${HEAP_CAP}: ${fmtInt(capped.throughput.msgPerS)} msg/s; at 1,000 msg/s ack p99 ${fmtMs(capped.latency.ackP99)} ms, end-to-end p99 ${fmtMs(capped.latency.e2eP99)} ms; GC ${Object.entries(
-          capped.latency.gc,
-        )
-          .filter(([, g]) => g.count > 0)
-          .map(([k, g]) => `${k} ${g.count}× ${g.ms.toFixed(0)} ms`)
-          .join(', ')}`,
-      );
-    }
-    if (mem.length) {
-      row(
-        `worker peak RSS draining ${fmtInt(P.backlog)} queued (largest)`,
-        v(mem, (r) => r.workerPeakRss),
-        fmtMB,
-        '≤ 150 MB',
-        (m) => m <= 150 * 1024 * 1024,
-        largest,
-      );
-      row(
-        'Redis bytes per queued message (all keys)',
-        v(mem, (r) => r.bytesPerMessage),
-        fmtInt,
-      );
-      row(
-        '  of which the lane entry',
-        v(mem, (r) => r.laneBytesPerMessage),
-        fmtInt,
-      );
-      row(
-        '  of which the update_id dedupe mark (kept 24 h)',
-        v(mem, (r) => r.dedupeBytesPerMessage),
-        fmtInt,
-      );
-      row(
-        'raw BullMQ bytes per queued job (same body)',
-        v(mem, (r) => r.bullmqBytesPerJob),
-        fmtInt,
-      );
-      notes.push(
-        `memory: ingest of ${fmtInt(P.backlog)} through an ingress-only bridge ${mem.map((r) => msgs(r.ingestMsgPerS)).join(' / ')} (ingress peak RSS ${mem.map((r) => fmtMB(r.ingressPeakRss)).join(' / ')}); drain by a worker-only bridge ${mem.map((r) => msgs(r.drainMsgPerS)).join(' / ')}`,
-      );
-    }
-    if (pace.length) {
-      row(
-        "pacing: sustained msg/s against Telegram's 30/s per bot",
-        v(pace, (r) => r.sustained),
-        (n) => `${n.toFixed(2)} msg/s`,
-        '≥ 29 msg/s',
-        (m) => m >= 29,
-      );
-      row(
-        "pacing: overall msg/s (with ramp-up and the last chats' tail)",
-        v(pace, (r) => r.overall),
-        (n) => `${n.toFixed(2)} msg/s`,
-      );
-      row(
-        'pacing: 429 answers',
-        v(pace, (r) => r.tooMany),
-        fmtInt,
-        '0',
-        (m) => m === 0,
-      );
-      notes.push(`pacing: ${fmtInt(P.pacingReplies)} replies took ${pace.map((r) => `${r.seconds.toFixed(1)} s`).join(' / ')}`);
-    }
-    const cpuNote = (name: string, list: ThroughputRun[]) => {
-      const runs = list.filter((r) => r.cpu);
-      if (!runs.length) return;
-      const per = (k: keyof CpuUse) => median(runs.map((r) => (r.cpu![k] / P.messages) * 1000));
-      const busy = median(runs.map((r) => (r.cpu!.subject + r.cpu!.redis + r.cpu!.bench) / r.cpu!.wall));
-      const other = median(runs.map((r) => r.cpu!.other / r.cpu!.wall));
-      notes.push(
-        `CPU per message, ${name}: subject ${per('subject').toFixed(0)} µs, Redis ${per('redis').toFixed(0)} µs, load generator + double ${per('bench').toFixed(0)} µs (together ${busy.toFixed(2)} of ${machine.cores} cores busy; other processes ${other.toFixed(2)} cores)`,
-      );
-    };
-    cpuNote('bridge inbound', inbound);
-    cpuNote('ceiling inbound', ceilIn);
-    cpuNote('ceiling with webhooks inbound', ceilHttpIn);
-    cpuNote('naive inbound', naiveIn);
-    cpuNote('bridge outbound', outbound);
-    cpuNote('ceiling outbound', ceilOut);
-    cpuNote('ceiling with webhooks outbound', ceilHttpOut);
-    cpuNote('naive outbound', naiveOut);
-    figuresSummary(
-      'inbound throughput runs',
-      inbound.map((r) => r.figures),
+    await startWorld();
+    const machine = await describeMachine(redis.client);
+    log(`bench: ${P.reps} repetition(s), ${fmtInt(P.messages)} messages per throughput run; work dir ${WORK_DIR}`);
+    settings.push(
+      `bridge: ${PRODUCT_NODE_OPTIONS ? `\`NODE_OPTIONS=${PRODUCT_NODE_OPTIONS}\`, the Docker image's (the product's own settings)` : 'no NODE_OPTIONS (the Docker image sets none)'}${bridgeNodeArgs.length ? `; node options from BENCH_BRIDGE_NODE_ARGS: \`${bridgeNodeArgs.join(' ')}\`` : ''}`,
     );
-    figuresSummary(
-      'outbound throughput runs',
-      outbound.map((r) => r.figures),
+    const results = await runScenarios();
+    settings.push(
+      hog
+        ? `CPU hog **on** (\`--cpu-hog\`): one more process kept ${(await hog.stop()).toFixed(2)} cores busy on average for the whole run`
+        : 'CPU hog off',
     );
-    figuresSummary(
-      'naive runs (order only holds because each sender waits)',
-      [...naiveIn, ...naiveOut].map((r) => r.figures),
-    );
-    figuresSummary(
-      'latency runs',
-      [...latIn, ...latOut].map((r) => r.figures),
-    );
-    figuresSummary(
-      'pacing runs',
-      pace.map((r) => r.figures),
-    );
-    void inMedian;
-    void outMedian;
-
+    report(results, machine);
     const seconds = (Date.now() - startedAt.getTime()) / 1000;
-    const md = markdown(machine, startedAt, seconds);
-    process.stdout.write(`\n${table()}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
-    writeFileSync(OUT, md);
+    process.stdout.write(`\n${settings.map((n) => `- ${n}`).join('\n')}\n\n${table()}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
+    writeFileSync(OUT, markdown(machine, startedAt, seconds));
     log(`written to ${OUT}`);
     const failed = notes.some((n) => n.includes('**FAILED**'));
     if (failed) process.exitCode = 1;
@@ -1029,9 +1234,8 @@ async function main(): Promise<void> {
     if (failed || process.env.BENCH_KEEP || process.env.BENCH_DUMP) log(`logs kept in ${WORK_DIR}`);
     else rmSync(WORK_DIR, { recursive: true, force: true });
   } finally {
-    client.close();
-    await Promise.all([tg.close(), tgLimited.close(), blinger.close()]);
-    await redis.stop();
+    await hog?.stop();
+    await stopWorld();
   }
 }
 

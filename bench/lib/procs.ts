@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, openSync, closeSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort, spawnRedis } from '../../test/helpers/net.js';
 import { pause } from './load.js';
@@ -18,7 +18,7 @@ export const WORK_DIR = mkdtempSync(join(tmpdir(), 'bb-bench-'));
 /** Every process this benchmark started, so none outlives it (even on Ctrl-C). */
 const children = new Set<ChildProcess>();
 
-function track(proc: ChildProcess): ChildProcess {
+export function track(proc: ChildProcess): ChildProcess {
   children.add(proc);
   proc.once('exit', () => children.delete(proc));
   return proc;
@@ -34,6 +34,19 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     killAll();
     process.exit(130);
   });
+}
+
+/**
+ * The NODE_OPTIONS the product runs with: the Docker image's `ENV NODE_OPTIONS=...` (README's
+ * bare-metal advice says the same). Read from the Dockerfile so the bench cannot drift from it;
+ * undefined when the image sets none.
+ */
+export function productNodeOptions(): string | undefined {
+  const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8').replace(/\\\n/g, ' ');
+  const runtimeStage = dockerfile.slice(dockerfile.search(/^FROM\s(?![\s\S]*^FROM\s)/m));
+  const env = [...runtimeStage.matchAll(/^ENV\s+(.*)$/gim)].map((m) => m[1]!).join(' ');
+  const value = /(?:^|\s)NODE_OPTIONS=("[^"]*"|\S+)/.exec(env)?.[1];
+  return value?.replace(/^"|"$/g, '');
 }
 
 export interface RedisServer {
@@ -101,6 +114,8 @@ export interface Subject {
   url: string;
   pid: number;
   proc: ChildProcess;
+  /** Where the process writes its V8 CPU profile when it exits (bridges started with cpuProfileDir). */
+  cpuProfile?: string;
   /** Peak RSS so far (VmHWM), bytes. */
   peakRss(): number;
   stop(): Promise<void>;
@@ -144,10 +159,20 @@ export interface BridgeProcessOptions {
   role?: 'all' | 'ingress' | 'worker';
   logLevel?: string;
   concurrency?: number;
-  /** Write a V8 CPU profile of the bridge into this directory when it exits. */
+  /** Write a V8 CPU profile of the bridge into this directory when it exits, */
   cpuProfileDir?: string;
-  /** More node options (e.g. --heapsnapshot-signal=SIGUSR2 for a leak hunt). */
+  /** named <cpuProfileName>-<n>.cpuprofile, so a profile says which scenario it is. */
+  cpuProfileName?: string;
+  /** NODE_OPTIONS of the bridge process, as a deployment sets it (e.g. the Docker image's heap cap). */
+  nodeOptions?: string;
+  /** More node options (e.g. --heapsnapshot-signal=SIGUSR2 for a leak hunt); they win over nodeOptions. */
   nodeArgs?: string[];
+}
+
+let profileSeq = 0;
+
+function profilePath(o: BridgeProcessOptions): string | undefined {
+  return o.cpuProfileDir ? join(o.cpuProfileDir, `${o.cpuProfileName ?? 'bridge'}-${++profileSeq}.cpuprofile`) : undefined;
 }
 
 /** The bridge as deployed: `node bin/blinger-bridge.js start`, configured through the environment. */
@@ -163,7 +188,9 @@ export async function startBridge(o: BridgeProcessOptions): Promise<Subject> {
     }),
   );
   const log = logFile(`bridge-${o.role ?? 'all'}`);
-  const nodeArgs = [...(o.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', o.cpuProfileDir] : []), ...(o.nodeArgs ?? [])];
+  const cpuProfile = profilePath(o);
+  const profileArgs = cpuProfile ? ['--cpu-prof', '--cpu-prof-dir', dirname(cpuProfile), '--cpu-prof-name', basename(cpuProfile)] : [];
+  const nodeArgs = [...profileArgs, ...(o.nodeArgs ?? [])];
   const proc = track(
     spawn(process.execPath, [...nodeArgs, join(ROOT, 'bin/blinger-bridge.js'), 'start', '--role', o.role ?? 'all'], {
       cwd: ROOT,
@@ -179,6 +206,7 @@ export async function startBridge(o: BridgeProcessOptions): Promise<Subject> {
         BRIDGE_CONFIG: configPath,
         LOG_LEVEL: o.logLevel ?? 'info',
         WORKER_CONCURRENCY: String(o.concurrency ?? 50),
+        ...(o.nodeOptions ? { NODE_OPTIONS: o.nodeOptions } : {}),
       },
       stdio: ['ignore', log.fd, log.fd],
     }),
@@ -204,7 +232,7 @@ export async function startBridge(o: BridgeProcessOptions): Promise<Subject> {
     proc.kill('SIGKILL');
     throw err;
   }
-  return subject(proc, url);
+  return { ...subject(proc, url), cpuProfile };
 }
 
 function subject(proc: ChildProcess, url: string): Subject {

@@ -2,7 +2,8 @@
  * Dockerfile and docker-compose.yml, checked without a Docker engine: the compose file is parsed
  * and its services checked against what the bridge needs; the Dockerfile is read stage by stage
  * (multi-stage, non-root, the same install and build commands as CI, everything the build needs
- * copied in) and its HEALTHCHECK command is run for real against an HTTP server.
+ * copied in) and its HEALTHCHECK command is run for real against an HTTP server; the heap cap the
+ * image sets is the one Compose, README and .env.example name.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -182,6 +183,27 @@ describe('Dockerfile', () => {
     }
     // Nothing listening: unhealthy, not a hang.
     expect(await check()).toBe(1);
+  });
+});
+
+describe('heap cap (NODE_OPTIONS)', () => {
+  /** The runtime stage's NODE_OPTIONS, from its ENV lines (KEY=value pairs). */
+  const imageNodeOptions = instr(runtime, 'ENV')
+    .flatMap((e) => e.split(/\s+/))
+    .find((kv) => kv.startsWith('NODE_OPTIONS='))
+    ?.slice('NODE_OPTIONS='.length);
+
+  it("the image caps V8's old generation; Compose inherits it; README and .env.example name the same for bare metal", () => {
+    expect(imageNodeOptions).toMatch(/^--max-old-space-size=\d+$/);
+    // Compose's bridge containers set no NODE_OPTIONS of their own: the image's holds.
+    for (const name of ['ingress', 'worker']) {
+      const environment = compose.services[name]!.environment ?? {};
+      const names = Array.isArray(environment) ? environment.map((e) => e.split('=')[0]) : Object.keys(environment);
+      expect(names, name).not.toContain('NODE_OPTIONS');
+    }
+    const deployment = read('README.md').slice(read('README.md').indexOf('## Deployment'), read('README.md').indexOf('## Operations'));
+    expect(deployment).toContain(`NODE_OPTIONS=${imageNodeOptions}`);
+    expect(read('.env.example')).toContain(`#NODE_OPTIONS=${imageNodeOptions}`);
   });
 });
 
