@@ -159,9 +159,9 @@ export interface BridgeProcessOptions {
   role?: 'all' | 'ingress' | 'worker';
   logLevel?: string;
   concurrency?: number;
-  /** Write a V8 CPU profile of the bridge into this directory when it exits, */
+  /** Write a V8 CPU profile of the bridge into this directory when it exits. */
   cpuProfileDir?: string;
-  /** named <cpuProfileName>-<n>.cpuprofile, so a profile says which scenario it is. */
+  /** The profile's file is <cpuProfileName>-<n>.cpuprofile, so that it says which scenario it is. */
   cpuProfileName?: string;
   /** NODE_OPTIONS of the bridge process, as a deployment sets it (e.g. the Docker image's heap cap). */
   nodeOptions?: string;
