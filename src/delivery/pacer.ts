@@ -41,6 +41,7 @@ local nowUs = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local now = math.floor(nowUs / 1000)
 local ticket, inFlightMax, recheck, placeKept = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local member = ticket .. '@' .. t[1] .. '.' .. t[2]
+local acct, line, deadlines, conv = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 
 -- The entries of a window that still count (requests in flight lie ahead, at now + inFlightMax).
 local function occupied(key, span)
@@ -59,19 +60,17 @@ local function count(key, span)
   redis.call('PEXPIRE', key, span + inFlightMax + 1000)
 end
 
-local conv = KEYS[4]
 if conv then
   local max, span = tonumber(ARGV[7]), tonumber(ARGV[8])
   local n = occupied(conv, span)
   if n >= max then
     -- The conversation's own limit: wait without holding a place in the account's line.
-    redis.call('ZREM', KEYS[2], ticket)
-    redis.call('ZREM', KEYS[3], ticket)
+    redis.call('ZREM', line, ticket)
+    redis.call('ZREM', deadlines, ticket)
     return {math.max(freesAt(conv, span, n - max) - now, 1)}
   end
 end
 
-local acct, line, deadlines = KEYS[1], KEYS[2], KEYS[3]
 local max, span = tonumber(ARGV[5]), tonumber(ARGV[6])
 -- Senders that did not come back in time lose their place.
 local gone = redis.call('ZRANGEBYSCORE', deadlines, '-inf', now)
