@@ -13,7 +13,15 @@ import type {
   WebhookReply,
   WebhookRequest,
 } from '../../src/adapter.js';
-import { DeliveryError, redact, retryAfterMs, verifyWebhook, webhookHeaders, webhookHeadersProblem } from '../../src/toolkit/index.js';
+import {
+  DeliveryError,
+  keepAliveAgents,
+  redact,
+  retryAfterMs,
+  verifyWebhook,
+  webhookHeaders,
+  webhookHeadersProblem,
+} from '../../src/toolkit/index.js';
 import { describeIssues, inboundSchema, toInbound } from './message.js';
 import type { HttpSettings } from './settings.js';
 
@@ -22,6 +30,8 @@ const USER_GONE = 'user_gone';
 export class HttpChannelAdapter implements Adapter {
   readonly type = 'http';
   readonly settings: HttpSettings;
+  /** Every reply is a POST to the same app: keep its connections. */
+  private readonly agents = keepAliveAgents();
 
   constructor(private readonly ctx: AdapterContext<HttpSettings>) {
     this.settings = ctx.settings;
@@ -72,6 +82,7 @@ export class HttpChannelAdapter implements Adapter {
     try {
       res = await axios.post(this.settings.deliveryUrl, body, {
         headers,
+        ...this.agents,
         timeout: this.settings.timeout,
         maxRedirects: 0,
         validateStatus: () => true,

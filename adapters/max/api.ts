@@ -10,12 +10,10 @@
  *   are thrown (MaxApiError with MAX's {code, message}, MaxNetworkError) for errors.ts to classify.
  * - JSON answers are parsed by axios: MAX's `seq` (beyond 2^53) is rounded, and never used.
  */
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
 import { Readable } from 'node:stream';
 import axios, { type AxiosInstance, type AxiosRequestConfig, type AxiosResponse } from 'axios';
 import { z } from 'zod';
-import { parseJsonWellFormed, redact, retryAfterMs } from '../../src/toolkit/index.js';
+import { keepAliveAgents, parseJsonWellFormed, redact, retryAfterMs } from '../../src/toolkit/index.js';
 
 /** MAX answered with an error status (or an answer the bridge cannot read). */
 export class MaxApiError extends Error {
@@ -86,10 +84,7 @@ export class MaxApi {
   private readonly uploads: AxiosInstance;
 
   constructor(private readonly o: MaxApiOptions) {
-    const agents = {
-      httpAgent: new HttpAgent({ keepAlive: true, maxSockets: 64 }),
-      httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 64 }),
-    };
+    const agents = keepAliveAgents({ maxSockets: 64 });
     const common = {
       ...agents,
       maxRedirects: 0,

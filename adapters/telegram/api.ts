@@ -2,15 +2,11 @@
  * The Bot API client: telegraf's Telegram with a keep-alive agent that matches the API root's
  * protocol (a local Bot API server or a test double may be plain http) and a timeout on every call.
  */
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
 import { Telegram } from 'telegraf';
+import { keepAliveAgentFor } from '../../src/toolkit/index.js';
 
 export function createTelegram(token: string, apiRoot: string): Telegram {
-  const agent = apiRoot.startsWith('https:')
-    ? new HttpsAgent({ keepAlive: true, maxSockets: 64 })
-    : new HttpAgent({ keepAlive: true, maxSockets: 64 });
-  return new Telegram(token, { apiRoot, agent });
+  return new Telegram(token, { apiRoot, agent: keepAliveAgentFor(apiRoot, { maxSockets: 64 }) });
 }
 
 type Method = Parameters<Telegram['callApi']>[0];

@@ -6,11 +6,9 @@
  * (README "Why not vk-io"). Also the two other hosts the adapter talks to: the upload servers
  * (multipart, streamed) and the Bots Long Poll server.
  */
-import http from 'node:http';
-import https from 'node:https';
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import { z } from 'zod';
-import { multipartBody, type MultipartFile, redact, wellFormedDeep } from '../../src/toolkit/index.js';
+import { keepAliveAgents, multipartBody, type MultipartFile, redact, wellFormedDeep } from '../../src/toolkit/index.js';
 
 /** VK refused the call: `{error: {error_code, error_msg}}`. */
 export class VkApiError extends Error {
@@ -57,8 +55,7 @@ export class VkApi {
 
   constructor(readonly o: VkApiOptions) {
     this.http = axios.create({
-      httpAgent: new http.Agent({ keepAlive: true }),
-      httpsAgent: new https.Agent({ keepAlive: true }),
+      ...keepAliveAgents(),
       maxRedirects: 0,
       responseType: 'text',
       transformResponse: (d: unknown) => d,

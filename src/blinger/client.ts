@@ -4,12 +4,11 @@
  * transient; other 4xx permanent with Blinger's answer. Secrets never appear in a reason.
  */
 import axios, { type AxiosInstance, isAxiosError } from 'axios';
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
 import type { InboundMessage } from '../message.js';
 import { DeliveryError, isRetryableStatus } from '../delivery/errors.js';
 import { redact } from '../redact.js';
 import { truncate } from '../text.js';
+import { keepAliveAgents } from '../net/keep-alive.js';
 
 export interface BlingerTarget {
   url: string;
@@ -43,8 +42,7 @@ export class BlingerClient {
   constructor(private readonly onStatus?: BlingerStatusListener) {
     // Keep-alive: every message is one POST to the same host.
     this.http = axios.create({
-      httpAgent: new HttpAgent({ keepAlive: true, maxSockets: 256 }),
-      httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 256 }),
+      ...keepAliveAgents({ maxSockets: 256 }),
       maxRedirects: 0,
       validateStatus: () => true,
       headers: { 'content-type': 'application/json', 'user-agent': 'blinger-bridge' },

@@ -5,8 +5,6 @@
  * map to delivery failures. Nothing here knows a messenger; facts and sources: docs/vendors/meta.md.
  */
 import { createHmac } from 'node:crypto';
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
 import { Readable } from 'node:stream';
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import type { z } from 'zod';
@@ -14,6 +12,7 @@ import type { WebhookReply, WebhookRequest } from '../adapter.js';
 import { DeliveryError } from '../delivery/errors.js';
 import { redact } from '../redact.js';
 import { safeEqual } from './crypto.js';
+import { keepAliveAgents } from '../net/keep-alive.js';
 
 /** The Graph version adapters call unless configured otherwise (v26.0, 29 Jul 2026; docs/vendors/meta.md §1). */
 export const DEFAULT_GRAPH_API_VERSION = 'v26.0';
@@ -265,8 +264,7 @@ export class GraphClient {
       // Graph answers errors with 4xx/5xx and a JSON envelope: read it instead of throwing.
       validateStatus: () => true,
       maxContentLength: 10 * 1024 * 1024,
-      httpAgent: new HttpAgent({ keepAlive: true, maxSockets: 64 }),
-      httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 64 }),
+      ...keepAliveAgents({ maxSockets: 64 }),
     });
   }
 

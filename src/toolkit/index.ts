@@ -9,7 +9,7 @@
  * - text: well-formed strings (a lone surrogate becomes U+FFFD), cuts between characters
  * - secrets: redact / registerSecret keep credentials out of logs; safeEqual, deriveSecret
  * - polling: LeasedPoller, one long poller per account across processes
- * - HTTP: retryAfterMs; Standard Webhooks signatures (signWebhook, verifyWebhook…)
+ * - HTTP: retryAfterMs; keep-alive agents (keepAliveAgents); Standard Webhooks signatures (signWebhook, verifyWebhook…)
  * - pages: static assets for adapters that serve a page (the web chat)
  * - CLI: UsageError / CliError for `blinger-bridge <type> …` commands
  * - text: splitText cuts a long text at a messenger's limit (never inside a character)
@@ -35,6 +35,7 @@ export { redact, registerSecret } from '../redact.js';
 export { safeEqual, deriveSecret } from './crypto.js';
 export { LeasedPoller, type LeasedPollerOptions } from './polling.js';
 export { retryAfterMs } from './http.js';
+export { keepAliveAgents, keepAliveAgentFor } from '../net/keep-alive.js';
 export {
   newWebhookSecret,
   signWebhook,
