@@ -13,7 +13,8 @@
  *   naive     a direct POST per message, no queue
  *   latency   an open loop at 50 % (--latency-share) of this run's ceiling, and at 1,000 msg/s for
  *             comparison: webhook acknowledgement and end-to-end p50/p99; raw BullMQ with the same
- *             webhooks under the same open loop, for comparison
+ *             webhooks under the same open loop, and this machine's floor at the same rate (a server
+ *             that answers at once; the naive forwarder), for comparison
  *   pacing    3,000 replies over 300 chats against a Telegram double enforcing Telegram's limits
  *   memory    100,000 messages queued: Redis bytes per message; a worker draining them: its RSS
  *
@@ -242,12 +243,15 @@ function bridgeFor(
   });
 }
 
-/** Sends a warm-up load (JIT, connection pools) and waits until it was delivered, then forgets it. */
-async function warmUp(direction: Direction, baseUrl: string, path?: string): Promise<void> {
+/**
+ * Sends a warm-up load (JIT, connection pools) and waits until it was delivered (unless the subject
+ * only answers), then forgets it.
+ */
+async function warmUp(direction: Direction, baseUrl: string, path?: string, delivers = true): Promise<void> {
   const w = load(direction, baseUrl, P.warmup / P.conversations, 'w');
   if (path) for (const list of w.requests) for (const r of list) r.url = `${baseUrl}${path}`;
   await closedLoop({ client, requests: w.requests, deadlineMs: 120_000 });
-  await waitDelivered(direction, P.warmup, 120_000);
+  if (delivers) await waitDelivered(direction, P.warmup, 120_000);
   blinger.reset();
   tg.reset();
 }
@@ -456,13 +460,20 @@ type GcStats = Record<string, { count: number; ms: number }>;
 /**
  * An open loop at a fixed rate against a running subject; end-to-end = from the webhook POST
  * leaving to the double accepting the delivery. gcOf: the subject's GC pauses so far, if it tells.
+ * A subject that only answers (the floor) delivers nothing: its end-to-end figures are NaN.
  */
-async function openLoopLatency(direction: Direction, rate: number, subject: Subject, gcOf?: () => Promise<GcStats>): Promise<LatencyRun> {
-  await warmUp(direction, subject.url);
+async function openLoopLatency(
+  direction: Direction,
+  rate: number,
+  subject: Subject,
+  o: { gcOf?: () => Promise<GcStats>; delivers?: boolean } = {},
+): Promise<LatencyRun> {
+  const { gcOf, delivers = true } = o;
+  await warmUp(direction, subject.url, undefined, delivers);
   // Then the same open loop for a while, unmeasured: latency is reported for the steady state.
   const warm = interleave(load(direction, subject.url, Math.ceil(P.latencyWarmup / P.conversations), 'v'), 'v');
   await openLoop(client, warm.sequence, rate);
-  await waitDelivered(direction, warm.sequence.length, 120_000);
+  if (delivers) await waitDelivered(direction, warm.sequence.length, 120_000);
   blinger.reset();
   tg.reset();
 
@@ -473,7 +484,7 @@ async function openLoopLatency(direction: Direction, rate: number, subject: Subj
   const arrivedAt = new Float64Array(sequence.length).fill(Number.NaN);
   // Timestamps each acceptance as it happens: the k-th wait resolves on the double's k-th accept.
   const track = (async () => {
-    for (let k = 1; k <= sequence.length; k++) {
+    for (let k = 1; delivers && k <= sequence.length; k++) {
       await waitDelivered(direction, k, 120_000);
       const key = direction === 'inbound' ? blinger.received[k - 1]!.data : tg.sent[k - 1]!.text!;
       const i = index.get(key);
@@ -495,13 +506,13 @@ async function openLoopLatency(direction: Direction, rate: number, subject: Subj
   for (const [kind, a] of Object.entries(gcAfter))
     gc[kind] = { count: a.count - (gcBefore[kind]?.count ?? 0), ms: a.ms - (gcBefore[kind]?.ms ?? 0) };
   const e2e: number[] = [];
-  for (let i = 0; i < sequence.length; i++) e2e.push(arrivedAt[i]! - run.dueAt[i]!);
+  for (let i = 0; delivers && i < sequence.length; i++) e2e.push(arrivedAt[i]! - run.dueAt[i]!);
   if (process.env.BENCH_DUMP) {
     // Per-message timings for offline analysis: [due ms from start, ack ms, end-to-end ms].
     const rows = Array.from({ length: sequence.length }, (_, i) => [
       Math.round(run.dueAt[i]! - run.startedAt),
       +run.ackOf[i]!.toFixed(2),
-      +e2e[i]!.toFixed(2),
+      +(e2e[i] ?? Number.NaN).toFixed(2),
     ]);
     writeFileSync(join(WORK_DIR, `latency-${direction}-${Date.now()}.json`), JSON.stringify(rows));
   }
@@ -524,7 +535,7 @@ async function latencyBridge(direction: Direction, rate: number): Promise<Latenc
   await clean();
   const bridge = await bridgeFor(direction, { label: `latency-${direction}-${Math.round(rate)}` });
   try {
-    return await openLoopLatency(direction, rate, bridge, () => gcStats(bridge.url));
+    return await openLoopLatency(direction, rate, bridge, { gcOf: () => gcStats(bridge.url) });
   } finally {
     await bridge.stop();
   }
@@ -541,6 +552,21 @@ async function latencyCeiling(direction: Direction, rate: number): Promise<Laten
     return await openLoopLatency(direction, rate, ceiling);
   } finally {
     await ceiling.stop();
+  }
+}
+
+/**
+ * What this machine allows under the same open loop, for comparison: a server that answers at once
+ * (the acknowledgement floor), and the naive forwarder (no queue, no Redis: one POST on, then the
+ * answer), whose end-to-end is the floor of any bridge that forwards.
+ */
+async function latencyFloor(direction: Direction, rate: number, subject: 'answer' | 'naive'): Promise<LatencyRun> {
+  await clean();
+  const child = await startScript(`${subject}.ts`, targetOf(direction));
+  try {
+    return await openLoopLatency(direction, rate, child, { delivers: subject === 'naive' });
+  } finally {
+    await child.stop();
   }
 }
 
@@ -794,7 +820,7 @@ ${notes.map((n) => `- ${n}`).join('\n')}
 - **Ceiling**: raw BullMQ on the same Redis — \`queue.add\` (one job per message, one sequential producer per conversation, in the subject's own process) → \`Worker\` (concurrency 50) → axios POST (keep-alive) of the same body to the same double. No order, no dedupe, no validation, no pacing. "Ceiling with webhooks" puts the same webhook POSTs as the bridge gets in front of \`queue.add\`, so it differs from the bridge only in what happens between the two HTTP hops.
 - **CPU per delivered message**: the subject process's CPU time (user + system, \`/proc/<pid>/stat\`) from the first POST of a throughput run to its last delivery, divided by the messages delivered; the bridge's against raw BullMQ's (the ceiling above), each direction.
 - **Naive**: an HTTP server that forwards each webhook POST with one axios POST before answering. No queue: nothing is durable and nothing is retried.
-- **Latency**: an open loop offering ${fmtPct(P.latencyShare)} of the ceiling's msg/s measured in the same run (each direction its own ceiling; with \`--only\` but no \`ceiling\`, one ${fmtInt(P.shortCeilingMessages)}-message ceiling run first), and once more ${fmtInt(P.latencyRate)} msg/s for comparison: ${fmtInt(P.latencyMessages)} messages round-robin over ${P.conversations} chats, sent on a 1 ms tick whatever the answers (a chat's next message waits for the previous answer, and latencies count from when a message was due), after ${fmtInt(P.latencyWarmup)} unmeasured messages at the same rate. Acknowledgement = webhook POST → HTTP 200; end-to-end = the same POST leaving → the double accepting the delivery (both clocks in the load generator's process). For comparison, the same open loop at the same share against raw BullMQ with the same webhooks in front (the ceiling's \`http\` mode): what a queue of jobs costs at that rate by itself, without order.
+- **Latency**: an open loop offering ${fmtPct(P.latencyShare)} of the ceiling's msg/s measured in the same run (each direction its own ceiling; with \`--only\` but no \`ceiling\`, one ${fmtInt(P.shortCeilingMessages)}-message ceiling run first), and once more ${fmtInt(P.latencyRate)} msg/s for comparison: ${fmtInt(P.latencyMessages)} messages round-robin over ${P.conversations} chats, sent on a 1 ms tick whatever the answers (a chat's next message waits for the previous answer, and latencies count from when a message was due), after ${fmtInt(P.latencyWarmup)} unmeasured messages at the same rate. Acknowledgement = webhook POST → HTTP 200; end-to-end = the same POST leaving → the double accepting the delivery (both clocks in the load generator's process). For comparison, the same open loop at the same share against raw BullMQ with the same webhooks in front (the ceiling's \`http\` mode): what a queue of jobs costs at that rate by itself, without order. And the machine's floor at the same share: a server that reads each POST and answers 200 at once (\`bench/children/answer.ts\`: what the scheduler, the loopback and the load generator add to any server's acknowledgement), and the naive forwarder (no queue, no Redis: one POST on before the answer — the end-to-end floor of anything that forwards).
 - **Pacing**: ${fmtInt(P.pacingReplies)} replies over ${P.pacingChats} chats against a Telegram double enforcing 30 msg/s per bot and 3 per 3 s per chat, with the bridge's default limits (Telegram's own; the pacer keeps its margin, bench/README.md), after 30 warm-up replies; sustained msg/s = the middle 90 % of the sends over their time span; overall = (n − 1) / (first → last send), which includes the start and the tail where only a few chats, each held to ~1 msg/s, have replies left.
 - **Memory**: RSS is the peak resident set (VmHWM) of the bridge process under the throughput and latency loads (and, for comparison, once more for outbound without the image's \`NODE_OPTIONS\`). Then ${fmtInt(P.backlog)} updates are queued through an ingress-only bridge (no worker): Redis \`used_memory\` growth per message (lane entries, the 24 h \`update_id\` dedupe marks, the ${P.conversations} lane jobs); then a worker-only bridge drains that backlog and its peak RSS is recorded. Raw BullMQ's bytes per job (the same bodies, \`addBulk\`) for comparison.
 - The bridge runs as deployed (\`node bin/blinger-bridge.js start\`, compiled, configured through the environment and a \`BRIDGE_CONFIG\` file) with the Docker image's \`NODE_OPTIONS\` (read from the Dockerfile), \`LOG_LEVEL=${P.logLevel}\` written to a file, and production defaults otherwise (\`WORKER_CONCURRENCY=50\`).
@@ -827,6 +853,9 @@ interface LatencyScenario {
   atFixedRate: LatencyRun[];
   /** Raw BullMQ with webhooks at the same share, for comparison: what the architecture costs at that rate. */
   ceilingAtShare: LatencyRun[];
+  /** A server that answers at once, and the naive forwarder, at the same share: this machine's floor. */
+  answerAtShare: LatencyRun[];
+  naiveAtShare: LatencyRun[];
 }
 
 interface Results {
@@ -866,6 +895,12 @@ async function latencyScenario(direction: Direction, ceilingRuns: ThroughputRun[
     atFixedRate: await repeat(`latency ${direction} at ${fmtInt(P.latencyRate)} msg/s`, () => latencyBridge(direction, P.latencyRate)),
     ceilingAtShare: await repeat(`latency ${direction}, raw BullMQ with webhooks at ${fmtInt(rate)} msg/s`, () =>
       latencyCeiling(direction, rate),
+    ),
+    answerAtShare: await repeat(`latency ${direction}, a server that answers at once, at ${fmtInt(rate)} msg/s`, () =>
+      latencyFloor(direction, rate, 'answer'),
+    ),
+    naiveAtShare: await repeat(`latency ${direction}, the naive forwarder at ${fmtInt(rate)} msg/s`, () =>
+      latencyFloor(direction, rate, 'naive'),
     ),
   };
 }
@@ -1016,6 +1051,35 @@ function latencyRows(r: Results): void {
     latencyRowsAt(direction, share, l.atShare, true);
     latencyRowsAt(direction, `${msgs(P.latencyRate)} (comparison)`, l.atFixedRate, false);
     ceilingLatencyRows(direction, share, l);
+    floorLatencyRows(direction, share, l);
+  }
+}
+
+/** What the machine allows at the same rate: a server that answers at once, and the naive forwarder. */
+function floorLatencyRows(direction: Direction, share: string, l: LatencyScenario): void {
+  const v = (runs: LatencyRun[], f: (x: LatencyRun) => number) => runs.map(f);
+  if (l.answerAtShare.length) {
+    const what = `${direction} at ${share}, a server that answers at once (the machine's floor)`;
+    row(
+      `${what}: ack p99`,
+      v(l.answerAtShare, (x) => x.ackP99),
+      ms,
+    );
+    latencyNote(`latency ${what}`, l.answerAtShare);
+  }
+  if (l.naiveAtShare.length) {
+    const what = `${direction} at ${share}, the naive forwarder (no queue, no Redis)`;
+    row(
+      `${what}: ack p99`,
+      v(l.naiveAtShare, (x) => x.ackP99),
+      ms,
+    );
+    row(
+      `${what}: end-to-end p99`,
+      v(l.naiveAtShare, (x) => x.e2eP99),
+      ms,
+    );
+    latencyNote(`latency ${what}`, l.naiveAtShare);
   }
 }
 
@@ -1143,7 +1207,9 @@ function cpuNote(name: string, runs: ThroughputRun[], cores: number): void {
 /** Other processes' CPU in the measured windows: on a busy machine the figures measure the contention. */
 function busyMachineWarning(r: Results): void {
   const throughput = [r.inbound, r.outbound, r.ceilIn, r.ceilOut, r.ceilHttpIn, r.ceilHttpOut, r.naiveIn, r.naiveOut].flat();
-  const latency = [r.latency.inbound, r.latency.outbound].flatMap((l) => (l ? [...l.atShare, ...l.atFixedRate, ...l.ceilingAtShare] : []));
+  const latency = [r.latency.inbound, r.latency.outbound].flatMap((l) =>
+    l ? [...l.atShare, ...l.atFixedRate, ...l.ceilingAtShare, ...l.answerAtShare, ...l.naiveAtShare] : [],
+  );
   const others = [...throughput, ...latency].map((x) => x.cpu.other / x.cpu.wall);
   if (!others.length || Math.max(...others) < 0.25) return;
   settings.push(
