@@ -40,7 +40,7 @@ export interface MetaStack {
 
 export async function startMetaStack(
   type: MetaType,
-  o: { adapter?: Record<string, unknown>; bot?: BotFlowInput; double?: GraphDoubleOptions; retryMaxAgeMs?: number } = {},
+  o: { adapter?: Record<string, unknown>; bot?: BotFlowInput; double?: GraphDoubleOptions } = {},
 ): Promise<MetaStack> {
   const channelId = `${type}-support`;
   const g = await startGraphDouble({ seed: 7, ...o.double });
