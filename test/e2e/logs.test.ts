@@ -1,9 +1,13 @@
 /**
  * Logs of a real `blinger-bridge start` process: one JSON line per lifecycle step of each message
  * (received, queued, retrying, delivered, dead-lettered) linked by a correlation id, secrets
- * redacted even when an upstream echoes them back in an error, one short line per event on a terminal.
+ * redacted even when an upstream echoes them back in an error, one short line per event on a terminal,
+ * none lost when the process exits at once.
  */
 import { spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BLINGER_TOKEN, BOT_TOKEN, CHANNEL_ID, MEDIA_SECRET, startChildTestbed } from '../helpers/bridge.js';
@@ -186,4 +190,37 @@ describe('logs', () => {
     expect(forcedPretty).toMatch(/^\[[\d:.]+\] WARN: delivery failed, retrying {2}job=tg-support\|501/);
     expect(forcedPretty).not.toContain('\x1b[');
   });
+
+  it('written off the event loop, are all out when the process exits at once — on a pipe and in a file', async () => {
+    // What a fatal error does: many lines, then process.exit before any write could finish.
+    const program = `import('./src/log.ts').then((m) => { const log = m.createLogger('info', { format: 'json' });
+      for (let i = 0; i < 5000; i++) log.info({ i, pad: 'x'.repeat(200) }, 'line'); log.error('last words'); process.exit(3); })`;
+    const file = join(mkdtempSync(join(tmpdir(), 'bb-logs-')), 'out.log');
+    const [piped, toFile] = await Promise.all([runNode(program, 'pipe'), runNode(program, openSync(file, 'w'))]);
+    for (const { code, out } of [piped, { code: toFile.code, out: readFileSync(file, 'utf8') }]) {
+      expect(code).toBe(3);
+      const lines = out
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { i?: number; msg: string });
+      expect(lines).toHaveLength(5001);
+      expect(lines.slice(0, 5000).map((l) => l.i)).toEqual(Array.from({ length: 5000 }, (_, i) => i));
+      expect(lines[5000]!.msg).toBe('last words');
+    }
+  });
 });
+
+/** Runs a program with `node --import tsx -e` in the project; its stdout to a pipe (collected) or a file descriptor. */
+function runNode(program: string, stdout: 'pipe' | number): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', '-e', program], {
+      stdio: ['ignore', stdout, 'inherit'],
+      env: { ...process.env, LOG_FORMAT: '' },
+    });
+    if (typeof stdout === 'number') closeSync(stdout);
+    let out = '';
+    p.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    p.once('error', reject);
+    p.once('close', (code) => resolve({ code, out }));
+  });
+}
