@@ -818,7 +818,7 @@ ${notes.map((n) => `- ${n}`).join('\n')}
 - **Inbound**: ${fmtInt(P.messages)} Telegram updates over ${P.conversations} private chats, POSTed to \`/telegram/:channelId\` by one sender per chat (the next update only after the previous one was acknowledged, as Telegram does per chat — ordering on); the bridge delivers to the Blinger double, which answers at once. msg/s = messages / (first POST → last message accepted by the double), after a ${fmtInt(P.warmup)}-message warm-up.
 - **Outbound**: the same volume of agent replies POSTed to \`/blinger/:channelId\`; the bridge sends them to the Telegram double with no limits (the bridge's own pacing raised to match, but still run for every message).
 - **Ceiling**: raw BullMQ on the same Redis — \`queue.add\` (one job per message, one sequential producer per conversation, in the subject's own process) → \`Worker\` (concurrency 50) → axios POST (keep-alive) of the same body to the same double. No order, no dedupe, no validation, no pacing. "Ceiling with webhooks" puts the same webhook POSTs as the bridge gets in front of \`queue.add\`, so it differs from the bridge only in what happens between the two HTTP hops.
-- **CPU per delivered message**: the subject process's CPU time (user + system, \`/proc/<pid>/stat\`) from the first POST of a throughput run to its last delivery, divided by the messages delivered; the bridge's against raw BullMQ's (the ceiling above), each direction.
+- **CPU per delivered message**: the subject process's CPU time (user + system, \`/proc/<pid>/stat\`) from the first POST of a throughput run to its last delivery, divided by the messages delivered; the bridge's against raw BullMQ's (the ceiling above), each direction. The throughput subjects take turns (the bridge's run 1, the ceiling's run 1, …, then run 2 of each) and each ratio is a run against the ceiling's run beside it, so that a machine that slows down for a few minutes (a VM's neighbours) slows both.
 - **Naive**: an HTTP server that forwards each webhook POST with one axios POST before answering. No queue: nothing is durable and nothing is retried.
 - **Latency**: an open loop offering ${fmtPct(P.latencyShare)} of the ceiling's msg/s measured in the same run (each direction its own ceiling; with \`--only\` but no \`ceiling\`, one ${fmtInt(P.shortCeilingMessages)}-message ceiling run first), and once more ${fmtInt(P.latencyRate)} msg/s for comparison: ${fmtInt(P.latencyMessages)} messages round-robin over ${P.conversations} chats, sent on a 1 ms tick whatever the answers (a chat's next message waits for the previous answer, and latencies count from when a message was due), after ${fmtInt(P.latencyWarmup)} unmeasured messages at the same rate. Acknowledgement = webhook POST → HTTP 200; end-to-end = the same POST leaving → the double accepting the delivery (both clocks in the load generator's process). For comparison, the same open loop at the same share against raw BullMQ with the same webhooks in front (the ceiling's \`http\` mode): what a queue of jobs costs at that rate by itself, without order. And the machine's floor at the same share: a server that reads each POST and answers 200 at once (\`bench/children/answer.ts\`: what the scheduler, the loopback and the load generator add to any server's acknowledgement), and the naive forwarder (no queue, no Redis: one POST on before the answer — the end-to-end floor of anything that forwards).
 - **Pacing**: ${fmtInt(P.pacingReplies)} replies over ${P.pacingChats} chats against a Telegram double enforcing 30 msg/s per bot and 3 per 3 s per chat, with the bridge's default limits (Telegram's own; the pacer keeps its margin, bench/README.md), after 30 warm-up replies; sustained msg/s = the middle 90 % of the sends over their time span; overall = (n − 1) / (first → last send), which includes the start and the tail where only a few chats, each held to ~1 msg/s, have replies left.
@@ -832,15 +832,29 @@ ${notes.map((n) => `- ${n}`).join('\n')}
 /** Runs fn P.reps times back to back (interleaving scenarios would mix warm caches) and logs each result. */
 async function repeat<T>(name: string, fn: () => Promise<T>): Promise<T[]> {
   const out: T[] = [];
-  for (let i = 0; i < P.reps; i++) {
-    checkDeadline();
-    const r = await fn();
-    const rounded = JSON.stringify(r, (k, v: unknown) =>
-      typeof v === 'number' ? Math.round(v * 100) / 100 : k === 'figures' ? undefined : v,
-    );
-    log(`${name} ${i + 1}/${P.reps}: ${rounded}`);
-    out.push(r);
-  }
+  for (let i = 0; i < P.reps; i++) out.push(await runOnce(name, i, fn));
+  return out;
+}
+
+async function runOnce<T>(name: string, i: number, fn: () => Promise<T>): Promise<T> {
+  checkDeadline();
+  const r = await fn();
+  const rounded = JSON.stringify(r, (k, v: unknown) =>
+    typeof v === 'number' ? Math.round(v * 100) / 100 : k === 'figures' ? undefined : v,
+  );
+  log(`${name} ${i + 1}/${P.reps}: ${rounded}`);
+  return r;
+}
+
+/**
+ * Repetition i of each subject runs before repetition i + 1 of any, so that the machine's drift
+ * (a VM's neighbours come and go over minutes) weighs on the bridge and on its ceiling alike;
+ * their ratios are then taken run by run (pairedRatios).
+ */
+async function interleaved<T>(subjects: { scenario: Scenario; name: string; run: () => Promise<T> }[]): Promise<T[][]> {
+  const out = subjects.map(() => [] as T[]);
+  for (let i = 0; i < P.reps; i++)
+    for (const [k, s] of subjects.entries()) if (only.has(s.scenario)) out[k]!.push(await runOnce(s.name, i, s.run));
   return out;
 }
 
@@ -922,14 +936,17 @@ async function uncappedOutbound(): Promise<Results['uncapped']> {
 
 async function runScenarios(): Promise<Results> {
   const when = async <T>(scenario: Scenario, name: string, fn: () => Promise<T>) => (only.has(scenario) ? repeat(name, fn) : []);
-  const inbound = await when('inbound', 'inbound', () => throughputBridge('inbound'));
-  const ceilIn = await when('ceiling', 'ceiling inbound', () => throughputCeiling('inbound', 'direct'));
-  const ceilHttpIn = await when('ceiling', 'ceiling inbound (webhooks)', () => throughputCeiling('inbound', 'http'));
-  const naiveIn = await when('naive', 'naive inbound', () => throughputNaive('inbound'));
-  const outbound = await when('outbound', 'outbound', () => throughputBridge('outbound'));
-  const ceilOut = await when('ceiling', 'ceiling outbound', () => throughputCeiling('outbound', 'direct'));
-  const ceilHttpOut = await when('ceiling', 'ceiling outbound (webhooks)', () => throughputCeiling('outbound', 'http'));
-  const naiveOut = await when('naive', 'naive outbound', () => throughputNaive('outbound'));
+  const throughputOf = async (direction: Direction) => {
+    const [bridge = [], ceiling = [], ceilingHttp = [], naive = []] = await interleaved([
+      { scenario: direction, name: direction, run: () => throughputBridge(direction) },
+      { scenario: 'ceiling', name: `ceiling ${direction}`, run: () => throughputCeiling(direction, 'direct') },
+      { scenario: 'ceiling', name: `ceiling ${direction} (webhooks)`, run: () => throughputCeiling(direction, 'http') },
+      { scenario: 'naive', name: `naive ${direction}`, run: () => throughputNaive(direction) },
+    ]);
+    return { bridge, ceiling, ceilingHttp, naive };
+  };
+  const { bridge: inbound, ceiling: ceilIn, ceilingHttp: ceilHttpIn, naive: naiveIn } = await throughputOf('inbound');
+  const { bridge: outbound, ceiling: ceilOut, ceilingHttp: ceilHttpOut, naive: naiveOut } = await throughputOf('outbound');
   // After the ceiling: the latency rate is a share of it.
   const latency: Results['latency'] = {};
   if (only.has('latency')) {
@@ -967,22 +984,31 @@ function msgPerSRow(measure: string, runs: ThroughputRun[]): number {
 function throughputRows(r: Results): void {
   msgPerSRow('inbound msg/s (Telegram webhook → bridge → Blinger)', r.inbound);
   msgPerSRow('outbound msg/s (Blinger webhook → bridge → Telegram)', r.outbound);
-  const ceilIn = msgPerSRow('ceiling inbound msg/s (raw BullMQ: add → Worker(50) → POST)', r.ceilIn);
-  const ceilOut = msgPerSRow('ceiling outbound msg/s (raw BullMQ)', r.ceilOut);
-  const ceilHttpIn = msgPerSRow('ceiling with webhooks, inbound msg/s', r.ceilHttpIn);
-  const ceilHttpOut = msgPerSRow('ceiling with webhooks, outbound msg/s', r.ceilHttpOut);
+  msgPerSRow('ceiling inbound msg/s (raw BullMQ: add → Worker(50) → POST)', r.ceilIn);
+  msgPerSRow('ceiling outbound msg/s (raw BullMQ)', r.ceilOut);
+  msgPerSRow('ceiling with webhooks, inbound msg/s', r.ceilHttpIn);
+  msgPerSRow('ceiling with webhooks, outbound msg/s', r.ceilHttpOut);
   msgPerSRow('naive inbound msg/s (direct POST, no queue)', r.naiveIn);
   msgPerSRow('naive outbound msg/s (direct POST, no queue)', r.naiveOut);
-  const ratio = (measure: string, runs: ThroughputRun[], ceiling: number, minimum?: number) => {
-    if (!runs.length || Number.isNaN(ceiling)) return;
-    const ratios = runs.map((x) => x.msgPerS / ceiling);
+  const ratio = (measure: string, runs: ThroughputRun[], ceiling: ThroughputRun[], minimum?: number) => {
+    if (!runs.length || !ceiling.length) return;
+    const ratios = pairedRatios(
+      runs.map((x) => x.msgPerS),
+      ceiling.map((x) => x.msgPerS),
+    );
     if (minimum === undefined) row(measure, ratios, fmtPct);
     else row(measure, ratios, fmtPct, `≥ ${fmtPct(minimum)}`, (m) => m >= minimum);
   };
-  ratio('inbound / ceiling', r.inbound, ceilIn, 0.85);
-  ratio('outbound / ceiling', r.outbound, ceilOut);
-  ratio('inbound / ceiling with webhooks', r.inbound, ceilHttpIn);
-  ratio('outbound / ceiling with webhooks', r.outbound, ceilHttpOut);
+  ratio('inbound / ceiling', r.inbound, r.ceilIn, 0.85);
+  ratio('outbound / ceiling', r.outbound, r.ceilOut);
+  ratio('inbound / ceiling with webhooks', r.inbound, r.ceilHttpIn);
+  ratio('outbound / ceiling with webhooks', r.outbound, r.ceilHttpOut);
+}
+
+/** Run i against the ceiling's run i (they ran side by side: interleaved), else against its median. */
+function pairedRatios(values: number[], ceiling: number[]): number[] {
+  const paired = values.length === ceiling.length;
+  return values.map((v, i) => v / (paired ? ceiling[i]! : median(ceiling)));
 }
 
 /** The subject's CPU per delivered message in µs, one figure per run. */
@@ -992,11 +1018,11 @@ const cpuPerMessage = (runs: ThroughputRun[]) => runs.map((x) => (x.cpu.subject 
 function cpuRows(direction: Direction, bridge: ThroughputRun[], ceiling: ThroughputRun[]): void {
   if (bridge.length) row(`bridge CPU per delivered message, ${direction}`, cpuPerMessage(bridge), micros);
   if (!ceiling.length) return;
-  const ceilingMedian = row(`ceiling CPU per delivered message, ${direction} (raw BullMQ)`, cpuPerMessage(ceiling), micros);
+  row(`ceiling CPU per delivered message, ${direction} (raw BullMQ)`, cpuPerMessage(ceiling), micros);
   if (bridge.length)
     row(
       `bridge / ceiling CPU per message, ${direction}`,
-      cpuPerMessage(bridge).map((us) => us / ceilingMedian),
+      pairedRatios(cpuPerMessage(bridge), cpuPerMessage(ceiling)),
       fmtPct,
       '≤ 100 %',
       (m) => m <= 1,
