@@ -4,16 +4,10 @@
  * (its scheduler, the loopback and the load generator) adds to any server's, the bridge's included.
  */
 import http from 'node:http';
+import { serveSubject } from './shapes.js';
 
 const server = http.createServer((req, res) => {
   req.resume();
   req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}'));
 });
-server.keepAliveTimeout = 60_000;
-server.listen(0, '127.0.0.1', () => {
-  process.stdout.write(`ready ${(server.address() as { port: number }).port}\n`);
-});
-process.on('SIGTERM', () => {
-  server.close();
-  process.exit(0);
-});
+serveSubject(server);

@@ -19,7 +19,7 @@ import { Agent as HttpAgent } from 'node:http';
 import axios from 'axios';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { converter, readBody, syntheticInput, type Kind } from './shapes.js';
+import { converter, readBody, serveSubject, syntheticInput, type Kind } from './shapes.js';
 
 const env = process.env;
 const kind = (env.BENCH_KIND ?? 'inbound') as Kind;
@@ -87,11 +87,4 @@ const server = http.createServer((req, res) => {
       res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ error: String(err) }));
     });
 });
-server.keepAliveTimeout = 60_000;
-server.listen(0, '127.0.0.1', () => {
-  process.stdout.write(`ready ${(server.address() as { port: number }).port}\n`);
-});
-process.on('SIGTERM', () => {
-  server.close();
-  void Promise.all([worker?.close(true), queue.close()]).finally(() => process.exit(0));
-});
+serveSubject(server, () => Promise.all([worker?.close(true), queue.close()]));

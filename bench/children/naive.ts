@@ -8,7 +8,7 @@
 import http from 'node:http';
 import { Agent as HttpAgent } from 'node:http';
 import axios from 'axios';
-import { converter, readBody, type Kind } from './shapes.js';
+import { converter, readBody, serveSubject, type Kind } from './shapes.js';
 
 const env = process.env;
 const convert = converter((env.BENCH_KIND ?? 'inbound') as Kind, env);
@@ -32,11 +32,4 @@ const server = http.createServer((req, res) => {
       res.writeHead(502, { 'content-type': 'application/json' }).end(JSON.stringify({ error: String(err) }));
     });
 });
-server.keepAliveTimeout = 60_000;
-server.listen(0, '127.0.0.1', () => {
-  process.stdout.write(`ready ${(server.address() as { port: number }).port}\n`);
-});
-process.on('SIGTERM', () => {
-  server.close();
-  process.exit(0);
-});
+serveSubject(server);

@@ -80,3 +80,18 @@ export function readBody(req: import('node:http').IncomingMessage): Promise<stri
     req.on('error', reject);
   });
 }
+
+/**
+ * Serves a subject on a free port of 127.0.0.1 and tells the benchmark ("ready <port>" on stdout);
+ * SIGTERM closes it after `beforeExit` (default: nothing to close).
+ */
+export function serveSubject(server: import('node:http').Server, beforeExit: () => Promise<unknown> = async () => undefined): void {
+  server.keepAliveTimeout = 60_000;
+  server.listen(0, '127.0.0.1', () => {
+    process.stdout.write(`ready ${(server.address() as { port: number }).port}\n`);
+  });
+  process.on('SIGTERM', () => {
+    server.close();
+    void beforeExit().finally(() => process.exit(0));
+  });
+}
