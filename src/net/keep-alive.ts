@@ -11,20 +11,21 @@ import { Agent as HttpAgent, type AgentOptions } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 
 /** axios' own value (lib/adapters/http.js: `socket.setKeepAlive(true, 1000 * 60)`). */
-export const KEEP_ALIVE_PROBE_MS = 60_000;
+const KEEP_ALIVE_PROBE_MS = 60_000;
 
 export interface KeepAliveAgents {
   httpAgent: HttpAgent;
   httpsAgent: HttpsAgent;
 }
 
-export function keepAliveAgents(options: Pick<AgentOptions, 'maxSockets'> = {}): KeepAliveAgents {
-  const o: AgentOptions = { ...options, keepAlive: true, keepAliveMsecs: KEEP_ALIVE_PROBE_MS };
-  return { httpAgent: new HttpAgent(o), httpsAgent: new HttpsAgent(o) };
+type Options = Pick<AgentOptions, 'maxSockets'>;
+const agentOptions = (options: Options): AgentOptions => ({ ...options, keepAlive: true, keepAliveMsecs: KEEP_ALIVE_PROBE_MS });
+
+export function keepAliveAgents(options: Options = {}): KeepAliveAgents {
+  return { httpAgent: new HttpAgent(agentOptions(options)), httpsAgent: new HttpsAgent(agentOptions(options)) };
 }
 
 /** One agent for a client that takes a single one (telegraf): by the API root's protocol. */
-export function keepAliveAgentFor(apiRoot: string, options: Pick<AgentOptions, 'maxSockets'> = {}): HttpAgent | HttpsAgent {
-  const agents = keepAliveAgents(options);
-  return apiRoot.startsWith('https:') ? agents.httpsAgent : agents.httpAgent;
+export function keepAliveAgentFor(apiRoot: string, options: Options = {}): HttpAgent | HttpsAgent {
+  return apiRoot.startsWith('https:') ? new HttpsAgent(agentOptions(options)) : new HttpAgent(agentOptions(options));
 }

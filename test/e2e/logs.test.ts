@@ -147,14 +147,7 @@ describe('logs', () => {
       .warn({ channel: 'tg-support', cid: 'c-1', messageId: 'm-1', job: 'tg-support|501', event: 'retrying', attempt: 3,
               delayMs: 4000, nextTry: '2030-01-02T03:04:05.000Z', code: 'http_502', reason: 'Blinger answered 502:\\nbad gateway',
               err: new Error('token ${BOT_TOKEN} refused'), extra: { a: 1 } }, 'delivery failed, retrying')))`;
-    const run = (args: string[], env: Record<string, string> = {}) =>
-      new Promise<string>((resolve, reject) => {
-        const p = spawn(args[0]!, args.slice(1), { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, LOG_FORMAT: '', ...env } });
-        let out = '';
-        p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-        p.once('error', reject);
-        p.once('close', () => resolve(out));
-      });
+    const run = async (args: string[], env: Record<string, string> = {}) => (await runProcess(args, { env })).out;
     const nodeArgs = [process.execPath, '--import', 'tsx', '-e', program];
     // `script` gives the child a pseudo-terminal, as an operator's shell would.
     const onTerminal = (env: Record<string, string> = {}) =>
@@ -196,7 +189,8 @@ describe('logs', () => {
     const program = `import('./src/log.ts').then((m) => { const log = m.createLogger('info', { format: 'json' });
       for (let i = 0; i < 5000; i++) log.info({ i, pad: 'x'.repeat(200) }, 'line'); log.error('last words'); process.exit(3); })`;
     const file = join(mkdtempSync(join(tmpdir(), 'bb-logs-')), 'out.log');
-    const [piped, toFile] = await Promise.all([runNode(program, 'pipe'), runNode(program, openSync(file, 'w'))]);
+    const args = [process.execPath, '--import', 'tsx', '-e', program];
+    const [piped, toFile] = await Promise.all([runProcess(args), runProcess(args, { stdout: openSync(file, 'w') })]);
     for (const { code, out } of [piped, { code: toFile.code, out: readFileSync(file, 'utf8') }]) {
       expect(code).toBe(3);
       const lines = out
@@ -210,14 +204,17 @@ describe('logs', () => {
   });
 });
 
-/** Runs a program with `node --import tsx -e` in the project; its stdout to a pipe (collected) or a file descriptor. */
-function runNode(program: string, stdout: 'pipe' | number): Promise<{ code: number | null; out: string }> {
+/** Runs a process (LOG_FORMAT unset unless `env` sets it); its stdout to a pipe (collected) or to a file descriptor. */
+function runProcess(
+  args: string[],
+  o: { env?: Record<string, string>; stdout?: number } = {},
+): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', '-e', program], {
-      stdio: ['ignore', stdout, 'inherit'],
-      env: { ...process.env, LOG_FORMAT: '' },
+    const p = spawn(args[0]!, args.slice(1), {
+      stdio: ['ignore', o.stdout ?? 'pipe', 'inherit'],
+      env: { ...process.env, LOG_FORMAT: '', ...o.env },
     });
-    if (typeof stdout === 'number') closeSync(stdout);
+    if (o.stdout !== undefined) closeSync(o.stdout);
     let out = '';
     p.stdout?.on('data', (d: Buffer) => (out += d.toString()));
     p.once('error', reject);
