@@ -1,12 +1,23 @@
 /**
  * Unreliable receivers: Blinger answers 503 to 30 % of requests and never answers 2 %; Telegram
- * answers 5xx to 30 % of sends and never answers some. Every message still arrives, exactly once
- * (a refused or unanswered request was not accepted) and in order.
+ * answers 5xx to 30 % of sends and never answers some. Every message still arrives, in order, and
+ * once: a refused or unanswered request was not accepted. The one exception is a request the
+ * receiver did accept but answered after the bridge's timeout (a busy machine): the bridge logged
+ * that timeout and sent again, and that explains the copy.
  */
 import { afterEach, expect, it } from 'vitest';
 import { closedLoop, LoadClient } from '../../bench/lib/load.js';
-import { inboundFigures, inboundLoad, outboundFigures, outboundLoad, untilAllArrived, World } from './support/harness.js';
-import { figuresLine } from './support/verify.js';
+import {
+  copies,
+  inboundFigures,
+  inboundLoad,
+  outboundFigures,
+  outboundLoad,
+  timeoutsThatArrived,
+  untilAllArrived,
+  World,
+} from './support/harness.js';
+import { figuresLine, unexplainedCopies } from './support/verify.js';
 
 let world: World | undefined;
 afterEach(async () => {
@@ -32,8 +43,8 @@ it('Blinger answers 503 to 30 % and hangs on 2 % of 2,000 messages over 50 chats
   expect(f.sent).toBe(2000);
   expect(f.lost).toBe(0);
   expect(f.orderViolations).toBe(0);
-  // Refused and unanswered requests were never accepted: nothing arrives twice.
-  expect(f.duplicates).toBe(0);
+  // Refused and unanswered requests were never accepted: nothing arrives twice but after a timeout.
+  expect(unexplainedCopies(copies(w), timeoutsThatArrived(w)).unexplained).toEqual([]);
   expect(w.blinger.rejected.filter((r) => !r.injected)).toEqual([]);
   // The faults really happened: about 30 % of the attempts were refused.
   expect(injected).toBeGreaterThan(600);
@@ -70,7 +81,7 @@ it('Telegram answers 5xx to 30 % of sends and hangs on some, for 2,000 replies o
   expect(f.sent).toBe(2000);
   expect(f.lost).toBe(0);
   expect(f.orderViolations).toBe(0);
-  expect(f.duplicates).toBe(0);
+  expect(unexplainedCopies(copies(w), timeoutsThatArrived(w)).unexplained).toEqual([]);
   expect(refused).toBeGreaterThan(600);
   expect(unanswered).toBeGreaterThan(20);
   console.log(

@@ -103,6 +103,8 @@ class Violation extends Error {
 export class BlingerDouble {
   readonly received: ReceivedMessage[] = [];
   readonly rejected: RejectedMessage[] = [];
+  /** Bodies of the requests held unanswered (setHangRate): never accepted. */
+  readonly hung: unknown[] = [];
   /** Accepted messages whose 200 never reached the bridge (it timed out first): it will send them again. */
   private readonly lostAnswers = new WeakSet<ReceivedMessage>();
   /** Every request that reached the incoming URL, whatever the outcome. */
@@ -243,6 +245,7 @@ export class BlingerDouble {
   reset(): void {
     this.received.length = 0;
     this.rejected.length = 0;
+    this.hung.length = 0;
     this.requests = 0;
     this.faults.clear();
     this.hangRate = 0;
@@ -281,7 +284,10 @@ export class BlingerDouble {
     if (this.latencyMs > 0) await this.timers.sleep(this.latencyMs);
 
     // Faults come before validation: an outage does not look at the request.
-    if (this.hangRate > 0 && this.rng() < this.hangRate) return this.hanging.hold(res);
+    if (this.hangRate > 0 && this.rng() < this.hangRate) {
+      this.hung.push(parsed ?? rawBody);
+      return this.hanging.hold(res);
+    }
     const injected = this.faults.takeFault([INCOMING]);
     if (injected !== undefined) return this.refuse(res, parsed ?? rawBody, injected, 'injected failure', true);
 

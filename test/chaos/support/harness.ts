@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { Redis } from 'ioredis';
 import { startTelegramDouble, DEFAULT_BOT, type TelegramDouble } from '../../doubles/telegram-api.js';
 import { startBlingerDouble, type BlingerDouble } from '../../doubles/blinger.js';
@@ -15,8 +16,9 @@ import { freePort, spawnRedis } from '../../helpers/net.js';
 import { deriveWebhookSecret } from '../../../adapters/telegram/settings.js';
 import type { BridgeConfig, ChannelConfig } from '../../../src/config/schema.js';
 import type { Role } from '../../../src/bridge.js';
+import { parseItem } from '../../../src/delivery/lane-store.js';
 import type { Request } from '../../../bench/lib/load.js';
-import { groupBy, noFigures, verify, type Figures } from './verify.js';
+import { groupBy, noFigures, verify, type Copy, type Figures } from './verify.js';
 
 export const CHANNEL_ID = 'chaos';
 export const BLINGER_TOKEN = 'chaos-blinger-token-0123456789';
@@ -42,6 +44,8 @@ export class World {
   tg!: TelegramDouble;
   blinger!: BlingerDouble;
   readonly prefix = `chaos${process.pid}`;
+  /** Attempts the bridges logged as timed out, by "<direction> <lane job id>" (noteTimeout). */
+  readonly timeoutsByLane = new Map<string, number>();
   /** Channels besides the Telegram one (the fuzz test's other routes). */
   readonly extraChannels: ChannelConfig[] = [];
 
@@ -123,9 +127,9 @@ export class World {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const stderr: string[] = [];
-    child.stderr!.on('data', (d: Buffer) => {
-      stderr.push(d.toString());
-      if (stderr.length > 200) stderr.shift();
+    createInterface({ input: child.stderr! }).on('line', (line) => {
+      if (stderr.length < 100_000) stderr.push(line);
+      this.noteTimeout(line);
     });
     this.cleanups.push(() => void child.kill('SIGKILL'));
     const url = await new Promise<string>((resolve, reject) => {
@@ -136,24 +140,54 @@ export class World {
         if (m) resolve(m[1]!);
       });
       child.once('exit', (code, signal) =>
-        reject(new Error(`bridge (${role}) exited before it was ready (${code ?? signal}): ${stderr.join('').slice(-2000)}`)),
+        reject(new Error(`bridge (${role}) exited before it was ready (${code ?? signal}): ${stderr.join('\n').slice(-2000)}`)),
       );
     });
     child.removeAllListeners('exit');
     return new BridgeProcess(child, url, stderr);
   }
 
+  /**
+   * Logs of the bridges: one attempt the bridge gave up waiting for (its timeout) and will retry.
+   * That attempt may still have arrived, so it explains one copy too many of a message in its lane.
+   */
+  private noteTimeout(line: string): void {
+    if (!line.includes('"event":"retrying"')) return;
+    const record = JSON.parse(line) as { direction?: string; job?: string; code?: string };
+    if (record.code !== 'timeout') return;
+    const lane = `${record.direction} ${record.job}`;
+    this.timeoutsByLane.set(lane, (this.timeoutsByLane.get(lane) ?? 0) + 1);
+  }
+
   /** Messages still waiting in lanes, both directions (0 once everything was delivered). */
   async pendingInLanes(): Promise<number> {
     let n = 0;
+    for (const key of await this.laneKeys()) n += await this.redis.llen(key);
+    return n;
+  }
+
+  /**
+   * The text of every lane's head, both directions. Taken right after a worker died, these are the
+   * messages its turns had in flight: a head is popped only once it was delivered.
+   */
+  async laneHeads(): Promise<Set<string>> {
+    const heads = new Set<string>();
+    for (const key of await this.laneKeys()) {
+      const raw = await this.redis.lindex(key, 0);
+      if (raw) heads.add(parseItem<{ data: string }>(raw).payload.data);
+    }
+    return heads;
+  }
+
+  private async laneKeys(): Promise<string[]> {
+    const keys: string[] = [];
     for (const dir of ['inbound', 'outbound']) {
-      const members = await this.redis.smembers(`${this.prefix}:lanes:${dir}`);
-      for (const m of members) {
+      for (const m of await this.redis.smembers(`${this.prefix}:lanes:${dir}`)) {
         const i = m.indexOf('|');
-        n += await this.redis.llen(`${this.prefix}:lane:${dir}:${m.slice(0, i)}:${m.slice(i + 1)}`);
+        keys.push(`${this.prefix}:lane:${dir}:${m.slice(0, i)}:${m.slice(i + 1)}`);
       }
     }
-    return n;
+    return keys;
   }
 
   async dispose(): Promise<void> {
@@ -178,8 +212,9 @@ export class BridgeProcess {
     return this.proc.exitCode === null && this.proc.signalCode === null;
   }
 
+  /** Everything it logged (warn and above), one record per line. */
   get log(): string {
-    return this.stderr.join('');
+    return this.stderr.join('\n');
   }
 
   async kill9(): Promise<void> {
@@ -288,6 +323,35 @@ export async function untilAllArrived(w: World, direction: 'inbound' | 'outbound
     const next = arrived.length + 1;
     await (direction === 'inbound' ? w.blinger.waitFor(next, left) : w.tg.waitForSent(next, left)).catch(() => undefined);
   }
+}
+
+/**
+ * Every copy of a test message the doubles received, inbound then outbound, each in arrival order,
+ * named by its lane as the bridge's logs name it ("inbound chaos|2017").
+ */
+export function copies(w: World): Copy[] {
+  const lane = (direction: string, base: number, text: string) =>
+    `${direction} ${CHANNEL_ID}|${base + Number(/(\d+)-\d+$/.exec(text)?.[1])}`;
+  return [
+    ...w.blinger.received.map((m) => ({ text: m.data, lane: lane('inbound', 2000, m.data), at: m.at })),
+    ...w.tg.sent.map((s) => ({ text: s.text ?? '', lane: lane('outbound', 3000, s.text ?? ''), at: s.at })),
+  ];
+}
+
+/**
+ * Timed-out attempts that reached a double, per lane: the bridge's logged timeouts less the
+ * requests the doubles held on purpose (those never arrived, yet the bridge timed out on them).
+ */
+export function timeoutsThatArrived(w: World): Map<string, number> {
+  const left = new Map(w.timeoutsByLane);
+  const held = [
+    ...w.blinger.hung.map((b) => `inbound ${CHANNEL_ID}|${(b as { client_id?: unknown }).client_id}`),
+    ...w.tg.calls
+      .filter((c) => c.method === 'sendMessage' && c.status === undefined)
+      .map((c) => `outbound ${CHANNEL_ID}|${String(c.params.chat_id)}`),
+  ];
+  for (const lane of held) left.set(lane, (left.get(lane) ?? 0) - 1);
+  return left;
 }
 
 /** Sum of several directions' figures. */

@@ -86,3 +86,47 @@ export function groupBy<T>(items: Iterable<T>, key: (t: T) => string, value: (t:
 export function figuresLine(name: string, f: Figures, extra = ''): string {
   return `${name}: sent=${f.sent} delivered=${f.delivered} lost=${f.lost} duplicates=${f.duplicates} order_violations=${f.orderViolations}${extra ? ` ${extra}` : ''}`;
 }
+
+/** One copy of a test message seen by a double, with the lane the bridge's logs name it by. */
+export interface Copy {
+  text: string;
+  lane: string;
+  at: number;
+}
+
+/** A worker's death: when, and the texts it had in flight (its lanes' heads right after it). */
+export interface Kill {
+  at: number;
+  inFlight: Set<string>;
+}
+
+/**
+ * The copies beyond a message's first that no cause the bridge knows of explains. A kill explains
+ * one later copy of each message it found in flight; a timed-out attempt (`timeouts`, per lane)
+ * explains one copy in its lane, as that attempt may have arrived all the same. `byKill` counts
+ * the kill-explained copies per "<lane>@<kill index>".
+ */
+export function unexplainedCopies(copies: Copy[], timeouts: Map<string, number>, kills: Kill[] = []) {
+  const budget = new Map(timeouts);
+  const seen = new Set<string>();
+  const killsUsed = new Set<string>();
+  const byKill = new Map<string, number>();
+  const unexplained: string[] = [];
+  for (const c of copies) {
+    if (!seen.has(c.text)) {
+      seen.add(c.text);
+      continue;
+    }
+    // The latest kill before this copy that found the message in flight and explains no other copy of it.
+    const kill = kills.findLastIndex((k, i) => c.at >= k.at && k.inFlight.has(c.text) && !killsUsed.has(`${c.text}@${i}`));
+    if (kill >= 0) {
+      killsUsed.add(`${c.text}@${kill}`);
+      byKill.set(`${c.lane}@${kill}`, (byKill.get(`${c.lane}@${kill}`) ?? 0) + 1);
+    } else if ((budget.get(c.lane) ?? 0) > 0) {
+      budget.set(c.lane, budget.get(c.lane)! - 1);
+    } else {
+      unexplained.push(`${c.text} at ${c.at}`);
+    }
+  }
+  return { unexplained, byKill };
+}
