@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events';
 import type http from 'node:http';
 import { mulberry32 } from '../helpers/random.js';
 import { HeldResponses, InjectedFaults } from './faults.js';
-import { LoopbackServer, jsonWriter, onAnswerLost, postJson, readBody } from './server.js';
+import { LoopbackServer, jsonWriter, postJson, readBody } from './server.js';
 import { DoubleTimers, waitForEvent } from './timers.js';
 
 export interface BlingerDoubleOptions {
@@ -105,8 +105,6 @@ export class BlingerDouble {
   readonly rejected: RejectedMessage[] = [];
   /** Bodies of the requests held unanswered (setHangRate): never accepted. */
   readonly hung: unknown[] = [];
-  /** Accepted messages whose 200 never reached the bridge (it timed out first): it will send them again. */
-  private readonly lostAnswers = new WeakSet<ReceivedMessage>();
   /** Every request that reached the incoming URL, whatever the outcome. */
   requests = 0;
 
@@ -174,11 +172,6 @@ export class BlingerDouble {
   async waitForLines(count: number, clientId?: string, timeoutMs = 10_000): Promise<string[]> {
     await this.waitFor(count, timeoutMs);
     return this.received.filter((m) => clientId === undefined || m.client_id === clientId).map(lineOf);
-  }
-
-  /** Whether the bridge never got the answer to this accepted message (so a second copy is expected). */
-  answerLost(message: ReceivedMessage): boolean {
-    return this.lostAnswers.has(message);
   }
 
   /** Accepted messages grouped by client_id, each group in arrival order. */
@@ -295,7 +288,6 @@ export class BlingerDouble {
     try {
       const message = this.validate(req.headers, rawBody, parsed);
       this.received.push(message);
-      onAnswerLost(res, () => this.lostAnswers.add(message));
       this.events.emit('received', message);
       writeJson(res, 200, { success: true });
     } catch (err) {

@@ -119,15 +119,3 @@ export function postJson(
     request.end(bytes);
   });
 }
-
-/**
- * Calls `onLost` if `res` closes before its answer was fully written: the client gave up waiting
- * (its timeout) and will send again, so a second copy of what this request delivered is expected.
- */
-export function onAnswerLost(res: http.ServerResponse, onLost: () => void): void {
-  if (res.writableFinished) return;
-  if (res.destroyed || !res.socket || res.socket.destroyed) return onLost();
-  res.once('close', () => {
-    if (!res.writableFinished) onLost();
-  });
-}

@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto';
 import type { Update } from 'telegraf/types';
 import { MultipartError, parseBoundary, parseMultipart, type MultipartPart } from './multipart.js';
 import { HeldResponses, InjectedFaults } from './faults.js';
-import { LoopbackServer, jsonWriter, onAnswerLost, postJson, readBody } from './server.js';
+import { LoopbackServer, jsonWriter, postJson, readBody } from './server.js';
 import { DoubleTimers, waitForEvent } from './timers.js';
 import { mulberry32 } from '../helpers/random.js';
 
@@ -248,8 +248,6 @@ interface ResolvedMedia {
 export class TelegramDouble {
   /** Accepted send* calls, in order of acceptance. */
   readonly sent: SentRecord[] = [];
-  /** Accepted sends whose answer never reached the caller (it timed out first): a second copy is expected. */
-  private readonly lostAnswers = new WeakSet<SentRecord>();
   /** Every call, including refused ones. */
   readonly calls: CallRecord[] = [];
   readonly stats: TelegramStats = { requests: 0, tooManyRequests: 0 };
@@ -399,11 +397,6 @@ export class TelegramDouble {
   }
 
   // ---------------------------------------------------------------- waiting
-
-  /** Whether the caller never got the answer to this accepted send (so a second copy is expected). */
-  answerLost(sent: SentRecord): boolean {
-    return this.lostAnswers.has(sent);
-  }
 
   /** Resolves with `sent` once at least `count` sends were accepted. */
   waitForSent(count: number, timeoutMs = 10_000): Promise<SentRecord[]> {
@@ -1025,7 +1018,7 @@ export class TelegramDouble {
     };
     if (parseMode) record.parse_mode = parseMode;
     if (replyMarkup !== undefined) record.reply_markup = replyMarkup;
-    const accepted = this.accept(bot, numeric, record, ctx.res);
+    const accepted = this.accept(bot, numeric, record);
     return { ...this.messageBase(bot, numeric, accepted), text: visible, ...inlineMarkup(replyMarkup) };
   }
 
@@ -1058,7 +1051,7 @@ export class TelegramDouble {
     if (media.url !== undefined) record.url = media.url;
     if (media.filename !== undefined) record.filename = media.filename;
     if (media.bytes !== undefined) record.bytes = media.bytes;
-    const accepted = this.accept(bot, numeric, record, ctx.res);
+    const accepted = this.accept(bot, numeric, record);
 
     const message = this.messageBase(bot, numeric, accepted);
     const { file } = media;
@@ -1167,7 +1160,7 @@ export class TelegramDouble {
    * The last gate of every send*: flood limits, then recording. Synchronous, so the window check
    * and the acceptance cannot interleave with another request.
    */
-  private accept(bot: BotState, chat: number, record: Omit<SentRecord, 'message_id' | 'at'>, res: http.ServerResponse): SentRecord {
+  private accept(bot: BotState, chat: number, record: Omit<SentRecord, 'message_id' | 'at'>): SentRecord {
     const botKey = bot.config.username;
     const chatKey = `${botKey}:${chat}`;
     const now = this.clock();
@@ -1191,7 +1184,6 @@ export class TelegramDouble {
 
     const sent: SentRecord = { ...record, message_id: this.nextMessageId(bot, String(chat)), at: Date.now() };
     this.sent.push(sent);
-    onAnswerLost(res, () => this.lostAnswers.add(sent));
     this.events.emit('sent', sent);
     return sent;
   }
