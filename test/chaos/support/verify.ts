@@ -103,14 +103,14 @@ export interface Kill {
 /**
  * The copies beyond a message's first that no cause the bridge knows of explains. A kill explains
  * one later copy of each message it found in flight; a timed-out attempt (`timeouts`, per lane)
- * explains one copy in its lane, as that attempt may have arrived all the same. `byKill` counts
- * the kill-explained copies per "<lane>@<kill index>".
+ * explains one copy in its lane, as that attempt may have arrived all the same. `byKills` counts
+ * the copies kills explain.
  */
 export function unexplainedCopies(copies: Copy[], timeouts: Map<string, number>, kills: Kill[] = []) {
   const budget = new Map(timeouts);
   const seen = new Set<string>();
   const killsUsed = new Set<string>();
-  const byKill = new Map<string, number>();
+  let byKills = 0;
   const unexplained: string[] = [];
   for (const c of copies) {
     if (!seen.has(c.text)) {
@@ -121,12 +121,12 @@ export function unexplainedCopies(copies: Copy[], timeouts: Map<string, number>,
     const kill = kills.findLastIndex((k, i) => c.at >= k.at && k.inFlight.has(c.text) && !killsUsed.has(`${c.text}@${i}`));
     if (kill >= 0) {
       killsUsed.add(`${c.text}@${kill}`);
-      byKill.set(`${c.lane}@${kill}`, (byKill.get(`${c.lane}@${kill}`) ?? 0) + 1);
+      byKills++;
     } else if ((budget.get(c.lane) ?? 0) > 0) {
       budget.set(c.lane, budget.get(c.lane)! - 1);
     } else {
       unexplained.push(`${c.text} at ${c.at}`);
     }
   }
-  return { unexplained, byKill };
+  return { unexplained, byKills };
 }
