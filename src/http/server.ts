@@ -3,6 +3,7 @@
  * Errors are JSON `{error, message}`. A 2xx on a webhook means the message is durable in Redis;
  * when it can't be queued the answer is 503 so the sender redelivers.
  */
+import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Adapter, AdapterDefinition } from '../adapter.js';
@@ -51,9 +52,28 @@ function fail(reply: FastifyReply, status: number, message: string): FastifyRepl
   return reply.code(status).send({ error: ERROR_NAMES[status] ?? 'error', message });
 }
 
-/** A refusal sent before the body was read: the connection closes, so the unread body goes with it. */
+/**
+ * A refusal sent before the body was read: the connection closes, so the unread body goes with it
+ * — but gently, as nginx's lingering close does. Closing at once resets a connection whose client
+ * is still sending its body, and such a client (a webhook with a big update) gets the reset instead
+ * of the answer. So our side ends after the answer, and what the client still sends is read and
+ * dropped for LINGER_MS at most before the connection goes.
+ */
 function refuseEarly(reply: FastifyReply, status: number, message: string): FastifyReply {
+  const socket = reply.raw.socket;
+  if (socket) lingerOnClose(socket);
   return fail(reply.header('connection', 'close'), status, message);
+}
+
+const LINGER_MS = 2000;
+
+function lingerOnClose(socket: Socket): void {
+  // node:http ends a "Connection: close" answer with destroySoon() (end, then destroy at once).
+  socket.destroySoon = () => {
+    socket.end();
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS).unref();
+    socket.once('close', () => clearTimeout(timer));
+  };
 }
 
 /** The token of an `Authorization: Bearer` header: undefined without the header, '' when it is not Bearer. */
