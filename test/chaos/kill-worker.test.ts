@@ -66,15 +66,12 @@ it('kill -9 of the worker 3 times during a 2,000-message run over 50 chats: 0 lo
   expect(all.sent).toBe(4000);
   expect(all.lost).toBe(0);
   expect(all.orderViolations).toBe(0);
-  // A duplicate is a message whose delivery the bridge could not see through: a killed worker had
-  // delivered it but not yet marked it done, or the worker stopped waiting for the answer (its
-  // timeout). Either way it follows itself directly; a kill explains at most one extra copy per
-  // conversation, the one in flight then.
+  // A duplicate is a message whose delivery the bridge could not see through, so it follows itself
+  // directly, and each copy after the first has a cause the bridge knows of: the message was still
+  // its lane's head when a worker died and this copy came after that (the dead worker had it in
+  // flight), or the bridge gave up waiting for an answer in that conversation and tried again (a
+  // logged timeout; the attempt it gave up on may have arrived all the same, at a busy receiver).
   expect(all.nonAdjacentDuplicates).toBe(0);
-  // Each copy after the first has a cause the bridge knows of: the message was still its lane's
-  // head when a worker died, and this copy came after that (the dead worker had it in flight); or
-  // the bridge gave up waiting for an answer in that conversation and tried again (a timeout,
-  // logged; the attempt it gave up on may have arrived all the same, e.g. at a busy receiver).
   const { unexplained, byKills } = unexplainedCopies(copies(w), timeoutsThatArrived(w), kills);
   expect(unexplained).toEqual([]);
   // A kill finds at most one message in flight per conversation it was delivering: 20 per direction.
